@@ -1,0 +1,28 @@
+# es_store: PGXS build.  See README.md "Contributing" for the test targets.
+
+EXTENSION	= es_store
+MODULE_big	= es_store
+OBJS		= $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+DATA		= $(sort $(wildcard src/sql/$(EXTENSION)--*.sql))
+PG_CPPFLAGS	= -I$(srcdir)/src
+
+REGRESS		= setup append append_errors read feed checkpoint transactions security upgrade
+REGRESS_OPTS	= --load-extension=$(EXTENSION)
+
+ISOLATION	= $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))
+ISOLATION_OPTS	= --inputdir=test/isolation --load-extension=$(EXTENSION)
+
+PROVE_TESTS	= $(sort $(wildcard test/t/*.pl))
+PGTAP_FLAGS	?=
+
+PG_CONFIG	?= pg_config
+PGXS		:= $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: pgtap prove_installcheck
+
+pgtap:
+	pg_prove $(PGTAP_FLAGS) test/pgtap/*.sql
+
+prove_installcheck:
+	$(prove_installcheck)

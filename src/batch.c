@@ -1,0 +1,517 @@
+/*-------------------------------------------------------------------------
+ *
+ * batch.c
+ *	  The append core: validate a batch, check and advance the head row,
+ *	  draw global positions, insert the events, recognise retries.
+ *
+ * Order of work in es_append_batch, and why:
+ *	1. Validate everything that needs no data (sizes, types, metadata), so
+ *	   bad input fails before any lock or write.
+ *	2. With caller-supplied event ids and no version to compare, look for
+ *	   the ids first: a retry of a stored append returns the stored result
+ *	   without locking or writing anything.
+ *	3. Check and advance the head row in one statement (heads.c).  A loser
+ *	   fails here with SE001, before any global position is drawn, and its
+ *	   error rolls the (unwritten) attempt back: it leaves no trace.
+ *	4. Draw one global position per event from es_store.global_position_seq,
+ *	   in batch order, and insert the events.
+ *	5. With caller-supplied ids the insert skips ids that are already
+ *	   stored (ON CONFLICT DO NOTHING, which waits for an in-flight inserter
+ *	   of the same id to finish).  If any was skipped, the append is either
+ *	   a retry whose original committed while we waited (then the advance is
+ *	   taken back and the original result returned) or a real duplicate
+ *	   (SE002, and the error discards everything this append wrote).
+ *
+ * Everything runs in the caller's transaction; nothing here commits.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "catalog/pg_type_d.h"
+#include "commands/sequence.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/tuplestore.h"
+#include "utils/uuid.h"
+
+#include "es_store.h"
+
+EsBatch *
+es_batch_new(int nevents)
+{
+	EsBatch    *b = palloc0(sizeof(EsBatch));
+
+	b->nevents = nevents;
+	b->event_ids = palloc0(sizeof(Datum) * nevents);
+	b->event_id_nulls = palloc(sizeof(bool) * nevents);
+	b->event_types = palloc0(sizeof(Datum) * nevents);
+	b->event_versions = palloc0(sizeof(Datum) * nevents);
+	b->payloads = palloc0(sizeof(Datum) * nevents);
+	b->metadata = palloc0(sizeof(Datum) * nevents);
+	b->correlation_ids = palloc0(sizeof(Datum) * nevents);
+	b->correlation_nulls = palloc(sizeof(bool) * nevents);
+	b->causation_ids = palloc0(sizeof(Datum) * nevents);
+	b->causation_nulls = palloc(sizeof(bool) * nevents);
+	b->trace_ids = palloc0(sizeof(Datum) * nevents);
+	b->trace_nulls = palloc(sizeof(bool) * nevents);
+	for (int i = 0; i < nevents; i++)
+	{
+		b->event_id_nulls[i] = true;
+		b->event_versions[i] = Int32GetDatum(1);
+		b->correlation_nulls[i] = true;
+		b->causation_nulls[i] = true;
+		b->trace_nulls[i] = true;
+	}
+	return b;
+}
+
+static int
+event_id_cmp(const void *a, const void *b)
+{
+	return memcmp(DatumGetUUIDP(*(const Datum *) a),
+				  DatumGetUUIDP(*(const Datum *) b), UUID_LEN);
+}
+
+static void
+check_distinct_ids(EsBatch *b)
+{
+	Datum	   *sorted;
+	int			n = 0;
+
+	sorted = palloc(sizeof(Datum) * b->nevents);
+	for (int i = 0; i < b->nevents; i++)
+		if (!b->event_id_nulls[i])
+			sorted[n++] = b->event_ids[i];
+	qsort(sorted, n, sizeof(Datum), event_id_cmp);
+	for (int i = 1; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (event_id_cmp(&sorted[i - 1], &sorted[i]) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("event id %s appears more than once in the batch for stream \"%s\"",
+							es_uuid_out(sorted[i]), b->key.display)));
+	}
+	pfree(sorted);
+}
+
+/*
+ * Check a batch before touching any data, fill in defaults (metadata '{}',
+ * generated event ids) and note whether the caller supplied ids.
+ */
+void
+es_batch_validate(EsBatch *b)
+{
+	Datum		empty_object = (Datum) 0;
+
+	if (b->nevents < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot append an empty batch to stream \"%s\"",
+						b->key.display),
+				 errdetail("A batch must contain at least one event.")));
+	if (b->nevents > es_max_batch_events)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("batch for stream \"%s\" is too large", b->key.display),
+				 errdetail("The batch has %d events; the limit (es_store.max_batch_events) is %d.",
+						   b->nevents, es_max_batch_events)));
+
+	b->ids_supplied = false;
+	for (int i = 0; i < b->nevents; i++)
+	{
+		Jsonb	   *meta;
+		Size		bytes;
+
+		CHECK_FOR_INTERRUPTS();
+
+		if (VARSIZE_ANY_EXHDR(DatumGetPointer(b->event_types[i])) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("event type cannot be empty in append to stream \"%s\"",
+							b->key.display),
+					 errdetail("Event %d of the batch has an empty event type.", i + 1)));
+		if (DatumGetInt32(b->event_versions[i]) < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid event version %d in append to stream \"%s\"",
+							DatumGetInt32(b->event_versions[i]), b->key.display),
+					 errdetail("An event version (the payload's schema version) must be at least 1.")));
+
+		if (b->metadata[i] == (Datum) 0)
+		{
+			if (empty_object == (Datum) 0)
+				empty_object = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+			b->metadata[i] = empty_object;
+		}
+		meta = DatumGetJsonbP(b->metadata[i]);
+		b->metadata[i] = JsonbPGetDatum(meta);
+		if (!JB_ROOT_IS_OBJECT(meta) || JB_ROOT_IS_SCALAR(meta))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("event metadata must be a JSON object in append to stream \"%s\"",
+							b->key.display),
+					 errdetail("Event %d of the batch has metadata that is not an object.", i + 1)));
+
+		bytes = toast_raw_datum_size(b->payloads[i]) +
+			toast_raw_datum_size(b->metadata[i]);
+		if (bytes > (Size) es_max_event_bytes)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("event is too large for stream \"%s\"", b->key.display),
+					 errdetail("Event %d of the batch takes %zu bytes of payload and metadata; the limit (es_store.max_event_bytes) is %d.",
+							   i + 1, bytes, es_max_event_bytes)));
+
+		if (!b->event_id_nulls[i])
+			b->ids_supplied = true;
+	}
+
+	if (b->ids_supplied)
+		check_distinct_ids(b);
+	for (int i = 0; i < b->nevents; i++)
+	{
+		if (b->event_id_nulls[i])
+		{
+			b->event_ids[i] = es_random_uuid();
+			b->event_id_nulls[i] = false;
+		}
+	}
+}
+
+/* The first version a retry of this batch must have stored, or -1. */
+static int64
+retry_first_version(const EsBatch *b)
+{
+	switch (b->expect)
+	{
+		case ES_EXPECT_NO_STREAM:
+			return 1;
+		case ES_EXPECT_EXACT:
+			return b->expected_version + 1;
+		case ES_EXPECT_AT_VERSION:
+			return b->expected_version;
+		default:
+			return -1;
+	}
+}
+
+static void
+raise_duplicate(const EsBatch *b, Datum event_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_ES_DUPLICATE_EVENT),
+			 errmsg("duplicate event id %s in append to stream \"%s\"",
+					es_uuid_out(event_id), b->key.display),
+			 errdetail("The event id is already stored by a different append."),
+			 errhint("A retry must repeat the same events, in the same order, with the same expected version.")));
+}
+
+/*
+ * Look for the batch's event ids among the stored events.  Returns false
+ * when none is stored.  When the stored events are this very append
+ * (all ids, in order, in this stream, at consecutive versions starting
+ * where the expected version says), fills r with the stored result and
+ * returns true.  Otherwise raises SE002.
+ *
+ * own: when the batch was just (partly) inserted, r->positions holds the
+ * positions this call drew; rows at those positions are this call's own
+ * and are not duplicates.
+ */
+static bool
+find_stored_append(const EsBatch *b, EsAppendResult *r, bool own)
+{
+	Datum		values[4];
+	ArrayType  *ids;
+	int			rc;
+	int			stored = 0;
+	bool		retry = true;
+	int64		first_version = retry_first_version(b);
+	int64	   *versions;
+	int64	   *positions;
+	bool	   *found;
+
+	values[0] = b->key.bounded_context;
+	values[1] = b->key.aggregate_type;
+	values[2] = b->key.aggregate_id;
+	ids = construct_array(b->event_ids, b->nevents, UUIDOID, UUID_LEN, false,
+						  TYPALIGN_CHAR);
+	values[3] = PointerGetDatum(ids);
+	rc = SPI_execute_plan(es_plan(ES_PLAN_FIND_EVENT_IDS), values, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "es_store event id lookup failed: %s",
+			 SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		return false;
+
+	versions = palloc(sizeof(int64) * b->nevents);
+	positions = palloc(sizeof(int64) * b->nevents);
+	found = palloc0(sizeof(bool) * b->nevents);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[row];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		id = SPI_getbinval(tup, desc, 1, &isnull);
+		int64		version = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		int64		position = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+		bool		same_stream = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < b->nevents; i++)
+		{
+			if (event_id_cmp(&id, &b->event_ids[i]) != 0)
+				continue;
+			if (own && r->positions[i] == position)
+				break;			/* this call's own row */
+			found[i] = true;
+			versions[i] = version;
+			positions[i] = position;
+			stored++;
+			if (!same_stream)
+				retry = false;
+			break;
+		}
+	}
+	if (stored == 0)
+		return false;
+
+	if (stored != b->nevents)
+		retry = false;
+	for (int i = 0; retry && i < b->nevents; i++)
+	{
+		if (versions[i] != versions[0] + i ||
+			(first_version > 0 && versions[0] != first_version))
+			retry = false;
+	}
+	if (!retry)
+	{
+		for (int i = 0; i < b->nevents; i++)
+			if (found[i])
+				raise_duplicate(b, b->event_ids[i]);
+	}
+
+	for (int i = 0; i < b->nevents; i++)
+	{
+		r->versions[i] = versions[i];
+		r->positions[i] = positions[i];
+	}
+	return true;
+}
+
+static void
+raise_wrong_version(const EsBatch *b)
+{
+	int64		current = es_head_current_version(&b->key);
+
+	if (b->expect == ES_EXPECT_AT_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_ES_WRONG_EXPECTED_VERSION),
+				 errmsg("wrong expected version for stream \"%s\"", b->key.display),
+				 errdetail("Version %lld is already stored; the current version is %lld.",
+						   (long long) b->expected_version, (long long) current)));
+	ereport(ERROR,
+			(errcode(ERRCODE_ES_WRONG_EXPECTED_VERSION),
+			 errmsg("wrong expected version for stream \"%s\"", b->key.display),
+			 errdetail("Expected version %lld, but the current version is %lld.",
+					   (long long) (b->expect == ES_EXPECT_EXISTS ? -1 :
+									b->expected_version),
+					   (long long) current)));
+}
+
+static bool
+version_taken(int64 stream_id, int64 version)
+{
+	Datum		values[2];
+	bool		isnull;
+
+	values[0] = Int64GetDatum(stream_id);
+	values[1] = Int64GetDatum(version);
+	(void) es_exec_scalar(ES_PLAN_VERSION_TAKEN, values, NULL, false, &isnull);
+	return !isnull;
+}
+
+static Datum
+int8_array(const int64 *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * n);
+
+	for (int i = 0; i < n; i++)
+		d[i] = Int64GetDatum(v[i]);
+	return PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL,
+										   TYPALIGN_DOUBLE));
+}
+
+static Datum
+nullable_array(Datum *values, bool *nulls, int n, Oid type, int16 len,
+			   bool byval, char align)
+{
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs,
+											  type, len, byval, align));
+}
+
+/* Insert the batch's events; returns how many rows were inserted. */
+static uint64
+insert_events(const EsBatch *b, int64 stream_id, const EsAppendResult *r)
+{
+	Datum		values[11];
+	char		nulls[11];
+	EsPlanId	plan;
+	int			n = b->nevents;
+	int			rc;
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[1] = Int64GetDatum(stream_id);
+	if (n == 1)
+	{
+		plan = b->ids_supplied ? ES_PLAN_INSERT_ONE_IDEMPOTENT : ES_PLAN_INSERT_ONE;
+		values[0] = Int64GetDatum(r->positions[0]);
+		values[2] = Int64GetDatum(r->versions[0]);
+		values[3] = b->event_ids[0];
+		values[4] = b->event_types[0];
+		values[5] = b->event_versions[0];
+		values[6] = b->payloads[0];
+		values[7] = b->metadata[0];
+		values[8] = b->correlation_ids[0];
+		nulls[8] = b->correlation_nulls[0] ? 'n' : ' ';
+		values[9] = b->causation_ids[0];
+		nulls[9] = b->causation_nulls[0] ? 'n' : ' ';
+		values[10] = b->trace_ids[0];
+		nulls[10] = b->trace_nulls[0] ? 'n' : ' ';
+	}
+	else
+	{
+		plan = b->ids_supplied ? ES_PLAN_INSERT_MANY_IDEMPOTENT : ES_PLAN_INSERT_MANY;
+		values[0] = int8_array(r->positions, n);
+		values[2] = int8_array(r->versions, n);
+		values[3] = PointerGetDatum(construct_array(b->event_ids, n, UUIDOID,
+													UUID_LEN, false, TYPALIGN_CHAR));
+		values[4] = PointerGetDatum(construct_array(b->event_types, n, TEXTOID,
+													-1, false, TYPALIGN_INT));
+		values[5] = PointerGetDatum(construct_array(b->event_versions, n, INT4OID,
+													4, true, TYPALIGN_INT));
+		values[6] = PointerGetDatum(construct_array(b->payloads, n, JSONBOID,
+													-1, false, TYPALIGN_INT));
+		values[7] = PointerGetDatum(construct_array(b->metadata, n, JSONBOID,
+													-1, false, TYPALIGN_INT));
+		values[8] = nullable_array(b->correlation_ids, b->correlation_nulls, n,
+								   TEXTOID, -1, false, TYPALIGN_INT);
+		values[9] = nullable_array(b->causation_ids, b->causation_nulls, n,
+								   TEXTOID, -1, false, TYPALIGN_INT);
+		values[10] = nullable_array(b->trace_ids, b->trace_nulls, n,
+									TEXTOID, -1, false, TYPALIGN_INT);
+	}
+
+	rc = SPI_execute_plan(es_plan(plan), values, nulls, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "es_store event insert failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/*
+ * Append a validated batch.  Returns what was assigned (or, for a retry,
+ * what the original append was assigned), allocated in the caller's memory
+ * context.  Connects to SPI itself.
+ */
+EsAppendResult *
+es_append_batch(EsBatch *b)
+{
+	EsAppendResult *r = palloc(sizeof(EsAppendResult));
+	EsHead		head;
+	Oid			seq;
+	uint64		inserted;
+
+	r->nevents = b->nevents;
+	r->event_ids = b->event_ids;
+	r->versions = palloc(sizeof(int64) * b->nevents);
+	r->positions = palloc(sizeof(int64) * b->nevents);
+
+	SPI_connect();
+
+	/* 2: a retry of a stored append needs no lock and no write */
+	if (b->ids_supplied &&
+		(b->expect == ES_EXPECT_ANY || b->expect == ES_EXPECT_EXISTS ||
+		 b->expect == ES_EXPECT_AT_VERSION) &&
+		find_stored_append(b, r, false))
+		goto done;
+
+	/* 3: check and advance the head row */
+	head = es_head_advance(b);
+	if (!head.matched)
+	{
+		if (b->ids_supplied && find_stored_append(b, r, false))
+			goto done;
+		raise_wrong_version(b);
+	}
+	if (b->expect == ES_EXPECT_AT_VERSION &&
+		version_taken(head.stream_id, b->expected_version))
+	{
+		if (b->ids_supplied && find_stored_append(b, r, false))
+			goto done;
+		raise_wrong_version(b);
+	}
+
+	/* 4: draw positions in batch order, then insert */
+	seq = es_position_sequence();
+	for (int i = 0; i < b->nevents; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		r->versions[i] = head.old_version + 1 + i;
+		r->positions[i] = nextval_internal(seq, false);
+	}
+	inserted = insert_events(b, head.stream_id, r);
+
+	/* 5: some ids were stored meanwhile */
+	if (inserted != (uint64) b->nevents)
+	{
+		if (inserted == 0 && find_stored_append(b, r, false))
+		{
+			if (b->expect != ES_EXPECT_AT_VERSION)
+				es_head_undo_advance(head.stream_id, b->nevents);
+			goto done;
+		}
+		if (!find_stored_append(b, r, true))
+			elog(ERROR, "es_store insert skipped events that are not stored");
+		/* find_stored_append raised SE002: a partial insert is no retry */
+		elog(ERROR, "es_store retry with a partial insert");
+	}
+
+done:
+	SPI_finish();
+	return r;
+}
+
+/*
+ * Validate and append a batch, and return its rows as this set-returning
+ * call's result (SETOF es_store.append_result), in batch order.
+ */
+Datum
+es_append_srf(FunctionCallInfo fcinfo, EsBatch *b)
+{
+	ReturnSetInfo *rsinfo;
+	EsAppendResult *r;
+
+	InitMaterializedSRF(fcinfo, 0);
+	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	es_batch_validate(b);
+	r = es_append_batch(b);
+	for (int i = 0; i < r->nevents; i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		CHECK_FOR_INTERRUPTS();
+		values[0] = r->event_ids[i];
+		values[1] = Int64GetDatum(r->versions[i]);
+		values[2] = Int64GetDatum(r->positions[i]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

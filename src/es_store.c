@@ -1,0 +1,73 @@
+/*-------------------------------------------------------------------------
+ *
+ * es_store.c
+ *	  Module entry: PG_MODULE_MAGIC, GUCs, and the append-only guard.
+ *
+ * es_store keeps no state beyond one backend's kept plans (plans.c), so it
+ * works without shared_preload_libraries.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "commands/trigger.h"
+#include "utils/guc.h"
+
+#include "es_store.h"
+
+PG_MODULE_MAGIC;
+
+int			es_max_batch_events = 10000;
+int			es_max_event_bytes = 1024 * 1024;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("es_store.max_batch_events",
+							"Largest number of events one append may write.",
+							"A larger batch fails with SQLSTATE 54000.",
+							&es_max_batch_events,
+							10000, 1, 1000000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("es_store.max_event_bytes",
+							"Largest payload plus metadata of one event, in bytes.",
+							"A larger event fails with SQLSTATE 54000.",
+							&es_max_event_bytes,
+							1024 * 1024, 1024, 512 * 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+	MarkGUCPrefixReserved("es_store");
+}
+
+/*
+ * es_forbid_event_changes: statement trigger on es_store.events for UPDATE,
+ * DELETE and TRUNCATE.  Always raises 42501: the event log is append-only
+ * for every role, its owner included.
+ */
+PG_FUNCTION_INFO_V1(es_forbid_event_changes);
+Datum
+es_forbid_event_changes(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	const char *what;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("es_store.forbid_event_changes() must be called as a trigger")));
+
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		what = "update";
+	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		what = "delete";
+	else
+		what = "truncate";
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("cannot %s es_store.events", what),
+			 errdetail("The event log is append-only.")));
+	PG_RETURN_NULL();
+}

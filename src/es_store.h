@@ -1,0 +1,150 @@
+/*-------------------------------------------------------------------------
+ *
+ * es_store.h
+ *	  Declarations shared by the es_store source files.
+ *
+ * Layering: the SQL-facing files (append.c, read.c, feed.c, checkpoint.c)
+ * sit on the shared machinery (batch.c: the append core; heads.c: the
+ * aggregate head row; plans.c: cached SPI plans; util.c: arguments, keys
+ * and result sets).  Every file includes only this header from the project;
+ * no source file includes another.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ES_STORE_H
+#define ES_STORE_H
+
+#include "fmgr.h"
+#include "executor/spi.h"
+
+#include "es_errcodes.h"
+
+/* GUCs (es_store.c) */
+extern int	es_max_batch_events;
+extern int	es_max_event_bytes;
+
+/* Longest aggregate key we accept, in bytes over its three parts. */
+#define ES_MAX_KEY_BYTES	2048
+
+/*
+ * An aggregate key.  The three parts are text Datums, never NULL.  "display"
+ * is how error messages name the stream.
+ */
+typedef struct EsStreamKey
+{
+	Datum		bounded_context;
+	Datum		aggregate_type;
+	Datum		aggregate_id;
+	char	   *display;
+} EsStreamKey;
+
+/*
+ * How an append checks the aggregate's version before writing.
+ */
+typedef enum EsExpectKind
+{
+	ES_EXPECT_ANY,				/* NULL: no check */
+	ES_EXPECT_NO_STREAM,		/* 0: the aggregate must have no events */
+	ES_EXPECT_EXISTS,			/* -1: the aggregate must have events */
+	ES_EXPECT_EXACT,			/* N > 0: the aggregate must be at N */
+	ES_EXPECT_AT_VERSION		/* explicit version: it must be free */
+} EsExpectKind;
+
+/*
+ * One append: a batch of events for one aggregate.  Per-event arrays have
+ * nevents entries; a NULL Datum pointer for an optional array means "all
+ * NULL" (metadata then defaults to '{}', ids are generated).
+ */
+typedef struct EsBatch
+{
+	EsStreamKey key;
+	EsExpectKind expect;
+	int64		expected_version;	/* for EXACT; the version for AT_VERSION */
+	int			nevents;
+	Datum	   *event_ids;		/* uuid */
+	bool	   *event_id_nulls;
+	bool		ids_supplied;	/* the caller gave at least one id */
+	Datum	   *event_types;	/* text */
+	Datum	   *event_versions; /* int4 */
+	Datum	   *payloads;		/* jsonb */
+	Datum	   *metadata;		/* jsonb */
+	Datum	   *correlation_ids;	/* text, with nulls */
+	bool	   *correlation_nulls;
+	Datum	   *causation_ids;
+	bool	   *causation_nulls;
+	Datum	   *trace_ids;
+	bool	   *trace_nulls;
+} EsBatch;
+
+/* What an append assigned, per event, in batch order. */
+typedef struct EsAppendResult
+{
+	int			nevents;
+	Datum	   *event_ids;		/* uuid */
+	int64	   *versions;
+	int64	   *positions;
+} EsAppendResult;
+
+/* batch.c */
+extern EsBatch *es_batch_new(int nevents);
+extern void es_batch_validate(EsBatch *batch);
+extern EsAppendResult *es_append_batch(EsBatch *batch);
+extern Datum es_append_srf(FunctionCallInfo fcinfo, EsBatch *batch);
+
+/* heads.c */
+typedef struct EsHead
+{
+	bool		matched;		/* the expected-version check held */
+	int64		stream_id;		/* valid when matched */
+	int64		old_version;	/* version before this append, when matched */
+} EsHead;
+
+extern EsHead es_head_advance(const EsBatch *batch);
+extern int64 es_head_current_version(const EsStreamKey *key);
+extern void es_head_undo_advance(int64 stream_id, int nevents);
+
+/* plans.c */
+typedef enum EsPlanId
+{
+	ES_PLAN_HEAD_UPSERT,		/* any: create or advance */
+	ES_PLAN_HEAD_CREATE,		/* no stream: create only */
+	ES_PLAN_HEAD_ADVANCE,		/* exists / exact: advance a matching row */
+	ES_PLAN_HEAD_AT_VERSION,	/* explicit version: create or raise */
+	ES_PLAN_HEAD_VERSION,		/* current version by key */
+	ES_PLAN_HEAD_UNDO,			/* take an advance back */
+	ES_PLAN_VERSION_TAKEN,		/* is (stream, version) stored? */
+	ES_PLAN_INSERT_ONE,			/* insert one event */
+	ES_PLAN_INSERT_ONE_IDEMPOTENT,	/* ... skipping an existing event id */
+	ES_PLAN_INSERT_MANY,		/* insert a batch from arrays */
+	ES_PLAN_INSERT_MANY_IDEMPOTENT, /* ... skipping existing event ids */
+	ES_PLAN_FIND_EVENT_IDS,		/* stored events with these ids */
+	ES_PLAN_READ_AGGREGATE,
+	ES_PLAN_COUNT_EVENTS,
+	ES_PLAN_READ_FEED,
+	ES_PLAN_LAST_POSITION,
+	ES_PLAN_GET_CHECKPOINT,
+	ES_PLAN_SAVE_CHECKPOINT,
+	ES_NUM_PLANS
+} EsPlanId;
+
+extern SPIPlanPtr es_plan(EsPlanId id);
+extern Oid	es_position_sequence(void);
+
+/* util.c */
+extern void es_check_not_null(FunctionCallInfo fcinfo, int argno, const char *what);
+extern EsStreamKey es_key_make(Datum bounded_context, Datum aggregate_type,
+							   Datum aggregate_id);
+extern EsStreamKey es_key_from_args(FunctionCallInfo fcinfo, int first_argno);
+extern EsStreamKey es_key_for_stream_name(text *name);
+extern EsStreamKey es_key_from_stream_name(FunctionCallInfo fcinfo, int argno);
+extern Datum es_stream_category(text *name);
+extern void es_check_expected_version(EsBatch *batch, FunctionCallInfo fcinfo, int argno);
+extern int64 es_check_max_count(FunctionCallInfo fcinfo, int argno);
+extern void es_exec_into_srf(FunctionCallInfo fcinfo, EsPlanId plan,
+							 Datum *values, const char *nulls, bool read_only);
+extern Datum es_exec_scalar(EsPlanId plan, Datum *values, const char *nulls,
+							bool read_only, bool *isnull);
+extern Datum es_random_uuid(void);
+extern char *es_uuid_out(Datum uuid);
+
+#endif							/* ES_STORE_H */

@@ -1,0 +1,68 @@
+/*-------------------------------------------------------------------------
+ *
+ * feed.c
+ *	  SQL entry points for the global feed: a page of events after a
+ *	  position, in position order, and the position the feed has reached.
+ *
+ * The feed functions are VOLATILE so that, in READ COMMITTED, each runs its
+ * query with a snapshot taken when the query starts, after the bound on
+ * readable positions has been computed.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "funcapi.h"
+
+#include "es_store.h"
+
+/*
+ * es_read_feed(after_position, max_count)
+ *
+ * Events with a global position above after_position (non-NULL, >= 0), in
+ * position order, at most max_count (non-NULL, >= 1).  Takes no locks
+ * beyond AccessShareLock on the tables.
+ */
+PG_FUNCTION_INFO_V1(es_read_feed);
+Datum
+es_read_feed(PG_FUNCTION_ARGS)
+{
+	Datum		values[2];
+	int64		after;
+
+	es_check_not_null(fcinfo, 0, "after_position");
+	es_check_not_null(fcinfo, 1, "max_count");
+	after = PG_GETARG_INT64(0);
+	if (after < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("after_position cannot be negative"),
+				 errdetail("after_position was %lld.", (long long) after)));
+	values[0] = Int64GetDatum(after);
+	values[1] = Int64GetDatum(es_check_max_count(fcinfo, 1));
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	SPI_connect();
+	es_exec_into_srf(fcinfo, ES_PLAN_READ_FEED, values, NULL, false);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * es_last_position()
+ *
+ * The highest global position a feed read can return now; 0 when there
+ * are no events.
+ */
+PG_FUNCTION_INFO_V1(es_last_position);
+Datum
+es_last_position(PG_FUNCTION_ARGS)
+{
+	Datum		v;
+	bool		isnull;
+
+	SPI_connect();
+	v = es_exec_scalar(ES_PLAN_LAST_POSITION, NULL, NULL, false, &isnull);
+	SPI_finish();
+	PG_RETURN_INT64(isnull ? 0 : DatumGetInt64(v));
+}

@@ -1,0 +1,228 @@
+/*-------------------------------------------------------------------------
+ *
+ * plans.c
+ *	  The SQL es_store runs against its own tables, prepared once per backend.
+ *
+ * Every statement is planned on first use with SPI_prepare and kept with
+ * SPI_keepplan, so later calls skip parsing and planning.  The plan cache
+ * revalidates kept plans after DDL (DROP/CREATE EXTENSION in the same
+ * session included), because it re-analyzes them from their source text.
+ *
+ * Safety under a hostile search_path: every table, function and operator
+ * below is schema-qualified, parameters are typed by OID, and ORDER BY uses
+ * the type's default btree opclass, which is found by type, not by name.
+ * So the plans mean the same thing whatever search_path the caller has.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type_d.h"
+#include "utils/lsyscache.h"
+
+#include "es_store.h"
+
+#define EQ " OPERATOR(pg_catalog.=) "
+
+#define EVENT_COLUMNS \
+	"e.global_position, h.bounded_context, h.aggregate_type, h.aggregate_id, " \
+	"e.aggregate_version, e.event_id, e.event_type, e.event_version, " \
+	"e.payload, e.metadata, e.correlation_id, e.causation_id, e.trace_id, " \
+	"e.created_at"
+
+#define KEY_MATCHES \
+	"h.bounded_context" EQ "$1 AND h.aggregate_type" EQ "$2 AND " \
+	"h.aggregate_id" EQ "$3"
+
+#define INSERT_COLUMNS \
+	"INSERT INTO es_store.events (global_position, stream_id, " \
+	"aggregate_version, event_id, event_type, event_version, payload, " \
+	"metadata, correlation_id, causation_id, trace_id, created_at) "
+
+#define INSERT_ONE_SQL \
+	INSERT_COLUMNS \
+	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, pg_catalog.now())"
+
+#define INSERT_MANY_SQL \
+	INSERT_COLUMNS \
+	"SELECT u.p, $2, u.v, u.i, u.t, u.ev, u.pl, u.m, u.c, u.ca, u.tr, " \
+	"pg_catalog.now() FROM ROWS FROM (pg_catalog.unnest($1), " \
+	"pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), " \
+	"pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), " \
+	"pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11)) " \
+	"AS u(p, v, i, t, ev, pl, m, c, ca, tr)"
+
+#define SKIP_STORED_IDS " ON CONFLICT ON CONSTRAINT events_event_id_key DO NOTHING"
+
+#define MAX_PLAN_ARGS 11
+
+typedef struct EsPlanDef
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[MAX_PLAN_ARGS];
+} EsPlanDef;
+
+static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
+	[ES_PLAN_HEAD_UPSERT] = {
+		"INSERT INTO es_store.aggregate_heads AS h (bounded_context, "
+		"aggregate_type, aggregate_id, version) VALUES ($1, $2, $3, $4) "
+		"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET "
+		"version = h.version OPERATOR(pg_catalog.+) $4, "
+		"updated_at = pg_catalog.now() "
+		"RETURNING h.stream_id, h.version OPERATOR(pg_catalog.-) $4",
+		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
+	},
+	[ES_PLAN_HEAD_CREATE] = {
+		"INSERT INTO es_store.aggregate_heads (bounded_context, "
+		"aggregate_type, aggregate_id, version) VALUES ($1, $2, $3, $4) "
+		"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO NOTHING "
+		"RETURNING stream_id, 0::pg_catalog.int8",
+		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
+	},
+	[ES_PLAN_HEAD_ADVANCE] = {
+		"UPDATE es_store.aggregate_heads h SET "
+		"version = h.version OPERATOR(pg_catalog.+) $4, "
+		"updated_at = pg_catalog.now() WHERE " KEY_MATCHES " AND "
+		"(h.version" EQ "$5 OR ($5 OPERATOR(pg_catalog.<) 0 AND "
+		"h.version OPERATOR(pg_catalog.>) 0)) "
+		"RETURNING h.stream_id, h.version OPERATOR(pg_catalog.-) $4",
+		5, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID}
+	},
+	[ES_PLAN_HEAD_AT_VERSION] = {
+		"INSERT INTO es_store.aggregate_heads AS h (bounded_context, "
+		"aggregate_type, aggregate_id, version) VALUES ($1, $2, $3, $4) "
+		"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET "
+		"version = GREATEST(h.version, $4), updated_at = pg_catalog.now() "
+		"RETURNING h.stream_id, h.version",
+		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
+	},
+	[ES_PLAN_HEAD_VERSION] = {
+		"SELECT h.version FROM es_store.aggregate_heads h WHERE " KEY_MATCHES,
+		3, {TEXTOID, TEXTOID, TEXTOID}
+	},
+	[ES_PLAN_HEAD_UNDO] = {
+		"UPDATE es_store.aggregate_heads h SET "
+		"version = h.version OPERATOR(pg_catalog.-) $2 "
+		"WHERE h.stream_id" EQ "$1",
+		2, {INT8OID, INT8OID}
+	},
+	[ES_PLAN_VERSION_TAKEN] = {
+		"SELECT e.global_position FROM es_store.events e "
+		"WHERE e.stream_id" EQ "$1 AND e.aggregate_version" EQ "$2",
+		2, {INT8OID, INT8OID}
+	},
+	[ES_PLAN_INSERT_ONE] = {
+		INSERT_ONE_SQL,
+		11, {INT8OID, INT8OID, INT8OID, UUIDOID, TEXTOID, INT4OID, JSONBOID,
+		JSONBOID, TEXTOID, TEXTOID, TEXTOID}
+	},
+	[ES_PLAN_INSERT_ONE_IDEMPOTENT] = {
+		INSERT_ONE_SQL SKIP_STORED_IDS,
+		11, {INT8OID, INT8OID, INT8OID, UUIDOID, TEXTOID, INT4OID, JSONBOID,
+		JSONBOID, TEXTOID, TEXTOID, TEXTOID}
+	},
+	[ES_PLAN_INSERT_MANY] = {
+		INSERT_MANY_SQL,
+		11, {INT8ARRAYOID, INT8OID, INT8ARRAYOID, UUIDARRAYOID, TEXTARRAYOID,
+		INT4ARRAYOID, JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+		TEXTARRAYOID}
+	},
+	[ES_PLAN_INSERT_MANY_IDEMPOTENT] = {
+		INSERT_MANY_SQL SKIP_STORED_IDS,
+		11, {INT8ARRAYOID, INT8OID, INT8ARRAYOID, UUIDARRAYOID, TEXTARRAYOID,
+		INT4ARRAYOID, JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+		TEXTARRAYOID}
+	},
+	[ES_PLAN_FIND_EVENT_IDS] = {
+		"SELECT e.event_id, e.aggregate_version, e.global_position, "
+		"(" KEY_MATCHES ") AS same_stream "
+		"FROM es_store.events e JOIN es_store.aggregate_heads h "
+		"ON h.stream_id" EQ "e.stream_id "
+		"WHERE e.event_id" EQ "ANY ($4)",
+		4, {TEXTOID, TEXTOID, TEXTOID, UUIDARRAYOID}
+	},
+	[ES_PLAN_READ_AGGREGATE] = {
+		"SELECT " EVENT_COLUMNS " FROM es_store.aggregate_heads h "
+		"JOIN es_store.events e ON e.stream_id" EQ "h.stream_id "
+		"WHERE " KEY_MATCHES " AND "
+		"e.aggregate_version OPERATOR(pg_catalog.>=) $4 AND "
+		"e.aggregate_version OPERATOR(pg_catalog.<=) $5 "
+		"ORDER BY e.aggregate_version LIMIT $6",
+		6, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID}
+	},
+	[ES_PLAN_COUNT_EVENTS] = {
+		"SELECT pg_catalog.count(*) FROM es_store.aggregate_heads h "
+		"JOIN es_store.events e ON e.stream_id" EQ "h.stream_id "
+		"WHERE " KEY_MATCHES " AND "
+		"e.aggregate_version OPERATOR(pg_catalog.>=) $4",
+		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
+	},
+	[ES_PLAN_READ_FEED] = {
+		"SELECT " EVENT_COLUMNS " FROM es_store.events e "
+		"JOIN es_store.aggregate_heads h ON h.stream_id" EQ "e.stream_id "
+		"WHERE e.global_position OPERATOR(pg_catalog.>) $1 "
+		"ORDER BY e.global_position LIMIT $2",
+		2, {INT8OID, INT8OID}
+	},
+	[ES_PLAN_LAST_POSITION] = {
+		"SELECT pg_catalog.max(e.global_position) FROM es_store.events e",
+		0, {InvalidOid}
+	},
+	[ES_PLAN_GET_CHECKPOINT] = {
+		"SELECT c.position FROM es_store.checkpoints c WHERE c.name" EQ "$1",
+		1, {TEXTOID}
+	},
+	[ES_PLAN_SAVE_CHECKPOINT] = {
+		"INSERT INTO es_store.checkpoints AS c (name, position) "
+		"VALUES ($1, $2) ON CONFLICT ON CONSTRAINT checkpoints_pkey "
+		"DO UPDATE SET position = excluded.position, "
+		"updated_at = pg_catalog.now() "
+		"WHERE c.position OPERATOR(pg_catalog.<=) excluded.position "
+		"RETURNING c.position",
+		2, {TEXTOID, INT8OID}
+	},
+};
+
+static SPIPlanPtr plans[ES_NUM_PLANS];
+
+/*
+ * The kept plan for a statement, preparing it on first use.  Must be called
+ * while connected to SPI.
+ */
+SPIPlanPtr
+es_plan(EsPlanId id)
+{
+	const EsPlanDef *def;
+	SPIPlanPtr	plan;
+
+	Assert(id >= 0 && id < ES_NUM_PLANS);
+	if (plans[id] != NULL)
+		return plans[id];
+
+	def = &plan_defs[id];
+	plan = SPI_prepare(def->sql, def->nargs, (Oid *) def->argtypes);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare es_store statement %d: %s",
+			 (int) id, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "could not keep es_store statement %d", (int) id);
+	plans[id] = plan;
+	return plan;
+}
+
+/*
+ * OID of es_store.global_position_seq.  Looked up each call: two syscache
+ * probes, and always right after DROP/CREATE EXTENSION.
+ */
+Oid
+es_position_sequence(void)
+{
+	Oid			nsp = get_namespace_oid("es_store", false);
+	Oid			seq = get_relname_relid("global_position_seq", nsp);
+
+	if (!OidIsValid(seq))
+		elog(ERROR, "es_store.global_position_seq is missing");
+	return seq;
+}

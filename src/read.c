@@ -1,0 +1,193 @@
+/*-------------------------------------------------------------------------
+ *
+ * read.c
+ *	  SQL entry points that read one aggregate: its events by version, its
+ *	  current version, existence, and event count; and stream-name mapping.
+ *
+ * All are STABLE: they read with the caller's snapshot (SPI read-only) and
+ * take no locks beyond AccessShareLock on the tables.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "funcapi.h"
+#include "utils/builtins.h"
+
+#include "es_store.h"
+
+static int64
+version_bound(FunctionCallInfo fcinfo, int argno, const char *what, int64 open)
+{
+	int64		v;
+
+	if (PG_ARGISNULL(argno))
+		return open;
+	v = PG_GETARG_INT64(argno);
+	if (v < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s cannot be negative", what),
+				 errdetail("%s was %lld.", what, (long long) v)));
+	return v;
+}
+
+/*
+ * Read events of key with version in [from, to] (arguments at argno,
+ * argno + 1; NULL = open), at most max_count (argno + 2; NULL = all).
+ */
+static Datum
+read_key(FunctionCallInfo fcinfo, EsStreamKey key, int argno)
+{
+	Datum		values[6];
+	char		nulls[6] = "      ";
+	int64		max_count;
+
+	values[0] = key.bounded_context;
+	values[1] = key.aggregate_type;
+	values[2] = key.aggregate_id;
+	values[3] = Int64GetDatum(version_bound(fcinfo, argno, "from_version", 0));
+	values[4] = Int64GetDatum(version_bound(fcinfo, argno + 1, "to_version",
+											PG_INT64_MAX));
+	max_count = es_check_max_count(fcinfo, argno + 2);
+	values[5] = Int64GetDatum(max_count);
+	if (max_count < 0)
+		nulls[5] = 'n';			/* LIMIT NULL: no limit */
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	SPI_connect();
+	es_exec_into_srf(fcinfo, ES_PLAN_READ_AGGREGATE, values, nulls, true);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+static int64
+key_version(EsStreamKey key)
+{
+	Datum		values[3];
+	Datum		v;
+	bool		isnull;
+
+	values[0] = key.bounded_context;
+	values[1] = key.aggregate_type;
+	values[2] = key.aggregate_id;
+	SPI_connect();
+	v = es_exec_scalar(ES_PLAN_HEAD_VERSION, values, NULL, true, &isnull);
+	SPI_finish();
+	return isnull ? 0 : DatumGetInt64(v);
+}
+
+/*
+ * es_read_aggregate(bounded_context, aggregate_type, aggregate_id,
+ *					 from_version, to_version, max_count)
+ *
+ * Events of one aggregate ordered by version, versions from from_version to
+ * to_version inclusive (NULL = open on that side; to read after version N,
+ * pass from_version N + 1), at most max_count of them (NULL = all, else
+ * >= 1).  Key parts must be non-NULL.  An unknown aggregate has no events.
+ */
+PG_FUNCTION_INFO_V1(es_read_aggregate);
+Datum
+es_read_aggregate(PG_FUNCTION_ARGS)
+{
+	return read_key(fcinfo, es_key_from_args(fcinfo, 0), 3);
+}
+
+/*
+ * es_read_stream(stream_name, from_version, to_version, max_count)
+ *
+ * es_read_aggregate for the stream named by one string.
+ */
+PG_FUNCTION_INFO_V1(es_read_stream);
+Datum
+es_read_stream(PG_FUNCTION_ARGS)
+{
+	return read_key(fcinfo, es_key_from_stream_name(fcinfo, 0), 1);
+}
+
+/*
+ * es_aggregate_version(bounded_context, aggregate_type, aggregate_id)
+ *
+ * The aggregate's current version: 0 when it has no events.
+ */
+PG_FUNCTION_INFO_V1(es_aggregate_version);
+Datum
+es_aggregate_version(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(key_version(es_key_from_args(fcinfo, 0)));
+}
+
+/*
+ * es_stream_version(stream_name)
+ *
+ * es_aggregate_version for the stream named by one string.
+ */
+PG_FUNCTION_INFO_V1(es_stream_version);
+Datum
+es_stream_version(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(key_version(es_key_from_stream_name(fcinfo, 0)));
+}
+
+/*
+ * es_aggregate_exists(bounded_context, aggregate_type, aggregate_id)
+ *
+ * True when the aggregate has at least one event.
+ */
+PG_FUNCTION_INFO_V1(es_aggregate_exists);
+Datum
+es_aggregate_exists(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(key_version(es_key_from_args(fcinfo, 0)) > 0);
+}
+
+/*
+ * es_count_events(bounded_context, aggregate_type, aggregate_id,
+ *				   from_version)
+ *
+ * How many events the aggregate has at version from_version or later
+ * (NULL = from the start).
+ */
+PG_FUNCTION_INFO_V1(es_count_events);
+Datum
+es_count_events(PG_FUNCTION_ARGS)
+{
+	EsStreamKey key = es_key_from_args(fcinfo, 0);
+	Datum		values[4];
+	Datum		count;
+	bool		isnull;
+
+	values[0] = key.bounded_context;
+	values[1] = key.aggregate_type;
+	values[2] = key.aggregate_id;
+	values[3] = Int64GetDatum(version_bound(fcinfo, 3, "from_version", 0));
+	SPI_connect();
+	count = es_exec_scalar(ES_PLAN_COUNT_EVENTS, values, NULL, true, &isnull);
+	SPI_finish();
+	PG_RETURN_INT64(isnull ? 0 : DatumGetInt64(count));
+}
+
+/*
+ * es_stream_key(stream_name) -> (bounded_context, aggregate_type,
+ *								   aggregate_id)
+ *
+ * The composite key a stream name maps to: ('', the text before the first
+ * "-" or the whole name, the whole name).  STRICT; an empty name is 22023.
+ */
+PG_FUNCTION_INFO_V1(es_stream_key);
+Datum
+es_stream_key(PG_FUNCTION_ARGS)
+{
+	EsStreamKey key = es_key_for_stream_name(PG_GETARG_TEXT_PP(0));
+	TupleDesc	desc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	desc = BlessTupleDesc(desc);
+	values[0] = key.bounded_context;
+	values[1] = key.aggregate_type;
+	values[2] = key.aggregate_id;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
