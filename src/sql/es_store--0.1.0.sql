@@ -310,11 +310,49 @@ COMMENT ON FUNCTION es_store.save_checkpoint(text, bigint)
 	IS 'save a named checkpoint in the caller''s transaction; it never moves backwards';
 
 --
--- Privileges: nothing is callable by PUBLIC.  Grant EXECUTE to your writer
--- and reader roles as shown in README.md ("Security").
+-- Privileges.  Nothing is callable by PUBLIC.  Two NOLOGIN roles carry the
+-- grants: es_store_writer (append, read, feed, checkpoints) and
+-- es_store_reader (read, feed, checkpoints: a read-only consumer, which
+-- still saves its own checkpoints).  Grant them to application roles:
+-- GRANT es_store_writer TO my_app;
 --
 REVOKE ALL ON ALL TABLES IN SCHEMA es_store FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA es_store FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA es_store FROM PUBLIC;
--- stream_key is pure string mapping and touches no data.
-GRANT EXECUTE ON FUNCTION es_store.stream_key(text) TO PUBLIC;
+
+DO $roles$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles
+				   WHERE rolname OPERATOR(pg_catalog.=) 'es_store_writer') THEN
+		CREATE ROLE es_store_writer NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles
+				   WHERE rolname OPERATOR(pg_catalog.=) 'es_store_reader') THEN
+		CREATE ROLE es_store_reader NOLOGIN;
+	END IF;
+END
+$roles$;
+
+GRANT USAGE ON SCHEMA es_store TO es_store_writer, es_store_reader;
+
+GRANT EXECUTE ON FUNCTION
+	es_store.stream_key(text),
+	es_store.read_aggregate(text, text, text, bigint, bigint, integer),
+	es_store.read_stream(text, bigint, bigint, integer),
+	es_store.aggregate_version(text, text, text),
+	es_store.stream_version(text),
+	es_store.aggregate_exists(text, text, text),
+	es_store.count_events(text, text, text, bigint),
+	es_store.read_feed(bigint, integer),
+	es_store.last_position(),
+	es_store.get_checkpoint(text),
+	es_store.save_checkpoint(text, bigint)
+	TO es_store_writer, es_store_reader;
+
+GRANT EXECUTE ON FUNCTION
+	es_store.append(text, text, text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text),
+	es_store.append_event(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text),
+	es_store.append_at_version(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text),
+	es_store.append_stream(text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text),
+	es_store.append_events(bigint, jsonb)
+	TO es_store_writer;

@@ -1,0 +1,48 @@
+-- Upgrades: install the oldest version, update to the newest, and compare
+-- every function and column with a fresh install.
+CREATE TEMP TABLE fresh AS
+SELECT p.oid::regprocedure::text AS signature,
+	   pg_get_function_result(p.oid) AS result,
+	   p.provolatile, p.proisstrict, p.prosecdef, p.proparallel,
+	   obj_description(p.oid, 'pg_proc') IS NOT NULL AS has_comment, p.proacl::text AS acl
+FROM pg_proc p WHERE p.pronamespace = 'es_store'::regnamespace;
+CREATE TEMP TABLE fresh_columns AS
+SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+WHERE c.relnamespace = 'es_store'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped;
+
+-- The API as installed, one row per function.
+SELECT signature, result, provolatile, proisstrict, prosecdef, proparallel, has_comment, acl
+FROM fresh ORDER BY signature;
+
+DROP EXTENSION es_store;
+CREATE EXTENSION es_store VERSION '0.1.0';
+ALTER EXTENSION es_store UPDATE;
+SELECT extversion = (SELECT default_version FROM pg_available_extensions
+					 WHERE name = 'es_store') AS at_default_version
+FROM pg_extension WHERE extname = 'es_store';
+
+-- Differences between the updated and the fresh install (none expected).
+(SELECT p.oid::regprocedure::text, pg_get_function_result(p.oid), p.provolatile,
+		p.proisstrict, p.prosecdef, p.proparallel,
+		obj_description(p.oid, 'pg_proc') IS NOT NULL, p.proacl::text
+ FROM pg_proc p WHERE p.pronamespace = 'es_store'::regnamespace
+ EXCEPT SELECT * FROM fresh)
+UNION ALL
+(SELECT * FROM fresh
+ EXCEPT SELECT p.oid::regprocedure::text, pg_get_function_result(p.oid), p.provolatile,
+		p.proisstrict, p.prosecdef, p.proparallel,
+		obj_description(p.oid, 'pg_proc') IS NOT NULL, p.proacl::text
+ FROM pg_proc p WHERE p.pronamespace = 'es_store'::regnamespace);
+(SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
+ FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+ WHERE c.relnamespace = 'es_store'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
+ EXCEPT SELECT * FROM fresh_columns)
+UNION ALL
+(SELECT * FROM fresh_columns
+ EXCEPT SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
+ FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+ WHERE c.relnamespace = 'es_store'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped);
+
+-- Every function has a comment.
+SELECT count(*) AS functions_without_comment FROM fresh WHERE NOT has_comment;
