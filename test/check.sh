@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# test/check.sh: build and install es_store, start a throwaway cluster, and
+# run every test suite: pg_regress, isolation, pgTAP and Perl TAP.
+# Ends with one line "N passed, N failed", counting test files.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+export PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+
+bash test/deps.sh || exit 1
+ES_EXTRA_CFLAGS="-DUSE_ASSERT_CHECKING" bash test/build.sh || exit 1
+# shellcheck source=test/cluster.sh
+source test/cluster.sh start || exit 1
+trap 'bash "$ROOT/test/cluster.sh" stop' EXIT
+
+passed=0
+failed=0
+tally() {   # tally NAME RC
+    if [ "$2" = 0 ]; then passed=$((passed + 1)); echo "ok      $1"
+    else failed=$((failed + 1)); echo "FAILED  $1"; fi
+}
+
+echo "== pg_regress and isolation (make installcheck)"
+make installcheck >"$ES_CLUSTER_DIR/installcheck.log" 2>&1
+rc=$?
+grep -E '\.\.\. (ok|FAILED|failed)' "$ES_CLUSTER_DIR/installcheck.log"
+passed=$((passed + $(grep -cE '\.\.\. ok' "$ES_CLUSTER_DIR/installcheck.log")))
+failed=$((failed + $(grep -cE '\.\.\. (FAILED|failed)' "$ES_CLUSTER_DIR/installcheck.log")))
+if [ "$rc" != 0 ]; then
+    tail -n 20 "$ES_CLUSTER_DIR/installcheck.log"
+    for d in regression.diffs output_iso/regression.diffs; do
+        [ -f "$d" ] && { echo "---- $d"; cat "$d"; }
+    done
+    grep -qE '\.\.\. (FAILED|failed)' "$ES_CLUSTER_DIR/installcheck.log" || failed=$((failed + 1))
+fi
+
+echo "== pgTAP (pg_prove)"
+psql -Xq -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS es_store_pgtap" -c "CREATE DATABASE es_store_pgtap"
+for f in test/pgtap/*.sql; do
+    PGDATABASE=es_store_pgtap pg_prove -q "$f" >"$ES_CLUSTER_DIR/pgtap.log" 2>&1
+    rc=$?
+    [ "$rc" = 0 ] || cat "$ES_CLUSTER_DIR/pgtap.log"
+    tally "$f" "$rc"
+done
+
+echo "== Perl TAP (make prove_installcheck)"
+# PostgreSQL::Test::Cluster runs initdb, which refuses root: run as postgres
+# from a copy of the tree it can write to.
+tapdir=$ROOT
+run_tap() { make -s -C "$tapdir" prove_installcheck PROVE_TESTS="$1"; }
+if [ "$(id -u)" = 0 ]; then
+    tapdir=$(mktemp -d /tmp/es_store_tap.XXXXXX)
+    cp -r "$ROOT/." "$tapdir/"
+    chown -R postgres:postgres "$tapdir"
+    run_tap() { runuser -u postgres -- make -s -C "$tapdir" prove_installcheck PROVE_TESTS="$1"; }
+fi
+for f in test/t/*.pl; do
+    run_tap "$f" >"$ES_CLUSTER_DIR/tap.log" 2>&1
+    rc=$?
+    if [ "$rc" != 0 ]; then
+        cat "$ES_CLUSTER_DIR/tap.log"
+        cat "$tapdir"/tmp_check/log/regress_log_* 2>/dev/null | tail -n 50
+    fi
+    tally "$f" "$rc"
+done
+[ "$tapdir" != "$ROOT" ] && rm -rf "$tapdir"
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
