@@ -27,15 +27,10 @@ Datum
 es_get_checkpoint(PG_FUNCTION_ARGS)
 {
 	Datum		values[1];
-	Datum		v;
-	bool		isnull;
 
 	es_check_not_null(fcinfo, 0, "checkpoint name");
 	values[0] = PG_GETARG_DATUM(0);
-	SPI_connect();
-	v = es_exec_scalar(ES_PLAN_GET_CHECKPOINT, values, NULL, true, &isnull);
-	SPI_finish();
-	PG_RETURN_INT64(isnull ? 0 : DatumGetInt64(v));
+	PG_RETURN_INT64(es_query_int8(ES_PLAN_GET_CHECKPOINT, values, true, 0));
 }
 
 /*
@@ -55,12 +50,7 @@ es_save_checkpoint(PG_FUNCTION_ARGS)
 
 	es_check_not_null(fcinfo, 0, "checkpoint name");
 	es_check_not_null(fcinfo, 1, "position");
-	position = PG_GETARG_INT64(1);
-	if (position < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("checkpoint position cannot be negative"),
-				 errdetail("The position was %lld.", (long long) position)));
+	position = es_arg_nonnegative(fcinfo, 1, "position", 0);
 	values[0] = PG_GETARG_DATUM(0);
 	values[1] = Int64GetDatum(position);
 

@@ -139,11 +139,15 @@ extern EsStreamKey es_key_for_stream_name(text *name);
 extern EsStreamKey es_key_from_stream_name(FunctionCallInfo fcinfo, int argno);
 extern Datum es_stream_category(text *name);
 extern void es_check_expected_version(EsBatch *batch, FunctionCallInfo fcinfo, int argno);
+extern int64 es_arg_nonnegative(FunctionCallInfo fcinfo, int argno,
+								const char *what, int64 if_null);
 extern int64 es_check_max_count(FunctionCallInfo fcinfo, int argno);
 extern void es_exec_into_srf(FunctionCallInfo fcinfo, EsPlanId plan,
 							 Datum *values, const char *nulls, bool read_only);
 extern Datum es_exec_scalar(EsPlanId plan, Datum *values, const char *nulls,
 							bool read_only, bool *isnull);
+extern int64 es_query_int8(EsPlanId id, Datum *values, bool read_only,
+						   int64 if_none);
 extern Datum es_random_uuid(void);
 extern char *es_uuid_out(Datum uuid);
 

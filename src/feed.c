@@ -28,17 +28,10 @@ Datum
 es_read_feed(PG_FUNCTION_ARGS)
 {
 	Datum		values[2];
-	int64		after;
 
 	es_check_not_null(fcinfo, 0, "after_position");
 	es_check_not_null(fcinfo, 1, "max_count");
-	after = PG_GETARG_INT64(0);
-	if (after < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("after_position cannot be negative"),
-				 errdetail("after_position was %lld.", (long long) after)));
-	values[0] = Int64GetDatum(after);
+	values[0] = Int64GetDatum(es_arg_nonnegative(fcinfo, 0, "after_position", 0));
 	values[1] = Int64GetDatum(es_check_max_count(fcinfo, 1));
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
@@ -58,11 +51,5 @@ PG_FUNCTION_INFO_V1(es_last_position);
 Datum
 es_last_position(PG_FUNCTION_ARGS)
 {
-	Datum		v;
-	bool		isnull;
-
-	SPI_connect();
-	v = es_exec_scalar(ES_PLAN_LAST_POSITION, NULL, NULL, false, &isnull);
-	SPI_finish();
-	PG_RETURN_INT64(isnull ? 0 : DatumGetInt64(v));
+	PG_RETURN_INT64(es_query_int8(ES_PLAN_LAST_POSITION, NULL, false, 0));
 }

@@ -16,22 +16,6 @@
 
 #include "es_store.h"
 
-static int64
-version_bound(FunctionCallInfo fcinfo, int argno, const char *what, int64 open)
-{
-	int64		v;
-
-	if (PG_ARGISNULL(argno))
-		return open;
-	v = PG_GETARG_INT64(argno);
-	if (v < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s cannot be negative", what),
-				 errdetail("%s was %lld.", what, (long long) v)));
-	return v;
-}
-
 /*
  * Read events of key with version in [from, to] (arguments at argno,
  * argno + 1; NULL = open), at most max_count (argno + 2; NULL = all).
@@ -46,9 +30,9 @@ read_key(FunctionCallInfo fcinfo, EsStreamKey key, int argno)
 	values[0] = key.bounded_context;
 	values[1] = key.aggregate_type;
 	values[2] = key.aggregate_id;
-	values[3] = Int64GetDatum(version_bound(fcinfo, argno, "from_version", 0));
-	values[4] = Int64GetDatum(version_bound(fcinfo, argno + 1, "to_version",
-											PG_INT64_MAX));
+	values[3] = Int64GetDatum(es_arg_nonnegative(fcinfo, argno, "from_version", 0));
+	values[4] = Int64GetDatum(es_arg_nonnegative(fcinfo, argno + 1, "to_version",
+												  PG_INT64_MAX));
 	max_count = es_check_max_count(fcinfo, argno + 2);
 	values[5] = Int64GetDatum(max_count);
 	if (max_count < 0)
@@ -65,16 +49,11 @@ static int64
 key_version(EsStreamKey key)
 {
 	Datum		values[3];
-	Datum		v;
-	bool		isnull;
 
 	values[0] = key.bounded_context;
 	values[1] = key.aggregate_type;
 	values[2] = key.aggregate_id;
-	SPI_connect();
-	v = es_exec_scalar(ES_PLAN_HEAD_VERSION, values, NULL, true, &isnull);
-	SPI_finish();
-	return isnull ? 0 : DatumGetInt64(v);
+	return es_query_int8(ES_PLAN_HEAD_VERSION, values, true, 0);
 }
 
 /*
@@ -154,17 +133,12 @@ es_count_events(PG_FUNCTION_ARGS)
 {
 	EsStreamKey key = es_key_from_args(fcinfo, 0);
 	Datum		values[4];
-	Datum		count;
-	bool		isnull;
 
 	values[0] = key.bounded_context;
 	values[1] = key.aggregate_type;
 	values[2] = key.aggregate_id;
-	values[3] = Int64GetDatum(version_bound(fcinfo, 3, "from_version", 0));
-	SPI_connect();
-	count = es_exec_scalar(ES_PLAN_COUNT_EVENTS, values, NULL, true, &isnull);
-	SPI_finish();
-	PG_RETURN_INT64(isnull ? 0 : DatumGetInt64(count));
+	values[3] = Int64GetDatum(es_arg_nonnegative(fcinfo, 3, "from_version", 0));
+	PG_RETURN_INT64(es_query_int8(ES_PLAN_COUNT_EVENTS, values, true, 0));
 }
 
 /*

@@ -159,6 +159,27 @@ es_check_expected_version(EsBatch *batch, FunctionCallInfo fcinfo, int argno)
 }
 
 /*
+ * A bigint argument that must not be negative (22023); NULL gives if_null.
+ * "what" names the argument in the message.
+ */
+int64
+es_arg_nonnegative(FunctionCallInfo fcinfo, int argno, const char *what,
+				   int64 if_null)
+{
+	int64		v;
+
+	if (PG_ARGISNULL(argno))
+		return if_null;
+	v = PG_GETARG_INT64(argno);
+	if (v < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s cannot be negative", what),
+				 errdetail("%s was %lld.", what, (long long) v)));
+	return v;
+}
+
+/*
  * A page size argument: NULL means no limit (returned as -1), otherwise it
  * must be at least 1 (22023).
  */
@@ -252,6 +273,22 @@ es_exec_scalar(EsPlanId id, Datum *values, const char *nulls, bool read_only,
 	return SPI_datumTransfer(d,
 							 TupleDescAttr(SPI_tuptable->tupdesc, 0)->attbyval,
 							 TupleDescAttr(SPI_tuptable->tupdesc, 0)->attlen);
+}
+
+/*
+ * Connect to SPI, run a kept plan returning at most one bigint, disconnect.
+ * Returns if_none when there is no row or the value is NULL.
+ */
+int64
+es_query_int8(EsPlanId id, Datum *values, bool read_only, int64 if_none)
+{
+	bool		isnull;
+	Datum		v;
+
+	SPI_connect();
+	v = es_exec_scalar(id, values, NULL, read_only, &isnull);
+	SPI_finish();
+	return isnull ? if_none : DatumGetInt64(v);
 }
 
 /* A new random (version 4) UUID, as gen_random_uuid() makes. */
