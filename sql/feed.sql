@@ -46,6 +46,56 @@ BEGIN
 END
 $$;
 
+-- Filters: by bounded context, aggregate type, event type (any of a list).
+SELECT global_position FROM es_store.append('g', 'b', '2', 0,
+	ARRAY['B1', 'B2'], ARRAY['{}', '{}']::jsonb[]);
+SELECT global_position FROM es_store.append_stream('ledger-1', 0,
+	ARRAY['Posted'], ARRAY['{}']::jsonb[]);
+SELECT global_position, bounded_context, aggregate_type, event_type
+FROM es_store.read_feed(0, 100, bounded_contexts => ARRAY['g']);
+SELECT global_position, aggregate_type, event_type
+FROM es_store.read_feed(0, 100, aggregate_types => ARRAY['b', 'ledger']);
+SELECT global_position, event_type
+FROM es_store.read_feed(0, 100, event_types => ARRAY['A1', 'A3', 'Posted']);
+SELECT global_position, event_type
+FROM es_store.read_feed(0, 100, bounded_contexts => ARRAY['f'], event_types => ARRAY['A3', 'B1']);
+SELECT count(*) FROM es_store.read_feed(0, 100, event_types => ARRAY[]::text[]);
+-- A page of matches stops at max_count; the next page continues after it.
+SELECT global_position FROM es_store.read_feed(0, 2, aggregate_types => ARRAY['a', 'b']);
+SELECT global_position FROM es_store.read_feed(2, 2, aggregate_types => ARRAY['a', 'b']);
+
+-- A sparse filter: read up to a position taken from last_position() first;
+-- when the page is not full, the checkpoint may advance to that position.
+SELECT es_store.last_position() AS upto \gset
+SELECT count(*) AS matches FROM es_store.read_feed(0, 100,
+	event_types => ARRAY['NoSuchEvent'], up_to_position => :upto);
+SELECT global_position FROM es_store.read_feed(0, 100, up_to_position => 3);
+
+-- Competing consumers: segments split the aggregates; together they cover
+-- the feed once, and one aggregate always lands in one segment.
+SELECT segment, count(*) AS events, count(DISTINCT aggregate_id || aggregate_type || bounded_context) AS aggregates
+FROM generate_series(0, 2) AS segment,
+	 LATERAL es_store.read_feed(0, 100, segment => segment, segment_count => 3)
+GROUP BY segment ORDER BY segment;
+SELECT (SELECT count(*) FROM generate_series(0, 2) AS k,
+			LATERAL es_store.read_feed(0, 100, segment => k, segment_count => 3))
+	 = (SELECT count(*) FROM es_store.read_feed(0, 100)) AS segments_cover_the_feed;
+SELECT count(*) AS aggregates_in_two_segments FROM (
+	SELECT bounded_context, aggregate_type, aggregate_id
+	FROM generate_series(0, 2) AS k,
+		 LATERAL es_store.read_feed(0, 100, segment => k, segment_count => 3)
+	GROUP BY 1, 2, 3 HAVING count(DISTINCT k) > 1) s;
+-- The key hash encodes the part lengths, so keys that differ only in where
+-- the parts split hash differently; it is computed by the documented formula.
+SELECT count(*) FROM es_store.append_event('ab', 'c', 'x', 0, 'E', '{}');
+SELECT count(*) FROM es_store.append_event('a', 'bc', 'x', 0, 'E', '{}');
+SELECT count(DISTINCT key_hash) AS distinct_hashes FROM es_store.aggregate_heads
+WHERE aggregate_id = 'x';
+SELECT bool_and(key_hash = pg_catalog.hashtextextended(
+		length(bounded_context) || ':' || bounded_context ||
+		length(aggregate_type) || ':' || aggregate_type || aggregate_id, 0)) AS documented_formula
+FROM es_store.aggregate_heads;
+
 -- Errors.
 SELECT * FROM es_store.read_feed(NULL, 10);
 \echo :LAST_ERROR_SQLSTATE
@@ -54,4 +104,16 @@ SELECT * FROM es_store.read_feed(0, NULL);
 SELECT * FROM es_store.read_feed(-1, 10);
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM es_store.read_feed(0, 0);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.read_feed(0, 10, segment_count => 0);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.read_feed(0, 10, segment => 3, segment_count => 3);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.read_feed(0, 10, segment => -1, segment_count => 3);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.read_feed(0, 10, up_to_position => es_store.last_position() + 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.read_feed(0, 10, up_to_position => -1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.read_feed(0, 10, event_types => ARRAY[['A']]);
 \echo :LAST_ERROR_SQLSTATE

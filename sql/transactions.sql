@@ -39,12 +39,18 @@ SELECT aggregate_version, event_type FROM es_store.read_aggregate('tx', 'acct', 
 
 -- The append, the read model and the checkpoint commit together.
 BEGIN;
-SELECT aggregate_version FROM es_store.append('tx', 'acct', 'c', 0, ARRAY['Opened'], ARRAY['{}']::jsonb[]);
+SELECT global_position AS c_position
+FROM es_store.append('tx', 'acct', 'c', 0, ARRAY['Opened'], ARRAY['{}']::jsonb[]) \gset
 INSERT INTO read_model VALUES ('c', 0);
-SELECT es_store.save_checkpoint('tx-proj', es_store.last_position());
+SELECT es_store.save_checkpoint('tx-proj', :c_position);
+-- Inside the appending transaction the feed stops below its own events:
+-- they are not committed yet.
+SELECT es_store.last_position() < :c_position AS feed_held_below_own_append,
+	   (SELECT count(*) FROM es_store.read_feed(0, 1000) WHERE aggregate_id = 'c') AS own_events_in_feed;
 COMMIT;
 SELECT (SELECT count(*) FROM read_model) AS read_model_rows,
-	   es_store.get_checkpoint('tx-proj') = es_store.last_position() AS checkpoint_at_end;
+	   es_store.get_checkpoint('tx-proj') = :c_position AS checkpoint_saved,
+	   es_store.last_position() >= :c_position AS feed_past_it_after_commit;
 
 -- A failing statement aborts the whole transaction, appends included.
 BEGIN;

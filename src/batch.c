@@ -13,8 +13,10 @@
  *	3. Check and advance the head row in one statement (heads.c).  A loser
  *	   fails here with SE001, before any global position is drawn, and its
  *	   error rolls the (unwritten) attempt back: it leaves no trace.
- *	4. Draw one global position per event from es_store.global_position_seq,
- *	   in batch order, and insert the events.
+ *	4. Register in the appender registry (so the feed holds back at our
+ *	   positions until we end), draw one global position per event from
+ *	   es_store.global_position_seq, in batch order, and insert the events.
+ *	   With es_store.notify_channel set, queue a NOTIFY for commit.
  *	5. With caller-supplied ids the insert skips ids that are already
  *	   stored (ON CONFLICT DO NOTHING, which waits for an in-flight inserter
  *	   of the same id to finish).  If any was skipped, the append is either
@@ -30,6 +32,7 @@
 
 #include "access/detoast.h"
 #include "catalog/pg_type_d.h"
+#include "commands/async.h"
 #include "commands/sequence.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -458,15 +461,22 @@ es_append_batch(EsBatch *b)
 		raise_wrong_version(b);
 	}
 
-	/* 4: draw positions in batch order, then insert */
+	/*
+	 * 4: register as an appender (registry.c), draw positions in batch
+	 * order, then insert
+	 */
 	seq = es_position_sequence();
+	es_registry_before_draw(seq);
 	for (int i = 0; i < b->nevents; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
 		r->versions[i] = head.old_version + 1 + i;
 		r->positions[i] = nextval_internal(seq, false);
 	}
+	es_registry_after_draw(r->positions[0]);
 	inserted = insert_events(b, head.stream_id, r);
+	if (es_notify_channel[0] != '\0')
+		Async_Notify(es_notify_channel, "");
 
 	/* 5: some ids were stored meanwhile */
 	if (inserted != (uint64) b->nevents)

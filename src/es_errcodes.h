@@ -22,5 +22,7 @@
 #define ERRCODE_ES_STREAM_DELETED			MAKE_SQLSTATE('S','E','0','0','3')
 /* a checkpoint would move backwards */
 #define ERRCODE_ES_CHECKPOINT_BACKWARDS		MAKE_SQLSTATE('S','E','0','0','4')
+/* a checkpoint is not at the position the saver expected */
+#define ERRCODE_ES_CHECKPOINT_MOVED			MAKE_SQLSTATE('S','E','0','0','5')
 
 #endif							/* ES_ERRCODES_H */

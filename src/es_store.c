@@ -3,14 +3,17 @@
  * es_store.c
  *	  Module entry: PG_MODULE_MAGIC, GUCs, and the append-only guard.
  *
- * es_store keeps no state beyond one backend's kept plans (plans.c), so it
- * works without shared_preload_libraries.
+ * es_store works without shared_preload_libraries: the appender registry
+ * (registry.c) is created in spare shared memory on first use.  When it is
+ * preloaded, the registry's memory is reserved at startup instead.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "commands/trigger.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
 #include "utils/guc.h"
 
 #include "es_store.h"
@@ -19,8 +22,28 @@ PG_MODULE_MAGIC;
 
 int			es_max_batch_events = 10000;
 int			es_max_event_bytes = 1024 * 1024;
+char	   *es_notify_channel = "";
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 void		_PG_init(void);
+
+static void
+es_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	es_registry_shmem_request();
+}
+
+static void
+es_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	es_registry_shmem_startup();
+}
 
 void
 _PG_init(void)
@@ -39,7 +62,23 @@ _PG_init(void)
 							1024 * 1024, 1024, 512 * 1024 * 1024,
 							PGC_SUSET, GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
+	DefineCustomStringVariable("es_store.notify_channel",
+							   "Channel an append notifies when its transaction commits (empty: none).",
+							   "A wake-up hint for feed consumers; the feed itself is the delivery.",
+							   &es_notify_channel,
+							   "",
+							   PGC_USERSET, 0,
+							   NULL, NULL, NULL);
 	MarkGUCPrefixReserved("es_store");
+
+	if (process_shared_preload_libraries_in_progress)
+	{
+		prev_shmem_request_hook = shmem_request_hook;
+		shmem_request_hook = es_shmem_request;
+		prev_shmem_startup_hook = shmem_startup_hook;
+		shmem_startup_hook = es_shmem_startup;
+	}
+	es_registry_init_backend();
 }
 
 /*

@@ -5,8 +5,9 @@
  *
  * Layering: the SQL-facing files (append.c, read.c, feed.c, checkpoint.c)
  * sit on the shared machinery (batch.c: the append core; heads.c: the
- * aggregate head row; plans.c: cached SPI plans; util.c: arguments, keys
- * and result sets).  Every file includes only this header from the project;
+ * aggregate head row; registry.c: in-flight appenders and the feed's safe
+ * bound; plans.c: cached SPI plans; util.c: arguments, keys and result
+ * sets).  Every file includes only this header from the project;
  * no source file includes another.
  *
  *-------------------------------------------------------------------------
@@ -22,6 +23,7 @@
 /* GUCs (es_store.c) */
 extern int	es_max_batch_events;
 extern int	es_max_event_bytes;
+extern char *es_notify_channel;
 
 /* Longest aggregate key we accept, in bytes over its three parts. */
 #define ES_MAX_KEY_BYTES	2048
@@ -103,6 +105,14 @@ extern EsHead es_head_advance(const EsBatch *batch);
 extern int64 es_head_current_version(const EsStreamKey *key);
 extern void es_head_undo_advance(int64 stream_id, int nevents);
 
+/* registry.c */
+extern void es_registry_init_backend(void);
+extern void es_registry_shmem_request(void);
+extern void es_registry_shmem_startup(void);
+extern void es_registry_before_draw(Oid seq);
+extern void es_registry_after_draw(int64 first_position);
+extern int64 es_feed_safe_bound(Oid seq);
+
 /* plans.c */
 typedef enum EsPlanId
 {
@@ -120,10 +130,12 @@ typedef enum EsPlanId
 	ES_PLAN_FIND_EVENT_IDS,		/* stored events with these ids */
 	ES_PLAN_READ_AGGREGATE,
 	ES_PLAN_COUNT_EVENTS,
-	ES_PLAN_READ_FEED,
-	ES_PLAN_LAST_POSITION,
+	ES_PLAN_READ_FEED,			/* (after, bound], unfiltered */
+	ES_PLAN_READ_FEED_FILTERED, /* ... by context, type, event type, segment */
 	ES_PLAN_GET_CHECKPOINT,
 	ES_PLAN_SAVE_CHECKPOINT,
+	ES_PLAN_SAVE_CHECKPOINT_FROM,	/* compare-and-set from a position > 0 */
+	ES_PLAN_SAVE_CHECKPOINT_FROM_ZERO,	/* ... from 0 (or no checkpoint) */
 	ES_NUM_PLANS
 } EsPlanId;
 

@@ -4,52 +4,159 @@
  *	  SQL entry points for the global feed: a page of events after a
  *	  position, in position order, and the position the feed has reached.
  *
- * The feed functions are VOLATILE so that, in READ COMMITTED, each runs its
- * query with a snapshot taken when the query starts, after the bound on
- * readable positions has been computed.
+ * Every read first computes the safe bound B (registry.c: no event at or
+ * below B can still appear), then takes a new snapshot with
+ * GetLatestSnapshot and reads (after, B] with it, in every isolation level.
+ * The snapshot is taken after B, so every transaction that drew a position
+ * <= B has ended and is visible to it: nothing at or below B is skipped.
+ * Takes no locks beyond AccessShareLock on the tables (and the no-wait
+ * probes of registry.c).
+ *
+ * A standby cannot see the primary's appenders in flight, so the feed
+ * refuses to run during recovery.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xlog.h"
 #include "funcapi.h"
+#include "utils/array.h"
+#include "utils/snapmgr.h"
 
 #include "es_store.h"
 
+static void
+check_not_in_recovery(void)
+{
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot read the global feed during recovery"),
+				 errdetail("The feed's safe position depends on appends in flight on the primary, which a standby cannot see."),
+				 errhint("Read the global feed on the primary.")));
+}
+
+/* A text[] filter argument: NULL (no filter) or a one-dimensional array. */
+static Datum
+filter_arg(FunctionCallInfo fcinfo, int argno, const char *name, char *null)
+{
+	ArrayType  *arr;
+
+	*null = 'n';
+	if (PG_ARGISNULL(argno))
+		return (Datum) 0;
+	arr = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a one-dimensional array", name)));
+	*null = ' ';
+	return PointerGetDatum(arr);
+}
+
 /*
- * es_read_feed(after_position, max_count)
+ * es_read_feed(after_position, max_count, bounded_contexts, aggregate_types,
+ *				event_types, segment, segment_count, up_to_position)
  *
- * Events with a global position above after_position (non-NULL, >= 0), in
- * position order, at most max_count (non-NULL, >= 1).  Takes no locks
- * beyond AccessShareLock on the tables.
+ * Events with a global position above after_position (non-NULL, >= 0) and
+ * at or below the feed's safe position, in position order, at most
+ * max_count (non-NULL, >= 1).  The filters keep events whose bounded
+ * context, aggregate type or event type is in the given array (NULL: no
+ * filter).  segment k of segment_count n (0 <= k < n) keeps the aggregates
+ * whose key hash is k modulo n.  up_to_position (NULL: the safe position
+ * now) caps the read; it must not be above the safe position now (22023),
+ * which holds for any value es_last_position returned earlier.
+ *
+ * Also serves the 0.1.0 SQL signature read_feed(bigint, integer):
+ * PG_NARGS() tells which one called.
  */
 PG_FUNCTION_INFO_V1(es_read_feed);
 Datum
 es_read_feed(PG_FUNCTION_ARGS)
 {
-	Datum		values[2];
+	Datum		values[8];
+	char		nulls[8] = "        ";
+	bool		filtered = false;
+	int64		after;
+	int64		bound;
 
 	es_check_not_null(fcinfo, 0, "after_position");
 	es_check_not_null(fcinfo, 1, "max_count");
-	values[0] = Int64GetDatum(es_arg_nonnegative(fcinfo, 0, "after_position", 0));
-	values[1] = Int64GetDatum(es_check_max_count(fcinfo, 1));
+	after = es_arg_nonnegative(fcinfo, 0, "after_position", 0);
+	values[7] = Int64GetDatum(es_check_max_count(fcinfo, 1));
+
+	if (PG_NARGS() >= 8)
+	{
+		int64		segment = PG_ARGISNULL(5) ? 0 : PG_GETARG_INT32(5);
+		int64		segments = PG_ARGISNULL(6) ? 1 : PG_GETARG_INT32(6);
+
+		values[2] = filter_arg(fcinfo, 2, "bounded_contexts", &nulls[2]);
+		values[3] = filter_arg(fcinfo, 3, "aggregate_types", &nulls[3]);
+		values[4] = filter_arg(fcinfo, 4, "event_types", &nulls[4]);
+		if (segments < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("segment_count must be at least 1"),
+					 errdetail("segment_count was %lld.", (long long) segments)));
+		if (segment < 0 || segment >= segments)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("segment %lld is out of range for %lld segments",
+							(long long) segment, (long long) segments),
+					 errhint("Segments are numbered from 0 to segment_count - 1.")));
+		values[5] = Int64GetDatum(segment);
+		values[6] = Int64GetDatum(segments);
+		filtered = nulls[2] == ' ' || nulls[3] == ' ' || nulls[4] == ' ' ||
+			segments > 1;
+	}
+
+	check_not_in_recovery();
+	bound = es_feed_safe_bound(es_position_sequence());
+	if (PG_NARGS() >= 8 && !PG_ARGISNULL(7))
+	{
+		int64		up_to = es_arg_nonnegative(fcinfo, 7, "up_to_position", 0);
+
+		if (up_to > bound)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("up_to_position %lld is beyond the feed's safe position %lld",
+							(long long) up_to, (long long) bound),
+					 errhint("Pass a value es_store.last_position() returned.")));
+		bound = up_to;
+	}
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	if (bound <= after)
+		return (Datum) 0;
+
+	values[0] = Int64GetDatum(after);
+	values[1] = Int64GetDatum(bound);
+	PushActiveSnapshot(GetLatestSnapshot());
 	SPI_connect();
-	es_exec_into_srf(fcinfo, ES_PLAN_READ_FEED, values, NULL, false);
+	if (filtered)
+		es_exec_into_srf(fcinfo, ES_PLAN_READ_FEED_FILTERED, values, nulls, true);
+	else
+	{
+		values[2] = values[7];
+		es_exec_into_srf(fcinfo, ES_PLAN_READ_FEED, values, NULL, true);
+	}
 	SPI_finish();
+	PopActiveSnapshot();
 	return (Datum) 0;
 }
 
 /*
  * es_last_position()
  *
- * The highest global position a feed read can return now; 0 when there
- * are no events.
+ * The feed's safe position: the highest position a feed read may return
+ * now (0 when none).  It never decreases, and it may name a position no
+ * event holds (burnt by a rollback).
  */
 PG_FUNCTION_INFO_V1(es_last_position);
 Datum
 es_last_position(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT64(es_query_int8(ES_PLAN_LAST_POSITION, NULL, false, 0));
+	check_not_in_recovery();
+	PG_RETURN_INT64(es_feed_safe_bound(es_position_sequence()));
 }

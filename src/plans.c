@@ -163,12 +163,24 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		"SELECT " EVENT_COLUMNS " FROM es_store.events e "
 		"JOIN es_store.aggregate_heads h ON h.stream_id" EQ "e.stream_id "
 		"WHERE e.global_position OPERATOR(pg_catalog.>) $1 "
-		"ORDER BY e.global_position LIMIT $2",
-		2, {INT8OID, INT8OID}
+		"AND e.global_position OPERATOR(pg_catalog.<=) $2 "
+		"ORDER BY e.global_position LIMIT $3",
+		3, {INT8OID, INT8OID, INT8OID}
 	},
-	[ES_PLAN_LAST_POSITION] = {
-		"SELECT pg_catalog.max(e.global_position) FROM es_store.events e",
-		0, {InvalidOid}
+	[ES_PLAN_READ_FEED_FILTERED] = {
+		"SELECT " EVENT_COLUMNS " FROM es_store.events e "
+		"JOIN es_store.aggregate_heads h ON h.stream_id" EQ "e.stream_id "
+		"WHERE e.global_position OPERATOR(pg_catalog.>) $1 "
+		"AND e.global_position OPERATOR(pg_catalog.<=) $2 "
+		"AND ($3 IS NULL OR h.bounded_context" EQ "ANY ($3)) "
+		"AND ($4 IS NULL OR h.aggregate_type" EQ "ANY ($4)) "
+		"AND ($5 IS NULL OR e.event_type" EQ "ANY ($5)) "
+		"AND ($7 OPERATOR(pg_catalog.=) 1 OR "
+		"pg_catalog.mod(pg_catalog.mod(h.key_hash, $7) OPERATOR(pg_catalog.+) $7, $7)"
+		EQ "$6) "
+		"ORDER BY e.global_position LIMIT $8",
+		8, {INT8OID, INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+		INT8OID, INT8OID, INT8OID}
 	},
 	[ES_PLAN_GET_CHECKPOINT] = {
 		"SELECT c.position FROM es_store.checkpoints c WHERE c.name" EQ "$1",
@@ -180,6 +192,23 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		"DO UPDATE SET position = excluded.position, "
 		"updated_at = pg_catalog.now() "
 		"WHERE c.position OPERATOR(pg_catalog.<=) excluded.position "
+		"RETURNING c.position",
+		2, {TEXTOID, INT8OID}
+	},
+	[ES_PLAN_SAVE_CHECKPOINT_FROM] = {
+		"UPDATE es_store.checkpoints c SET position = $2, "
+		"updated_at = pg_catalog.now() "
+		"WHERE c.name" EQ "$1 AND c.position" EQ "$3 "
+		"AND c.position OPERATOR(pg_catalog.<=) $2 "
+		"RETURNING c.position",
+		3, {TEXTOID, INT8OID, INT8OID}
+	},
+	[ES_PLAN_SAVE_CHECKPOINT_FROM_ZERO] = {
+		"INSERT INTO es_store.checkpoints AS c (name, position) "
+		"VALUES ($1, $2) ON CONFLICT ON CONSTRAINT checkpoints_pkey "
+		"DO UPDATE SET position = excluded.position, "
+		"updated_at = pg_catalog.now() "
+		"WHERE c.position" EQ "0 "
 		"RETURNING c.position",
 		2, {TEXTOID, INT8OID}
 	},

@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS es_store;
-SELECT plan(60);
+SELECT plan(61);
 
 SELECT has_schema('es_store');
 SELECT has_table('es_store', 'aggregate_heads', 'aggregate_heads exists');
@@ -18,6 +18,7 @@ SELECT col_type_is('es_store', 'events', 'payload', 'jsonb', 'payload is jsonb')
 SELECT col_type_is('es_store', 'events', 'metadata', 'jsonb', 'metadata is jsonb');
 SELECT col_type_is('es_store', 'events', 'event_id', 'uuid', 'event_id is uuid');
 SELECT col_type_is('es_store', 'events', 'global_position', 'bigint', 'global_position is bigint');
+SELECT col_type_is('es_store', 'aggregate_heads', 'key_hash', 'bigint', 'heads carry a stable key hash for segments');
 SELECT col_type_is('es_store', 'events', 'created_at', 'timestamp with time zone', 'created_at is timestamptz');
 SELECT col_not_null('es_store', 'events', 'event_type', 'event_type is required');
 SELECT has_trigger('es_store', 'events', 'events_append_only', 'events are guarded by a trigger');
@@ -37,31 +38,31 @@ SELECT has_function('es_store', 'aggregate_version', ARRAY['text', 'text', 'text
 SELECT has_function('es_store', 'stream_version', ARRAY['text']);
 SELECT has_function('es_store', 'aggregate_exists', ARRAY['text', 'text', 'text']);
 SELECT has_function('es_store', 'count_events', ARRAY['text', 'text', 'text', 'bigint']);
-SELECT has_function('es_store', 'read_feed', ARRAY['bigint', 'integer']);
+SELECT has_function('es_store', 'read_feed', ARRAY['bigint', 'integer', 'text[]', 'text[]', 'text[]', 'integer', 'integer', 'bigint']);
 SELECT has_function('es_store', 'last_position', ARRAY[]::text[]);
 SELECT has_function('es_store', 'get_checkpoint', ARRAY['text']);
-SELECT has_function('es_store', 'save_checkpoint', ARRAY['text', 'bigint']);
+SELECT has_function('es_store', 'save_checkpoint', ARRAY['text', 'bigint', 'bigint']);
 
 SELECT function_returns('es_store', 'append', ARRAY['text', 'text', 'text', 'bigint', 'text[]', 'jsonb[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text'], 'setof es_store.append_result');
 SELECT function_returns('es_store', 'append_event', ARRAY['text', 'text', 'text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text'], 'es_store.append_result');
 SELECT function_returns('es_store', 'read_aggregate', ARRAY['text', 'text', 'text', 'bigint', 'bigint', 'integer'], 'setof es_store.event');
-SELECT function_returns('es_store', 'read_feed', ARRAY['bigint', 'integer'], 'setof es_store.event');
+SELECT function_returns('es_store', 'read_feed', ARRAY['bigint', 'integer', 'text[]', 'text[]', 'text[]', 'integer', 'integer', 'bigint'], 'setof es_store.event');
 SELECT function_returns('es_store', 'aggregate_version', ARRAY['text', 'text', 'text'], 'bigint');
 SELECT function_returns('es_store', 'aggregate_exists', ARRAY['text', 'text', 'text'], 'boolean');
 SELECT function_returns('es_store', 'get_checkpoint', ARRAY['text'], 'bigint');
-SELECT function_returns('es_store', 'save_checkpoint', ARRAY['text', 'bigint'], 'void');
+SELECT function_returns('es_store', 'save_checkpoint', ARRAY['text', 'bigint', 'bigint'], 'void');
 
 -- Writers are volatile, readers stable; the feed takes its own snapshot.
 SELECT volatility_is('es_store', 'append', ARRAY['text', 'text', 'text', 'bigint', 'text[]', 'jsonb[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text'], 'volatile');
-SELECT volatility_is('es_store', 'save_checkpoint', ARRAY['text', 'bigint'], 'volatile');
+SELECT volatility_is('es_store', 'save_checkpoint', ARRAY['text', 'bigint', 'bigint'], 'volatile');
 SELECT volatility_is('es_store', 'read_aggregate', ARRAY['text', 'text', 'text', 'bigint', 'bigint', 'integer'], 'stable');
 SELECT volatility_is('es_store', 'get_checkpoint', ARRAY['text'], 'stable');
-SELECT volatility_is('es_store', 'read_feed', ARRAY['bigint', 'integer'], 'volatile');
+SELECT volatility_is('es_store', 'read_feed', ARRAY['bigint', 'integer', 'text[]', 'text[]', 'text[]', 'integer', 'integer', 'bigint'], 'volatile');
 SELECT volatility_is('es_store', 'stream_key', ARRAY['text'], 'immutable');
 SELECT function_lang_is('es_store', 'append', ARRAY['text', 'text', 'text', 'bigint', 'text[]', 'jsonb[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text'], 'c');
-SELECT function_lang_is('es_store', 'read_feed', ARRAY['bigint', 'integer'], 'c');
+SELECT function_lang_is('es_store', 'read_feed', ARRAY['bigint', 'integer', 'text[]', 'text[]', 'text[]', 'integer', 'integer', 'bigint'], 'c');
 SELECT is_definer('es_store', 'append', ARRAY['text', 'text', 'text', 'bigint', 'text[]', 'jsonb[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text']);
-SELECT is_definer('es_store', 'read_feed', ARRAY['bigint', 'integer']);
+SELECT is_definer('es_store', 'read_feed', ARRAY['bigint', 'integer', 'text[]', 'text[]', 'text[]', 'integer', 'integer', 'bigint']);
 
 -- Every function has a comment.
 SELECT is((SELECT count(*) FROM pg_proc
@@ -75,7 +76,7 @@ SELECT has_role('es_store_reader');
 SELECT function_privs_are('es_store', 'append_event', ARRAY['text', 'text', 'text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text'], 'public', ARRAY[]::text[], 'PUBLIC cannot append');
 SELECT function_privs_are('es_store', 'append_event', ARRAY['text', 'text', 'text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text'], 'es_store_writer', ARRAY['EXECUTE'], 'writers append');
 SELECT function_privs_are('es_store', 'append_event', ARRAY['text', 'text', 'text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text'], 'es_store_reader', ARRAY[]::text[], 'readers cannot append');
-SELECT function_privs_are('es_store', 'read_feed', ARRAY['bigint', 'integer'], 'es_store_reader', ARRAY['EXECUTE'], 'readers read the feed');
+SELECT function_privs_are('es_store', 'read_feed', ARRAY['bigint', 'integer', 'text[]', 'text[]', 'text[]', 'integer', 'integer', 'bigint'], 'es_store_reader', ARRAY['EXECUTE'], 'readers read the feed');
 SELECT table_privs_are('es_store', 'events', 'es_store_writer', ARRAY[]::text[], 'writers have no direct table access');
 
 SELECT * FROM finish();

@@ -2,7 +2,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS es_store;
-SELECT plan(24);
+SELECT plan(27);
 
 SELECT lives_ok($$SELECT es_store.append_event('t', 'acct', 'a', 0, 'Opened', '{}')$$, 'create a stream');
 
@@ -27,6 +27,12 @@ SELECT results_eq($$SELECT aggregate_version, global_position FROM es_store.appe
 SELECT lives_ok($$SELECT es_store.save_checkpoint('p', 10)$$, 'save a checkpoint');
 SELECT throws_ok($$SELECT es_store.save_checkpoint('p', 9)$$,
 	'SE004', 'checkpoint "p" cannot move backwards', 'backwards save');
+SELECT throws_ok($$SELECT es_store.save_checkpoint('p', 20, expected_position => 5)$$,
+	'SE005', 'checkpoint "p" was moved by another consumer', 'compare-and-set from a stale position');
+SELECT throws_ok($$SELECT * FROM es_store.read_feed(0, 10, up_to_position => es_store.last_position() + 1)$$,
+	'22023', NULL, 'reading beyond the safe position');
+SELECT throws_ok($$SELECT * FROM es_store.read_feed(0, 10, segment => 2, segment_count => 2)$$,
+	'22023', 'segment 2 is out of range for 2 segments', 'segment out of range');
 
 -- 22004 NULL arguments
 SELECT throws_ok($$SELECT es_store.append_event(NULL, 'acct', 'a', NULL, 'X', '{}')$$,

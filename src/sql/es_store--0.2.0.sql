@@ -1,0 +1,375 @@
+/* src/sql/es_store--0.2.0.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION es_store" to load this file. \quit
+
+--
+-- Tables.  The extension owns them; callers reach them only through the
+-- SECURITY DEFINER functions below, which qualify every name they use.
+--
+
+-- One row per aggregate (stream): its key, its current version, and the
+-- internal stream_id the events refer to.  Appends lock this row to check and
+-- advance the version in one step.
+CREATE TABLE es_store.aggregate_heads (
+	stream_id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	bounded_context	text NOT NULL,
+	aggregate_type	text NOT NULL,
+	aggregate_id	text NOT NULL,
+	version			bigint NOT NULL CHECK (version OPERATOR(pg_catalog.>=) 0),
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	updated_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	-- Stable hash of the key, for competing consumers (segment k of n).  The
+	-- lengths make the encoding unambiguous.
+	key_hash		bigint NOT NULL GENERATED ALWAYS AS (pg_catalog.hashtextextended(
+		CAST(pg_catalog.length(bounded_context) AS pg_catalog.text) OPERATOR(pg_catalog.||) ':'
+		OPERATOR(pg_catalog.||) bounded_context
+		OPERATOR(pg_catalog.||) CAST(pg_catalog.length(aggregate_type) AS pg_catalog.text)
+		OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) aggregate_type
+		OPERATOR(pg_catalog.||) aggregate_id, 0)) STORED,
+	CONSTRAINT aggregate_heads_key UNIQUE (bounded_context, aggregate_type, aggregate_id)
+);
+
+-- Global positions are drawn from this sequence by the append functions, one
+-- value per event, in append order.  CACHE 1 keeps positions increasing in
+-- the order the values are drawn, across sessions.
+CREATE SEQUENCE es_store.global_position_seq AS bigint CACHE 1;
+
+CREATE TABLE es_store.events (
+	global_position		bigint NOT NULL,
+	stream_id			bigint NOT NULL,
+	aggregate_version	bigint NOT NULL CHECK (aggregate_version OPERATOR(pg_catalog.>=) 1),
+	event_id			uuid NOT NULL,
+	event_type			text NOT NULL,
+	event_version		integer NOT NULL,
+	payload				jsonb NOT NULL,
+	metadata			jsonb NOT NULL,
+	correlation_id		text,
+	causation_id		text,
+	trace_id			text,
+	created_at			timestamptz NOT NULL,
+	CONSTRAINT events_pkey PRIMARY KEY (global_position),
+	CONSTRAINT events_stream_version_key UNIQUE (stream_id, aggregate_version),
+	CONSTRAINT events_event_id_key UNIQUE (event_id)
+);
+
+CREATE TABLE es_store.checkpoints (
+	name		text PRIMARY KEY,
+	position	bigint NOT NULL CHECK (position OPERATOR(pg_catalog.>=) 0),
+	updated_at	timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+-- pg_dump must dump the rows of these tables: they are user data, not
+-- configuration shipped by the script.
+SELECT pg_catalog.pg_extension_config_dump('es_store.aggregate_heads', '');
+SELECT pg_catalog.pg_extension_config_dump('es_store.events', '');
+SELECT pg_catalog.pg_extension_config_dump('es_store.checkpoints', '');
+SELECT pg_catalog.pg_extension_config_dump('es_store.global_position_seq', '');
+
+COMMENT ON TABLE es_store.aggregate_heads IS 'one row per aggregate: its key, current version and internal stream id';
+COMMENT ON TABLE es_store.events IS 'the append-only event log, one row per event';
+COMMENT ON TABLE es_store.checkpoints IS 'named projection checkpoints (last processed global position)';
+COMMENT ON SEQUENCE es_store.global_position_seq IS 'source of global positions';
+
+--
+-- The events table is append-only.  This statement-level trigger refuses
+-- UPDATE, DELETE and TRUNCATE for every role, the owner included.
+--
+CREATE FUNCTION es_store.forbid_event_changes()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'es_forbid_event_changes'
+LANGUAGE C;
+COMMENT ON FUNCTION es_store.forbid_event_changes() IS 'trigger: keeps es_store.events append-only';
+
+CREATE TRIGGER events_append_only
+	BEFORE UPDATE OR DELETE ON es_store.events
+	FOR EACH STATEMENT EXECUTE FUNCTION es_store.forbid_event_changes();
+CREATE TRIGGER events_append_only_truncate
+	BEFORE TRUNCATE ON es_store.events
+	FOR EACH STATEMENT EXECUTE FUNCTION es_store.forbid_event_changes();
+
+--
+-- Types returned by the functions.
+--
+CREATE TYPE es_store.append_result AS (
+	event_id			uuid,
+	aggregate_version	bigint,
+	global_position		bigint
+);
+COMMENT ON TYPE es_store.append_result IS 'what an append assigned to one event';
+
+CREATE TYPE es_store.event AS (
+	global_position		bigint,
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	aggregate_version	bigint,
+	event_id			uuid,
+	event_type			text,
+	event_version		integer,
+	payload				jsonb,
+	metadata			jsonb,
+	correlation_id		text,
+	causation_id		text,
+	trace_id			text,
+	created_at			timestamptz
+);
+COMMENT ON TYPE es_store.event IS 'one stored event as returned by the read functions';
+
+--
+-- Append.
+--
+CREATE FUNCTION es_store.append(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	expected_version	bigint,
+	event_types			text[],
+	payloads			jsonb[],
+	metadata			jsonb[] DEFAULT NULL,
+	event_ids			uuid[] DEFAULT NULL,
+	event_versions		integer[] DEFAULT NULL,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL)
+RETURNS SETOF es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY DEFINER ROWS 10;
+COMMENT ON FUNCTION es_store.append(text, text, text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text)
+	IS 'append a batch of events to one aggregate with an expected version (NULL any, 0 none, -1 exists, N exact)';
+
+CREATE FUNCTION es_store.append_event(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	expected_version	bigint,
+	event_type			text,
+	payload				jsonb,
+	metadata			jsonb DEFAULT NULL,
+	event_id			uuid DEFAULT NULL,
+	event_version		integer DEFAULT 1,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL)
+RETURNS es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_event'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY DEFINER;
+COMMENT ON FUNCTION es_store.append_event(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text)
+	IS 'append one event to one aggregate with an expected version (NULL any, 0 none, -1 exists, N exact)';
+
+CREATE FUNCTION es_store.append_at_version(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	aggregate_version	bigint,
+	event_type			text,
+	payload				jsonb,
+	metadata			jsonb DEFAULT NULL,
+	event_id			uuid DEFAULT NULL,
+	event_version		integer DEFAULT 1,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL)
+RETURNS es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_at_version'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY DEFINER;
+COMMENT ON FUNCTION es_store.append_at_version(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text)
+	IS 'append one event at a caller-chosen version; uniqueness of the version is the only check';
+
+CREATE FUNCTION es_store.append_stream(
+	stream_name			text,
+	expected_version	bigint,
+	event_types			text[],
+	payloads			jsonb[],
+	metadata			jsonb[] DEFAULT NULL,
+	event_ids			uuid[] DEFAULT NULL,
+	event_versions		integer[] DEFAULT NULL,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL)
+RETURNS SETOF es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_stream'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY DEFINER ROWS 10;
+COMMENT ON FUNCTION es_store.append_stream(text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text)
+	IS 'append a batch of events to the stream named by one string (see es_store.stream_key)';
+
+CREATE FUNCTION es_store.append_events(
+	expected_version	bigint,
+	events				jsonb)
+RETURNS SETOF es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_events'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY DEFINER ROWS 10;
+COMMENT ON FUNCTION es_store.append_events(bigint, jsonb)
+	IS 'append a batch given as a JSON array of event objects, all for one aggregate';
+
+--
+-- Stream names.
+--
+CREATE FUNCTION es_store.stream_key(
+	stream_name			text,
+	OUT bounded_context	text,
+	OUT aggregate_type	text,
+	OUT aggregate_id	text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'es_stream_key'
+LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION es_store.stream_key(text)
+	IS 'the composite key a stream name maps to: ('''', text before the first "-", the whole name)';
+
+--
+-- Aggregate reads.
+--
+CREATE FUNCTION es_store.read_aggregate(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	from_version		bigint DEFAULT NULL,
+	to_version			bigint DEFAULT NULL,
+	max_count			integer DEFAULT NULL)
+RETURNS SETOF es_store.event
+AS 'MODULE_PATHNAME', 'es_read_aggregate'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY DEFINER ROWS 100;
+COMMENT ON FUNCTION es_store.read_aggregate(text, text, text, bigint, bigint, integer)
+	IS 'events of one aggregate by version, from and to inclusive (NULL = open), at most max_count';
+
+CREATE FUNCTION es_store.read_stream(
+	stream_name			text,
+	from_version		bigint DEFAULT NULL,
+	to_version			bigint DEFAULT NULL,
+	max_count			integer DEFAULT NULL)
+RETURNS SETOF es_store.event
+AS 'MODULE_PATHNAME', 'es_read_stream'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY DEFINER ROWS 100;
+COMMENT ON FUNCTION es_store.read_stream(text, bigint, bigint, integer)
+	IS 'events of the stream named by one string, by version (see es_store.read_aggregate)';
+
+CREATE FUNCTION es_store.aggregate_version(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'es_aggregate_version'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY DEFINER;
+COMMENT ON FUNCTION es_store.aggregate_version(text, text, text)
+	IS 'current version of an aggregate, 0 when it has no events';
+
+CREATE FUNCTION es_store.stream_version(stream_name text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'es_stream_version'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY DEFINER;
+COMMENT ON FUNCTION es_store.stream_version(text)
+	IS 'current version of the stream named by one string, 0 when it has no events';
+
+CREATE FUNCTION es_store.aggregate_exists(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'es_aggregate_exists'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY DEFINER;
+COMMENT ON FUNCTION es_store.aggregate_exists(text, text, text)
+	IS 'true when the aggregate has at least one event';
+
+CREATE FUNCTION es_store.count_events(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	from_version		bigint DEFAULT 1)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'es_count_events'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY DEFINER;
+COMMENT ON FUNCTION es_store.count_events(text, text, text, bigint)
+	IS 'number of events of an aggregate at or after from_version';
+
+--
+-- Global feed.
+--
+CREATE FUNCTION es_store.read_feed(
+	after_position		bigint DEFAULT 0,
+	max_count			integer DEFAULT 1000,
+	bounded_contexts	text[] DEFAULT NULL,
+	aggregate_types		text[] DEFAULT NULL,
+	event_types			text[] DEFAULT NULL,
+	segment				integer DEFAULT 0,
+	segment_count		integer DEFAULT 1,
+	up_to_position		bigint DEFAULT NULL)
+RETURNS SETOF es_store.event
+AS 'MODULE_PATHNAME', 'es_read_feed'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY DEFINER ROWS 1000;
+COMMENT ON FUNCTION es_store.read_feed(bigint, integer, text[], text[], text[], integer, integer, bigint)
+	IS 'a page of the global feed after a position, up to the safe position, optionally filtered or segmented';
+
+CREATE FUNCTION es_store.last_position()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'es_last_position'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER;
+COMMENT ON FUNCTION es_store.last_position()
+	IS 'the feed''s safe position: no event at or below it can still appear';
+
+--
+-- Checkpoints.
+--
+CREATE FUNCTION es_store.get_checkpoint(name text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'es_get_checkpoint'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY DEFINER;
+COMMENT ON FUNCTION es_store.get_checkpoint(text)
+	IS 'last saved position of a named checkpoint, 0 when unknown';
+
+CREATE FUNCTION es_store.save_checkpoint(
+	name				text,
+	global_position		bigint,
+	expected_position	bigint DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'es_save_checkpoint'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY DEFINER;
+COMMENT ON FUNCTION es_store.save_checkpoint(text, bigint, bigint)
+	IS 'save a named checkpoint in the caller''s transaction; never backwards; compare-and-set with expected_position';
+
+--
+-- Privileges.  Nothing is callable by PUBLIC.  Two NOLOGIN roles carry the
+-- grants: es_store_writer (append, read, feed, checkpoints) and
+-- es_store_reader (read, feed, checkpoints: a read-only consumer, which
+-- still saves its own checkpoints).  Grant them to application roles:
+-- GRANT es_store_writer TO my_app;
+--
+REVOKE ALL ON ALL TABLES IN SCHEMA es_store FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA es_store FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA es_store FROM PUBLIC;
+
+DO $roles$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles
+				   WHERE rolname OPERATOR(pg_catalog.=) 'es_store_writer') THEN
+		CREATE ROLE es_store_writer NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles
+				   WHERE rolname OPERATOR(pg_catalog.=) 'es_store_reader') THEN
+		CREATE ROLE es_store_reader NOLOGIN;
+	END IF;
+END
+$roles$;
+
+GRANT USAGE ON SCHEMA es_store TO es_store_writer, es_store_reader;
+
+GRANT EXECUTE ON FUNCTION
+	es_store.stream_key(text),
+	es_store.read_aggregate(text, text, text, bigint, bigint, integer),
+	es_store.read_stream(text, bigint, bigint, integer),
+	es_store.aggregate_version(text, text, text),
+	es_store.stream_version(text),
+	es_store.aggregate_exists(text, text, text),
+	es_store.count_events(text, text, text, bigint),
+	es_store.read_feed(bigint, integer, text[], text[], text[], integer, integer, bigint),
+	es_store.last_position(),
+	es_store.get_checkpoint(text),
+	es_store.save_checkpoint(text, bigint, bigint)
+	TO es_store_writer, es_store_reader;
+
+GRANT EXECUTE ON FUNCTION
+	es_store.append(text, text, text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text),
+	es_store.append_event(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text),
+	es_store.append_at_version(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text),
+	es_store.append_stream(text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text),
+	es_store.append_events(bigint, jsonb)
+	TO es_store_writer;
