@@ -46,6 +46,31 @@ BEGIN
 END
 $$;
 
+-- The consumer loop from README.md ("A consumer loop"), verbatim: it
+-- commits page by page and stops when caught up.
+DO $$
+DECLARE
+	cp        bigint;
+	last_seen bigint;
+	ev        es_store.event;
+BEGIN
+	LOOP
+		cp := es_store.get_checkpoint('orders-view');
+		last_seen := cp;
+		FOR ev IN SELECT * FROM es_store.read_feed(cp, 500) LOOP
+			-- apply ev to your read model here, e.g.
+			-- INSERT INTO order_totals ... ON CONFLICT ... DO UPDATE ...;
+			last_seen := ev.global_position;
+		END LOOP;
+		EXIT WHEN last_seen = cp;             -- caught up: sleep, or wait for a NOTIFY
+		PERFORM es_store.save_checkpoint('orders-view', last_seen, expected_position => cp);
+		COMMIT;                                -- read model and checkpoint together
+	END LOOP;
+END
+$$;
+SELECT es_store.get_checkpoint('orders-view') = (SELECT max(global_position) FROM es_store.read_feed(0, 1000))
+	AS readme_loop_caught_up;
+
 -- Filters: by bounded context, aggregate type, event type (any of a list).
 SELECT global_position FROM es_store.append('g', 'b', '2', 0,
 	ARRAY['B1', 'B2'], ARRAY['{}', '{}']::jsonb[]);
