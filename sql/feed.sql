@@ -142,3 +142,20 @@ SELECT * FROM es_store.read_feed(0, 10, up_to_position => -1);
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM es_store.read_feed(0, 10, event_types => ARRAY[['A']]);
 \echo :LAST_ERROR_SQLSTATE
+-- 0A000: not in a SERIALIZABLE transaction (last_position still answers).
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT es_store.last_position() > 0 AS has_position;
+SELECT * FROM es_store.read_feed(0, 10);
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+-- 55000: the position sequence must keep the definition the feed relies on.
+ALTER SEQUENCE es_store.global_position_seq CACHE 20;
+SELECT * FROM es_store.read_feed(0, 10);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.append_event('f', 'a', '1', NULL, 'X', '{}');
+\echo :LAST_ERROR_SQLSTATE
+ALTER SEQUENCE es_store.global_position_seq CACHE 1 CYCLE;
+SELECT es_store.last_position();
+\echo :LAST_ERROR_SQLSTATE
+ALTER SEQUENCE es_store.global_position_seq NO CYCLE;
+SELECT es_store.last_position() > 0 AS restored;

@@ -23,6 +23,7 @@ PG_MODULE_MAGIC;
 int			es_max_batch_events = 10000;
 int			es_max_event_bytes = 1024 * 1024;
 char	   *es_notify_channel = "";
+int			es_debug_registration_lock = 0;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -69,6 +70,14 @@ _PG_init(void)
 							   "",
 							   PGC_USERSET, 0,
 							   NULL, NULL, NULL);
+	DefineCustomIntVariable("es_store.debug_registration_lock",
+							"Developer option: advisory lock key an append waits for while registering.",
+							"0 disables it.  Lets isolation tests stop an append between reading "
+							"the position sequence and publishing its registration.",
+							&es_debug_registration_lock,
+							0, 0, INT_MAX,
+							PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("es_store");
 
 	if (process_shared_preload_libraries_in_progress)

@@ -9,16 +9,20 @@
  * GetLatestSnapshot and reads (after, B] with it, in every isolation level.
  * The snapshot is taken after B, so every transaction that drew a position
  * <= B has ended and is visible to it: nothing at or below B is skipped.
- * Takes no locks beyond AccessShareLock on the tables (and the no-wait
- * probes of registry.c).
+ * Locks: AccessShareLock on the tables, RowExclusiveLock on the position
+ * sequence (taken by reading its last value) until the transaction ends,
+ * and the no-wait probes of registry.c.
  *
  * A standby cannot see the primary's appenders in flight, so the feed
- * refuses to run during recovery.
+ * refuses to run during recovery.  Serializable conflict detection does
+ * not track reads made with a snapshot newer than the transaction's, so
+ * read_feed refuses to run in a SERIALIZABLE transaction.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "funcapi.h"
 #include "utils/array.h"
@@ -112,6 +116,12 @@ es_read_feed(PG_FUNCTION_ARGS)
 	}
 
 	check_not_in_recovery();
+	if (IsolationIsSerializable())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot read the global feed in a SERIALIZABLE transaction"),
+				 errdetail("The feed reads with a snapshot taken after its safe position, and serializable conflict detection does not track such reads."),
+				 errhint("Read the feed in a READ COMMITTED or REPEATABLE READ transaction.")));
 	bound = es_feed_safe_bound(es_position_sequence());
 	if (PG_NARGS() >= 8 && !PG_ARGISNULL(7))
 	{

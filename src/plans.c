@@ -17,9 +17,12 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_sequence.h"
 #include "catalog/pg_type_d.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "es_store.h"
 
@@ -242,16 +245,37 @@ es_plan(EsPlanId id)
 }
 
 /*
- * OID of es_store.global_position_seq.  Looked up each call: two syscache
- * probes, and always right after DROP/CREATE EXTENSION.
+ * OID of es_store.global_position_seq, checked to still be defined as the
+ * feed's safety argument needs (registry.c): CACHE 1 (values handed out in
+ * the order they are drawn, across sessions), a positive INCREMENT, NO
+ * CYCLE and MINVALUE >= 1.  Looked up each call (three syscache probes), so
+ * it is right after DROP/CREATE EXTENSION and ALTER SEQUENCE.
  */
 Oid
 es_position_sequence(void)
 {
 	Oid			nsp = get_namespace_oid("es_store", false);
 	Oid			seq = get_relname_relid("global_position_seq", nsp);
+	HeapTuple	tup;
+	Form_pg_sequence form;
 
 	if (!OidIsValid(seq))
 		elog(ERROR, "es_store.global_position_seq is missing");
+	tup = SearchSysCache1(SEQRELID, ObjectIdGetDatum(seq));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for sequence %u", seq);
+	form = (Form_pg_sequence) GETSTRUCT(tup);
+	if (form->seqcache != 1 || form->seqincrement < 1 || form->seqcycle ||
+		form->seqmin < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("es_store.global_position_seq has been altered"),
+				 errdetail("The global feed needs CACHE 1, a positive INCREMENT, NO CYCLE and MINVALUE 1 or more; the sequence has CACHE %lld, INCREMENT %lld, %s, MINVALUE %lld.",
+						   (long long) form->seqcache,
+						   (long long) form->seqincrement,
+						   form->seqcycle ? "CYCLE" : "NO CYCLE",
+						   (long long) form->seqmin),
+				 errhint("ALTER SEQUENCE es_store.global_position_seq CACHE 1 INCREMENT 1 NO CYCLE MINVALUE 1;")));
+	ReleaseSysCache(tup);
 	return seq;
 }

@@ -58,14 +58,26 @@
  * Why B is computed before the reading snapshot, in every isolation level:
  * feed.c computes B, then takes a new snapshot with GetLatestSnapshot and
  * reads (after, B] with it.  In READ COMMITTED that is the usual
- * statement snapshot.  In REPEATABLE READ and SERIALIZABLE the transaction
- * snapshot may be older than B (events committed after it would be
- * invisible, and a checkpoint saved past them would skip them), so the feed
- * reads with the newer snapshot there too.  Events are immutable, so
- * seeing newer ones is harmless.
+ * statement snapshot.  In REPEATABLE READ the transaction snapshot may be
+ * older than B (events committed after it would be invisible, and a
+ * checkpoint saved past them would skip them), so the feed reads with the
+ * newer snapshot there too; events are immutable, so seeing newer ones is
+ * harmless.  SERIALIZABLE conflict detection cannot track such a read, so
+ * feed.c refuses to read in a SERIALIZABLE transaction.
  *
- * B never decreases: a new appender publishes a low above the H it reads,
- * which is at least any B computed before.
+ * B never decreases.  The raw bound can: an appender that read the
+ * sequence, then was preempted while others drew and committed, publishes
+ * a low below a bound already returned.  That low is only over-cautious
+ * (the appender will draw above the sequence's value at that time), and a
+ * bound once safe stays safe (every position at or below it was drawn
+ * before it was computed, by a transaction that had ended visibly).  So
+ * the registry keeps the highest bound returned per database and sequence,
+ * and returns max(raw bound, that).
+ *
+ * Durability: before returning B, es_feed_safe_bound flushes WAL up to the
+ * sequence page's LSN, so that positions at or below B are never handed out
+ * again after a crash (a consumer that checkpoints outside the database
+ * could otherwise skip reused positions).
  *
  * The registry is created on first use with ShmemInitStruct from the spare
  * shared memory PostgreSQL reserves, so shared_preload_libraries is not
@@ -75,10 +87,13 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "access/twophase.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
+#include "storage/bufmgr.h"
 #include "storage/ipc.h"
 #include "storage/lock.h"
 #include "storage/lwlock.h"
@@ -105,10 +120,25 @@ typedef struct EsPreparedSlot
 	uint64		low;
 } EsPreparedSlot;
 
+/*
+ * The highest bound returned so far, per database and position sequence
+ * (a recreated extension has a new sequence and starts over).
+ */
+#define ES_HIGH_WATER_ENTRIES	128
+
+typedef struct EsHighWater
+{
+	Oid			dbid;			/* InvalidOid: free */
+	Oid			seq;
+	uint64		bound;
+} EsHighWater;
+
 typedef struct EsRegistry
 {
-	slock_t		mutex;			/* protects prepared[] and recovered */
+	slock_t		mutex;			/* protects prepared[], high_water[] and
+								 * recovered */
 	bool		recovered;		/* prepared slots rebuilt after startup */
+	EsHighWater high_water[ES_HIGH_WATER_ENTRIES];
 	int			nslots;
 	int			nprepared;
 	EsAppenderSlot slots[FLEXIBLE_ARRAY_MEMBER];
@@ -154,6 +184,7 @@ registry_init(EsRegistry *r)
 
 	SpinLockInit(&r->mutex);
 	r->recovered = false;
+	memset(r->high_water, 0, sizeof(r->high_water));
 	r->nslots = registry_nslots();
 	r->nprepared = max_prepared_xacts;
 	for (int i = 0; i < r->nslots; i++)
@@ -249,8 +280,9 @@ recover_prepared(EsRegistry *r)
 static void
 registry_alloc_context(void *arg)
 {
-	errcontext("creating the es_store appender registry in shared memory; "
-			   "adding es_store to shared_preload_libraries reserves that memory at startup");
+	errcontext("attaching to the es_store appender registry in shared memory "
+			   "(after installing a new es_store library, restart the server; "
+			   "adding es_store to shared_preload_libraries reserves the memory at startup)");
 }
 
 static EsRegistry *
@@ -313,13 +345,19 @@ es_registry_before_draw(Oid seq)
 	EsRegistry *r;
 	EsAppenderSlot *slot;
 
+	uint64		last;
+
 	if (xact_registered)
 		return;
 	r = registry_attach();
 	slot = &r->slots[MyProc->pgprocno];
 	slot->dbid = MyDatabaseId;
+	last = sequence_last_value(seq);
+	if (es_debug_registration_lock != 0)
+		(void) DirectFunctionCall1(pg_advisory_xact_lock_shared_int8,
+								   Int64GetDatum(es_debug_registration_lock));
 	pg_write_barrier();
-	pg_atomic_write_u64(&slot->low, sequence_last_value(seq) + 1);
+	pg_atomic_write_u64(&slot->low, last + 1);
 	pg_memory_barrier();
 	xact_registered = true;
 	xact_low = 0;
@@ -351,7 +389,7 @@ prepared_slot_ended(const EsPreparedSlot *slot)
 	if (res == LOCKACQUIRE_NOT_AVAIL)
 		return false;
 	LockRelease(&tag, ExclusiveLock, false);
-	return res != LOCKACQUIRE_ALREADY_HELD;
+	return res == LOCKACQUIRE_OK;
 }
 
 /*
@@ -388,6 +426,60 @@ sweep_prepared(EsRegistry *r, Oid dbid)
 }
 
 /*
+ * Raise the high-water mark of this database's sequence to bound, and
+ * return the mark.  With more databases than entries, a database without
+ * an entry gets its raw bound (safe, but not guaranteed monotonic).
+ */
+static uint64
+high_water_apply(EsRegistry *r, Oid seq, uint64 bound)
+{
+	EsHighWater *entry = NULL;
+
+	SpinLockAcquire(&r->mutex);
+	for (int i = 0; i < ES_HIGH_WATER_ENTRIES; i++)
+	{
+		if (r->high_water[i].dbid == MyDatabaseId)
+		{
+			entry = &r->high_water[i];
+			break;
+		}
+		if (entry == NULL && r->high_water[i].dbid == InvalidOid)
+			entry = &r->high_water[i];
+	}
+	if (entry != NULL)
+	{
+		if (entry->dbid != MyDatabaseId || entry->seq != seq)
+		{
+			/* new entry, or the extension was recreated: start over */
+			entry->dbid = MyDatabaseId;
+			entry->seq = seq;
+			entry->bound = bound;
+		}
+		else if (entry->bound > bound)
+			bound = entry->bound;
+		else
+			entry->bound = bound;
+	}
+	SpinLockRelease(&r->mutex);
+	return bound;
+}
+
+/* LSN of the sequence's page: its last WAL record, logging values ahead. */
+static XLogRecPtr
+sequence_page_lsn(Oid seq)
+{
+	Relation	rel = relation_open(seq, AccessShareLock);
+	Buffer		buf = ReadBuffer(rel, 0);
+	XLogRecPtr	lsn;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	lsn = PageGetLSN(BufferGetPage(buf));
+	UnlockReleaseBuffer(buf);
+	relation_close(rel, NoLock);
+	return lsn;
+}
+
+/*
  * The highest global position a feed read in this database may return
  * now: every position at or below it belongs to a transaction whose end
  * is visible to snapshots taken from now on.  See the file header.
@@ -410,9 +502,13 @@ es_feed_safe_bound(Oid seq)
 		if (r->slots[i].dbid == MyDatabaseId && low - 1 < bound)
 			bound = low - 1;
 	}
+	/* order the slot reads before the prepared-slot reads */
+	pg_memory_barrier();
 	low = sweep_prepared(r, MyDatabaseId);
 	if (low != PG_UINT64_MAX && low - 1 < bound)
 		bound = low - 1;
+	bound = high_water_apply(r, seq, bound);
+	XLogFlush(sequence_page_lsn(seq));
 	return (int64) bound;
 }
 
@@ -469,14 +565,13 @@ registry_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			if (xact_prepared_slot >= 0)
-			{
-				/* PREPARE failed after PRE_PREPARE: take the slot back */
-				SpinLockAcquire(&registry->mutex);
-				prepared_slots(registry)[xact_prepared_slot].in_use = false;
-				SpinLockRelease(&registry->mutex);
-				xact_prepared_slot = -1;
-			}
+			/*
+			 * PREPARE failed after PRE_PREPARE.  Leave the prepared slot to
+			 * the sweep: its lock says whether a prepared transaction owns
+			 * it (an error late in PREPARE can abort us after the prepared
+			 * transaction already exists).
+			 */
+			xact_prepared_slot = -1;
 			clear_backend_slot();
 			break;
 		default:
