@@ -113,6 +113,8 @@ extern void es_registry_shmem_startup(void);
 extern void es_registry_before_draw(Oid seq);
 extern void es_registry_after_draw(int64 first_position);
 extern int64 es_feed_safe_bound(Oid seq);
+extern int	es_registry_in_flight(int *pids, int64 *lows, int max);
+extern int	es_registry_capacity(void);
 
 /* plans.c */
 typedef enum EsPlanId

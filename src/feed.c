@@ -25,6 +25,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "funcapi.h"
+#include "utils/tuplestore.h"
 #include "utils/array.h"
 #include "utils/snapmgr.h"
 
@@ -169,4 +170,43 @@ es_last_position(PG_FUNCTION_ARGS)
 {
 	check_not_in_recovery();
 	PG_RETURN_INT64(es_feed_safe_bound(es_position_sequence()));
+}
+
+/*
+ * es_in_flight_appends() -> SETOF (pid integer, lowest_position bigint,
+ *								   prepared boolean)
+ *
+ * The transactions of this database that have appended and not yet ended:
+ * what holds the feed back.  pid is the backend's (join pg_stat_activity),
+ * NULL for a prepared transaction (see pg_prepared_xacts).  The feed's safe
+ * position is below the lowest lowest_position.  Takes no locks beyond the
+ * no-wait probes of prepared transactions.
+ */
+PG_FUNCTION_INFO_V1(es_in_flight_appends);
+Datum
+es_in_flight_appends(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			max;
+	int		   *pids;
+	int64	   *lows;
+	int			n;
+
+	InitMaterializedSRF(fcinfo, 0);
+	max = es_registry_capacity();
+	pids = palloc(sizeof(int) * max);
+	lows = palloc(sizeof(int64) * max);
+	n = es_registry_in_flight(pids, lows, max);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = Int32GetDatum(pids[i]);
+		nulls[0] = pids[i] == 0;
+		values[1] = Int64GetDatum(lows[i]);
+		values[2] = BoolGetDatum(pids[i] == 0);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

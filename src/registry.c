@@ -512,6 +512,53 @@ es_feed_safe_bound(Oid seq)
 	return (int64) bound;
 }
 
+/*
+ * Report every registered appender of this database: the backend's pid
+ * (0 for a prepared transaction) and its low.  Returns the count; fills at
+ * most max entries.
+ */
+int
+es_registry_in_flight(int *pids, int64 *lows, int max)
+{
+	EsRegistry *r = registry_attach();
+	EsPreparedSlot *prepared = prepared_slots(r);
+	int			n = 0;
+
+	for (int i = 0; i < r->nslots && n < max; i++)
+	{
+		uint64		low = pg_atomic_read_u64(&r->slots[i].low);
+
+		if (low == 0)
+			continue;
+		pg_read_barrier();
+		if (r->slots[i].dbid != MyDatabaseId)
+			continue;
+		pids[n] = ProcGlobal->allProcs[i].pid;
+		lows[n] = (int64) low;
+		n++;
+	}
+	(void) sweep_prepared(r, InvalidOid);
+	SpinLockAcquire(&r->mutex);
+	for (int i = 0; i < r->nprepared && n < max; i++)
+	{
+		if (!prepared[i].in_use || prepared[i].dbid != MyDatabaseId)
+			continue;
+		pids[n] = 0;
+		lows[n] = (int64) prepared[i].low;
+		n++;
+	}
+	SpinLockRelease(&r->mutex);
+	return n;
+}
+
+int
+es_registry_capacity(void)
+{
+	EsRegistry *r = registry_attach();
+
+	return r->nslots + r->nprepared;
+}
+
 /* At PRE_PREPARE: hand the transaction's low over to a prepared slot. */
 static void
 prepare_handoff(void)

@@ -56,3 +56,17 @@ COMMENT ON FUNCTION es_store.save_checkpoint(text, bigint, bigint)
 REVOKE ALL ON FUNCTION es_store.save_checkpoint(text, bigint, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION es_store.save_checkpoint(text, bigint, bigint)
 	TO es_store_writer, es_store_reader;
+
+-- What holds the feed back.
+CREATE FUNCTION es_store.in_flight_appends(
+	OUT pid				integer,
+	OUT lowest_position	bigint,
+	OUT prepared		boolean)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'es_in_flight_appends'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER ROWS 10;
+COMMENT ON FUNCTION es_store.in_flight_appends()
+	IS 'transactions of this database that appended and have not ended: what holds the feed back';
+
+REVOKE ALL ON FUNCTION es_store.in_flight_appends() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION es_store.in_flight_appends() TO es_store_writer, es_store_reader;

@@ -306,6 +306,16 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER;
 COMMENT ON FUNCTION es_store.last_position()
 	IS 'the feed''s safe position: no event at or below it can still appear';
 
+CREATE FUNCTION es_store.in_flight_appends(
+	OUT pid				integer,
+	OUT lowest_position	bigint,
+	OUT prepared		boolean)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'es_in_flight_appends'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER ROWS 10;
+COMMENT ON FUNCTION es_store.in_flight_appends()
+	IS 'transactions of this database that appended and have not ended: what holds the feed back';
+
 --
 -- Checkpoints.
 --
@@ -362,6 +372,7 @@ GRANT EXECUTE ON FUNCTION
 	es_store.count_events(text, text, text, bigint),
 	es_store.read_feed(bigint, integer, text[], text[], text[], integer, integer, bigint),
 	es_store.last_position(),
+	es_store.in_flight_appends(),
 	es_store.get_checkpoint(text),
 	es_store.save_checkpoint(text, bigint, bigint)
 	TO es_store_writer, es_store_reader;

@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS es_store;
-SELECT plan(61);
+SELECT plan(62);
 
 SELECT has_schema('es_store');
 SELECT has_table('es_store', 'aggregate_heads', 'aggregate_heads exists');
@@ -40,6 +40,7 @@ SELECT has_function('es_store', 'aggregate_exists', ARRAY['text', 'text', 'text'
 SELECT has_function('es_store', 'count_events', ARRAY['text', 'text', 'text', 'bigint']);
 SELECT has_function('es_store', 'read_feed', ARRAY['bigint', 'integer', 'text[]', 'text[]', 'text[]', 'integer', 'integer', 'bigint']);
 SELECT has_function('es_store', 'last_position', ARRAY[]::text[]);
+SELECT has_function('es_store', 'in_flight_appends', ARRAY[]::text[]);
 SELECT has_function('es_store', 'get_checkpoint', ARRAY['text']);
 SELECT has_function('es_store', 'save_checkpoint', ARRAY['text', 'bigint', 'bigint']);
 
