@@ -19,6 +19,10 @@ PG_CONFIG	?= pg_config
 PGXS		:= $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# test/perl holds the Perl TAP tests' shared module (after PGXS, which sets
+# PG_PROVE_FLAGS).
+PG_PROVE_FLAGS	+= -I $(srcdir)/test/perl
+
 .PHONY: pgtap prove_installcheck
 
 pgtap:

@@ -7,6 +7,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use EsStoreTest;
 
 my $node = PostgreSQL::Test::Cluster->new('crash');
 $node->init;
@@ -70,18 +71,7 @@ is($node->safe_psql('postgres', q{SELECT string_agg(event_type, ',' ORDER BY agg
 	'E,Prepared', 'the prepared event is stored at version 11 after COMMIT PREPARED');
 
 # Invariants over the whole log.
-is($node->safe_psql('postgres', q{
-	SELECT count(*) FROM (SELECT stream_id FROM es_store.events GROUP BY stream_id
-						  HAVING max(aggregate_version) <> count(*)) s}),
-	'0', 'versions are dense in every stream');
-is($node->safe_psql('postgres', q{
-	SELECT count(*) = count(DISTINCT global_position) FROM es_store.events}),
-	't', 'positions are unique');
-is($node->safe_psql('postgres', q{
-	SELECT bool_and(h.version = e.v) FROM es_store.aggregate_heads h
-	JOIN (SELECT stream_id, max(aggregate_version) AS v FROM es_store.events GROUP BY stream_id) e
-	USING (stream_id)}),
-	't', 'every head matches its stream');
+check_log_invariants($node);
 
 $node->stop;
 done_testing();

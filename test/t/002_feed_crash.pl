@@ -13,6 +13,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use EsStoreTest;
 use IPC::Run;
 
 my $node = PostgreSQL::Test::Cluster->new('feed_crash');
@@ -144,13 +145,7 @@ my $consumed = $node->safe_psql('postgres', qq{
 });
 is($consumed, 't', 'the consumer read every event after its checkpoint exactly once, in order');
 
-is($node->safe_psql('postgres', q{
-	SELECT count(*) = count(DISTINCT global_position) FROM es_store.events}),
-	't', 'positions are unique');
-is($node->safe_psql('postgres', q{
-	SELECT count(*) FROM (SELECT stream_id FROM es_store.events GROUP BY stream_id
-						  HAVING max(aggregate_version) <> count(*)) s}),
-	'0', 'versions are dense in every stream');
+check_log_invariants($node);
 
 $node->stop;
 done_testing();

@@ -1,0 +1,34 @@
+# EsStoreTest: checks shared by es_store's Perl TAP tests.
+package EsStoreTest;
+
+use strict;
+use warnings;
+use Test::More;
+use Exporter 'import';
+
+our @EXPORT = qw(check_log_invariants);
+
+# The invariants of the event log that must hold after anything: versions
+# dense in every stream, positions unique, every head at its stream's
+# highest version.  Three tests.
+sub check_log_invariants
+{
+	my ($node) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+
+	is($node->safe_psql('postgres', q{
+		SELECT count(*) FROM (SELECT stream_id FROM es_store.events GROUP BY stream_id
+							  HAVING max(aggregate_version) <> count(*)) s}),
+		'0', 'versions are dense in every stream');
+	is($node->safe_psql('postgres', q{
+		SELECT count(*) = count(DISTINCT global_position) FROM es_store.events}),
+		't', 'positions are unique');
+	is($node->safe_psql('postgres', q{
+		SELECT count(*) FROM es_store.aggregate_heads h
+		JOIN (SELECT stream_id, max(aggregate_version) AS v FROM es_store.events GROUP BY stream_id) e
+		USING (stream_id) WHERE h.version <> e.v}),
+		'0', 'every head is at its stream\'s highest version');
+	return;
+}
+
+1;
