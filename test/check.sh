@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test/check.sh: build and install es_store, start a throwaway cluster, and
-# run every test suite: pg_regress, isolation, pgTAP and Perl TAP.
+# run every test suite: pg_regress, isolation, pgTAP, Perl TAP, and a
+# smoke run of the benchmark.
 # Ends with one line "N passed, N failed", counting test files.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +65,13 @@ for f in test/t/*.pl; do
     tally "$f" "$rc"
 done
 [ "$tapdir" != "$ROOT" ] && rm -rf "$tapdir"
+
+echo "== benchmark smoke run (test/bench/bench.sh --quick)"
+ES_BENCH_NO_BUILD=1 ES_BENCH_OUT="$ES_CLUSTER_DIR/bench" bash test/bench/bench.sh --quick \
+    >"$ES_CLUSTER_DIR/bench.log" 2>&1
+rc=$?
+[ "$rc" = 0 ] || tail -n 40 "$ES_CLUSTER_DIR/bench.log"
+tally "test/bench/bench.sh --quick" "$rc"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

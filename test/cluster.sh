@@ -5,6 +5,9 @@
 #   source test/cluster.sh start   # initdb + start; exports PGHOST PGPORT PGUSER PGDATABASE
 #   test/cluster.sh stop           # stop it and remove its files
 #
+# ES_CLUSTER_DIR, ES_CLUSTER_PORT and ES_CLUSTER_CONF (extra postgresql.conf
+# lines) override the defaults.
+#
 # PostgreSQL refuses to run as root, so as root the server runs as the
 # "postgres" OS user (created by the Debian package).
 set -u
@@ -44,6 +47,8 @@ max_prepared_transactions = 10
 fsync = off
 log_min_messages = warning
 CONF
+    # extra settings (later lines win), e.g. the benchmark's
+    [ -n "${ES_CLUSTER_CONF:-}" ] && printf '%s\n' "$ES_CLUSTER_CONF" >>"$ES_CLUSTER_DIR/data/postgresql.conf"
     as_owner "$PG_BIN/pg_ctl" -D "$ES_CLUSTER_DIR/data" -l "$ES_CLUSTER_DIR/server.log" -w start >/dev/null || {
         cat "$ES_CLUSTER_DIR/server.log"; return 1; }
     export PGHOST="$ES_CLUSTER_DIR/socket" PGPORT="$ES_CLUSTER_PORT" PGUSER=postgres PGDATABASE=postgres
