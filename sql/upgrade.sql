@@ -17,7 +17,24 @@ FROM fresh ORDER BY signature;
 
 DROP EXTENSION es_store;
 CREATE EXTENSION es_store VERSION '0.1.0';
+
+-- The new library works under the 0.1.0 SQL until the update.
+SELECT aggregate_version, global_position
+FROM es_store.append('up', 'acct', 'a', 0, ARRAY['A', 'B'], ARRAY['{}', '{}']::jsonb[]);
+SELECT aggregate_version FROM es_store.append_event('up', 'acct', 'a', 2, 'C', '{}');
+SELECT aggregate_version FROM es_store.append_at_version('up', 'acct', 'b', 3, 'D', '{}');
+SELECT global_position, aggregate_id, event_type FROM es_store.read_feed(0, 10);
+SELECT es_store.save_checkpoint('up', 2);
+
 ALTER EXTENSION es_store UPDATE;
+
+-- The update kept the data and filled in the key hashes.
+SELECT aggregate_id, version,
+	   key_hash = pg_catalog.hashtextextended('2:up4:acct' || aggregate_id, 0) AS key_hash_filled
+FROM es_store.aggregate_heads ORDER BY aggregate_id;
+SELECT es_store.get_checkpoint('up');
+SELECT aggregate_version FROM es_store.append_event('up', 'acct', 'a', 3, 'E', '{}');
+SELECT global_position, aggregate_id, event_type FROM es_store.read_feed(0, 10, aggregate_types => ARRAY['acct']);
 SELECT extversion = (SELECT default_version FROM pg_available_extensions
 					 WHERE name = 'es_store') AS at_default_version
 FROM pg_extension WHERE extname = 'es_store';

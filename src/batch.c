@@ -39,6 +39,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/tuplestore.h"
 #include "utils/uuid.h"
 
@@ -103,6 +104,22 @@ check_distinct_ids(EsBatch *b)
 	pfree(sorted);
 }
 
+/* '{}'::jsonb, built once per backend */
+static Datum
+empty_object(void)
+{
+	static Datum empty = (Datum) 0;
+
+	if (empty == (Datum) 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		empty = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+		MemoryContextSwitchTo(old);
+	}
+	return empty;
+}
+
 /*
  * Check a batch before touching any data, fill in defaults (metadata '{}',
  * generated event ids) and note whether the caller supplied ids.
@@ -110,8 +127,6 @@ check_distinct_ids(EsBatch *b)
 void
 es_batch_validate(EsBatch *b)
 {
-	Datum		empty_object = (Datum) 0;
-
 	if (b->nevents < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -147,11 +162,7 @@ es_batch_validate(EsBatch *b)
 					 errdetail("An event version (the payload's schema version) must be at least 1.")));
 
 		if (b->metadata[i] == (Datum) 0)
-		{
-			if (empty_object == (Datum) 0)
-				empty_object = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
-			b->metadata[i] = empty_object;
-		}
+			b->metadata[i] = empty_object();
 		meta = DatumGetJsonbP(b->metadata[i]);
 		b->metadata[i] = JsonbPGetDatum(meta);
 		if (!JB_ROOT_IS_OBJECT(meta) || JB_ROOT_IS_SCALAR(meta))

@@ -21,6 +21,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_sequence.h"
 #include "catalog/pg_type_d.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
@@ -33,6 +34,14 @@
 	"e.aggregate_version, e.event_id, e.event_type, e.event_version, " \
 	"e.payload, e.metadata, e.correlation_id, e.causation_id, e.trace_id, " \
 	"e.created_at"
+
+/* aggregate_heads.key_hash of the key in $1, $2, $3 */
+#define KEY_HASH \
+	"pg_catalog.hashtextextended(" \
+	"CAST(pg_catalog.length($1) AS pg_catalog.text) OPERATOR(pg_catalog.||) ':' " \
+	"OPERATOR(pg_catalog.||) $1 OPERATOR(pg_catalog.||) " \
+	"CAST(pg_catalog.length($2) AS pg_catalog.text) OPERATOR(pg_catalog.||) ':' " \
+	"OPERATOR(pg_catalog.||) $2 OPERATOR(pg_catalog.||) $3, 0)"
 
 #define KEY_MATCHES \
 	"h.bounded_context" EQ "$1 AND h.aggregate_type" EQ "$2 AND " \
@@ -70,7 +79,8 @@ typedef struct EsPlanDef
 static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	[ES_PLAN_HEAD_UPSERT] = {
 		"INSERT INTO es_store.aggregate_heads AS h (bounded_context, "
-		"aggregate_type, aggregate_id, version) VALUES ($1, $2, $3, $4) "
+		"aggregate_type, aggregate_id, version, key_hash) "
+		"VALUES ($1, $2, $3, $4, " KEY_HASH ") "
 		"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET "
 		"version = h.version OPERATOR(pg_catalog.+) $4, "
 		"updated_at = pg_catalog.now() "
@@ -79,7 +89,8 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	},
 	[ES_PLAN_HEAD_CREATE] = {
 		"INSERT INTO es_store.aggregate_heads (bounded_context, "
-		"aggregate_type, aggregate_id, version) VALUES ($1, $2, $3, $4) "
+		"aggregate_type, aggregate_id, version, key_hash) "
+		"VALUES ($1, $2, $3, $4, " KEY_HASH ") "
 		"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO NOTHING "
 		"RETURNING stream_id, 0::pg_catalog.int8",
 		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
@@ -95,7 +106,8 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	},
 	[ES_PLAN_HEAD_AT_VERSION] = {
 		"INSERT INTO es_store.aggregate_heads AS h (bounded_context, "
-		"aggregate_type, aggregate_id, version) VALUES ($1, $2, $3, $4) "
+		"aggregate_type, aggregate_id, version, key_hash) "
+		"VALUES ($1, $2, $3, $4, " KEY_HASH ") "
 		"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET "
 		"version = GREATEST(h.version, $4), updated_at = pg_catalog.now() "
 		"RETURNING h.stream_id, h.version",
@@ -217,7 +229,62 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	},
 };
 
+/*
+ * The head inserts of the 0.1.0 schema, whose aggregate_heads has no
+ * key_hash: a new library keeps working under it until ALTER EXTENSION
+ * es_store UPDATE.
+ */
+static const EsPlanDef legacy_plan_defs[ES_NUM_PLANS] = {
+	[ES_PLAN_HEAD_UPSERT] = {
+		"INSERT INTO es_store.aggregate_heads AS h (bounded_context, "
+		"aggregate_type, aggregate_id, version) VALUES ($1, $2, $3, $4) "
+		"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET "
+		"version = h.version OPERATOR(pg_catalog.+) $4, "
+		"updated_at = pg_catalog.now() "
+		"RETURNING h.stream_id, h.version OPERATOR(pg_catalog.-) $4",
+		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
+	},
+	[ES_PLAN_HEAD_CREATE] = {
+		"INSERT INTO es_store.aggregate_heads (bounded_context, "
+		"aggregate_type, aggregate_id, version) VALUES ($1, $2, $3, $4) "
+		"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO NOTHING "
+		"RETURNING stream_id, 0::pg_catalog.int8",
+		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
+	},
+	[ES_PLAN_HEAD_AT_VERSION] = {
+		"INSERT INTO es_store.aggregate_heads AS h (bounded_context, "
+		"aggregate_type, aggregate_id, version) VALUES ($1, $2, $3, $4) "
+		"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET "
+		"version = GREATEST(h.version, $4), updated_at = pg_catalog.now() "
+		"RETURNING h.stream_id, h.version",
+		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
+	},
+};
+
 static SPIPlanPtr plans[ES_NUM_PLANS];
+static SPIPlanPtr legacy_plans[ES_NUM_PLANS];
+
+/* Cached: whether es_store.aggregate_heads (of this OID) has key_hash. */
+static Oid	heads_checked_relid = InvalidOid;
+static bool heads_have_key_hash = true;
+
+/*
+ * Whether the installed schema predates 0.2.0 (no aggregate_heads.key_hash).
+ * Two syscache probes per call; the attribute check is cached per table OID.
+ */
+static bool
+schema_is_legacy(void)
+{
+	Oid			nsp = get_namespace_oid("es_store", false);
+	Oid			heads = get_relname_relid("aggregate_heads", nsp);
+
+	if (heads != heads_checked_relid)
+	{
+		heads_have_key_hash = get_attnum(heads, "key_hash") != InvalidAttrNumber;
+		heads_checked_relid = heads;
+	}
+	return !heads_have_key_hash;
+}
 
 /*
  * The kept plan for a statement, preparing it on first use.  Must be called
@@ -228,39 +295,67 @@ es_plan(EsPlanId id)
 {
 	const EsPlanDef *def;
 	SPIPlanPtr	plan;
+	SPIPlanPtr *slot = &plans[id];
 
 	Assert(id >= 0 && id < ES_NUM_PLANS);
-	if (plans[id] != NULL)
-		return plans[id];
-
 	def = &plan_defs[id];
+	if (legacy_plan_defs[id].sql != NULL && schema_is_legacy())
+	{
+		def = &legacy_plan_defs[id];
+		slot = &legacy_plans[id];
+	}
+	if (*slot != NULL)
+		return *slot;
+
 	plan = SPI_prepare(def->sql, def->nargs, (Oid *) def->argtypes);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare es_store statement %d: %s",
 			 (int) id, SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "could not keep es_store statement %d", (int) id);
-	plans[id] = plan;
+	*slot = plan;
 	return plan;
+}
+
+static Oid	position_sequence = InvalidOid;
+
+/* Relcache invalidation: forget the cached sequence OID when it changes. */
+static void
+position_sequence_inval(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == position_sequence)
+		position_sequence = InvalidOid;
 }
 
 /*
  * OID of es_store.global_position_seq, checked to still be defined as the
  * feed's safety argument needs (registry.c): CACHE 1 (values handed out in
  * the order they are drawn, across sessions), a positive INCREMENT, NO
- * CYCLE and MINVALUE >= 1.  Looked up each call (three syscache probes), so
- * it is right after DROP/CREATE EXTENSION and ALTER SEQUENCE.
+ * CYCLE and MINVALUE >= 1.  The OID is cached per backend and forgotten on
+ * the sequence's relcache invalidation (DROP EXTENSION, ALTER SEQUENCE); the
+ * definition is checked on each call with one syscache probe.
  */
 Oid
 es_position_sequence(void)
 {
-	Oid			nsp = get_namespace_oid("es_store", false);
-	Oid			seq = get_relname_relid("global_position_seq", nsp);
+	static bool callback_registered = false;
+	Oid			seq = position_sequence;
 	HeapTuple	tup;
 	Form_pg_sequence form;
 
 	if (!OidIsValid(seq))
-		elog(ERROR, "es_store.global_position_seq is missing");
+	{
+		seq = get_relname_relid("global_position_seq",
+								get_namespace_oid("es_store", false));
+		if (!OidIsValid(seq))
+			elog(ERROR, "es_store.global_position_seq is missing");
+		if (!callback_registered)
+		{
+			CacheRegisterRelcacheCallback(position_sequence_inval, (Datum) 0);
+			callback_registered = true;
+		}
+		position_sequence = seq;
+	}
 	tup = SearchSysCache1(SEQRELID, ObjectIdGetDatum(seq));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for sequence %u", seq);

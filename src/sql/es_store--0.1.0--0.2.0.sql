@@ -6,13 +6,19 @@
 -- The gap-safe feed: read_feed gains filters, segments and an upper bound,
 -- and reads only up to the safe position (see registry.c).
 
-ALTER TABLE es_store.aggregate_heads
-	ADD COLUMN key_hash bigint NOT NULL GENERATED ALWAYS AS (pg_catalog.hashtextextended(
+-- Versions are kept by the append code; the CHECK constraints cost a parse
+-- of their expression on every append.
+ALTER TABLE es_store.aggregate_heads DROP CONSTRAINT aggregate_heads_version_check;
+ALTER TABLE es_store.events DROP CONSTRAINT events_aggregate_version_check;
+
+ALTER TABLE es_store.aggregate_heads ADD COLUMN key_hash bigint;
+UPDATE es_store.aggregate_heads SET key_hash = pg_catalog.hashtextextended(
 		CAST(pg_catalog.length(bounded_context) AS pg_catalog.text) OPERATOR(pg_catalog.||) ':'
 		OPERATOR(pg_catalog.||) bounded_context
 		OPERATOR(pg_catalog.||) CAST(pg_catalog.length(aggregate_type) AS pg_catalog.text)
 		OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) aggregate_type
-		OPERATOR(pg_catalog.||) aggregate_id, 0)) STORED;
+		OPERATOR(pg_catalog.||) aggregate_id, 0);
+ALTER TABLE es_store.aggregate_heads ALTER COLUMN key_hash SET NOT NULL;
 
 DROP FUNCTION es_store.read_feed(bigint, integer);
 

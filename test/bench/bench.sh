@@ -323,8 +323,9 @@ for target in $GROWTH; do
         # pre-fill directly (the extension owner may INSERT): aggregates of 100 events
         $PSQL -c "
             WITH h AS (
-                INSERT INTO es_store.aggregate_heads (bounded_context, aggregate_type, aggregate_id, version)
-                SELECT 'fill', 'acct', g::text, 100
+                INSERT INTO es_store.aggregate_heads (bounded_context, aggregate_type, aggregate_id, version, key_hash)
+                SELECT 'fill', 'acct', g::text, 100,
+                       hashtextextended('4:fill4:acct' || g::text, 0)
                 FROM generate_series($filled / 100, ($target - 1) / 100) g
                 ON CONFLICT DO NOTHING
                 RETURNING stream_id)
