@@ -10,12 +10,14 @@
  *	2. With caller-supplied event ids and no version to compare, look for
  *	   the ids first: a retry of a stored append returns the stored result
  *	   without locking or writing anything.
- *	3. Check and advance the head row in one statement (heads.c).  A loser
+ *	3. Check and advance the head row in one step (direct.c for an existing
+ *	   row under READ COMMITTED, else one statement, heads.c).  A loser
  *	   fails here with SE001, before any global position is drawn, and its
  *	   error rolls the (unwritten) attempt back: it leaves no trace.
  *	4. Register in the appender registry (so the feed holds back at our
  *	   positions until we end), draw one global position per event from
- *	   es_store.global_position_seq, in batch order, and insert the events.
+ *	   es_store.global_position_seq, in batch order, and insert the events
+ *	   (direct.c when the ids were generated here).
  *	   With es_store.notify_channel set, queue a NOTIFY for commit.
  *	5. With caller-supplied ids the insert skips ids that are already
  *	   stored (ON CONFLICT DO NOTHING, which waits for an in-flight inserter
@@ -439,6 +441,7 @@ es_append_batch(EsBatch *b)
 {
 	EsAppendResult *r = palloc(sizeof(EsAppendResult));
 	EsHead		head;
+	EsDirect   *direct = NULL;
 	Oid			seq;
 	uint64		inserted;
 
@@ -456,8 +459,10 @@ es_append_batch(EsBatch *b)
 		find_stored_append(b, r, false))
 		goto done;
 
-	/* 3: check and advance the head row */
-	head = es_head_advance(b);
+	/* 3: check and advance the head row, directly when direct.c can */
+	direct = es_direct_begin();
+	if (direct == NULL || !es_direct_head_advance(direct, b, &head))
+		head = es_head_advance(b);
 	if (!head.matched)
 	{
 		if (b->ids_supplied && find_stored_append(b, r, false))
@@ -485,7 +490,13 @@ es_append_batch(EsBatch *b)
 		r->positions[i] = nextval_internal(seq, false);
 	}
 	es_registry_after_draw(r->positions[0]);
-	inserted = insert_events(b, head.stream_id, r);
+	if (es_direct_can_insert(direct, b))
+	{
+		es_direct_insert_events(direct, b, head.stream_id, r);
+		inserted = b->nevents;
+	}
+	else
+		inserted = insert_events(b, head.stream_id, r);
 	if (es_notify_channel[0] != '\0')
 		Async_Notify(es_notify_channel, "");
 
@@ -505,6 +516,7 @@ es_append_batch(EsBatch *b)
 	}
 
 done:
+	es_direct_end(direct);
 	SPI_finish();
 	return r;
 }

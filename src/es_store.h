@@ -5,7 +5,8 @@
  *
  * Layering: the SQL-facing files (append.c, read.c, feed.c, checkpoint.c)
  * sit on the shared machinery (batch.c: the append core; heads.c: the
- * aggregate head row; registry.c: in-flight appenders and the feed's safe
+ * aggregate head row; direct.c: the same head advance and event inserts
+ * without SQL statements, for the hot path; registry.c: in-flight appenders and the feed's safe
  * bound; plans.c: cached SPI plans; util.c: arguments, keys and result
  * sets).  Every file includes only this header from the project;
  * no source file includes another.
@@ -105,6 +106,17 @@ typedef struct EsHead
 extern EsHead es_head_advance(const EsBatch *batch);
 extern int64 es_head_current_version(const EsStreamKey *key);
 extern void es_head_undo_advance(int64 stream_id, int nevents);
+
+/* direct.c */
+typedef struct EsDirect EsDirect;
+
+extern EsDirect *es_direct_begin(void);
+extern void es_direct_end(EsDirect *direct);
+extern bool es_direct_head_advance(EsDirect *direct, const EsBatch *batch,
+								   EsHead *head);
+extern bool es_direct_can_insert(const EsDirect *direct, const EsBatch *batch);
+extern void es_direct_insert_events(EsDirect *direct, const EsBatch *batch,
+									int64 stream_id, const EsAppendResult *r);
 
 /* registry.c */
 extern void es_registry_init_backend(void);

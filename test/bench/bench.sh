@@ -4,6 +4,8 @@
 #
 #   bash test/bench/bench.sh            # the full run (about 40 minutes)
 #   bash test/bench/bench.sh --quick    # a smoke run of a few seconds per scenario
+#   ES_BENCH_ONLY='^append_uniform' bash test/bench/bench.sh   # only the scenarios
+#                                       # (and "lag", "growth") matching a regex
 #
 # Baselines (test/bench/baselines.sql): raw.events, a plain INSERT into a
 # table shaped like es_store.events (the floor); plstore, a hand-written
@@ -68,9 +70,13 @@ echo "scenario,clients,store,events_per_s,p50_ms,p99_ms" >"$OUT/results.csv"
 # median VALUE...
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 
+# want NAME: whether ES_BENCH_ONLY (a regex, default all) selects NAME
+want() { [ -z "${ES_BENCH_ONLY:-}" ] || [[ "$1" =~ $ES_BENCH_ONLY ]]; }
+
 # bench SCENARIO CLIENTS STORE EVENTS_PER_TX SCRIPT [pgbench args...]
 bench() {
     local scenario=$1 clients=$2 store=$3 per_tx=$4 script=$5
+    want "$scenario" || return 0
     shift 5
     local tps_list=() jobs=$(( clients < 2 ? 1 : 2 ))
     # an untimed warm-up, so that no store pays for a cold cache another
@@ -267,7 +273,9 @@ bench consumer_page100 1 es_store 100 "$C_ES"
 bench consumer_page100 1 plain_sql 100 "$C_PLAIN"
 
 # ---- feed lag: commit (track_commit_timestamp) to first read by a poller
-$PSQL <<'EOF'
+echo "case,events,p50_ms,p99_ms" >"$OUT/lag.csv"
+want lag || LAG_SECONDS=0
+[ "$LAG_SECONDS" -gt 0 ] && $PSQL <<'EOF'
 CREATE TABLE bench_other (id int);
 CREATE TABLE bench_lag (global_position bigint PRIMARY KEY, seen_at timestamptz NOT NULL);
 CREATE FUNCTION bench_poll(seconds float8) RETURNS bigint LANGUAGE plpgsql AS $$
@@ -297,7 +305,6 @@ L_W=$(script lag_writer <<'EOF'
 SELECT global_position FROM es_store.append_event('bench', 'lag', (:k)::text, NULL, 'E', '{}');
 EOF
 )
-echo "case,events,p50_ms,p99_ms" >"$OUT/lag.csv"
 lag_run() {
     local label=$1
     $PSQL -c "TRUNCATE bench_lag"
@@ -312,17 +319,20 @@ lag_run() {
         FROM (SELECT extract(epoch FROM l.seen_at - pg_xact_commit_timestamp(e.xmin)) * 1000 AS lag
               FROM bench_lag l JOIN es_store.events e USING (global_position)) s" | tee -a "$OUT/lag.csv"
 }
-lag_run no_open_transaction
-# an unrelated transaction with an xid stays open for the whole run
-$PSQL -c "BEGIN; INSERT INTO bench_other VALUES (1); SELECT pg_sleep($LAG_SECONDS + 3); COMMIT;" >/dev/null &
-OTHER=$!
-sleep 1
-lag_run unrelated_open_transaction
-wait "$OTHER"
+if [ "$LAG_SECONDS" -gt 0 ]; then
+    lag_run no_open_transaction
+    # an unrelated transaction with an xid stays open for the whole run
+    $PSQL -c "BEGIN; INSERT INTO bench_other VALUES (1); SELECT pg_sleep($LAG_SECONDS + 3); COMMIT;" >/dev/null &
+    OTHER=$!
+    sleep 1
+    lag_run unrelated_open_transaction
+    wait "$OTHER"
+fi
 
 # ---- growth: append and read latency as the store grows, from an empty
 # store (the scenarios above wrote millions of events)
 echo "stored_events,append_p50_ms,append_p99_ms,read_p50_ms,read_p99_ms" >"$OUT/growth.csv"
+want growth || GROWTH=""
 if [ -n "$GROWTH" ]; then
     $PSQL -c "DROP EXTENSION es_store CASCADE" -c "CREATE EXTENSION es_store" -c "CHECKPOINT"
     $PSQL -o /dev/null <<'EOF'

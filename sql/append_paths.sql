@@ -1,0 +1,94 @@
+-- The two ways an append writes (src/direct.c): directly through the
+-- executor's single-row routines, or through SQL statements when the direct
+-- path does not apply.  Both must give the same results and honour what a
+-- user added to the tables.
+DROP EXTENSION es_store;
+CREATE EXTENSION es_store;
+
+-- Several appends to one aggregate in one statement: each sees the ones
+-- before it (the first creates the head row, the others advance it).
+SELECT e.aggregate_version, e.global_position
+FROM generate_series(1, 3) g,
+	 LATERAL es_store.append_event('paths', 'acct', 'one-statement', NULL, 'E',
+								   jsonb_build_object('g', g)) e
+ORDER BY g;
+SELECT es_store.aggregate_version('paths', 'acct', 'one-statement');
+
+-- ... and in one transaction, with exact expected versions.
+BEGIN;
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'tx', 0, 'E', '{}');
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'tx', 1, 'E', '{}');
+SELECT aggregate_version FROM es_store.append('paths', 'acct', 'tx', 2,
+	ARRAY['E', 'E'], ARRAY['{}', '{}']::jsonb[]);
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'tx', 2, 'Stale', '{}');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+SELECT es_store.aggregate_version('paths', 'acct', 'tx') AS after_rollback;
+
+-- The head row's updated_at and the events' created_at are the
+-- transaction's time, as the statements set them.
+BEGIN;
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'clock', NULL, 'E', '{}');
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'clock', 1, 'E', '{}');
+SELECT h.updated_at = now() AS head_updated_now,
+	   bool_and(e.created_at = now()) AS events_created_now
+FROM es_store.aggregate_heads h JOIN es_store.events e USING (stream_id)
+WHERE h.aggregate_id = 'clock' GROUP BY h.updated_at;
+COMMIT;
+
+-- A CHECK constraint a user adds to the events table is enforced.
+ALTER TABLE es_store.events ADD CONSTRAINT no_forbidden
+	CHECK (event_type OPERATOR(pg_catalog.<>) 'Forbidden');
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'checked', NULL, 'Allowed', '{}');
+\set VERBOSITY terse
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'checked', 1, 'Forbidden', '{}');
+\set VERBOSITY default
+\echo :LAST_ERROR_SQLSTATE
+SELECT es_store.aggregate_version('paths', 'acct', 'checked') AS not_advanced;
+ALTER TABLE es_store.events DROP CONSTRAINT no_forbidden;
+
+-- A column a user adds, with a default, is filled in.
+ALTER TABLE es_store.events ADD COLUMN tenant text NOT NULL DEFAULT 'acme';
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'extra-column', NULL, 'E', '{}');
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'extra-column', 1, 'E', '{}');
+SELECT e.aggregate_version, e.tenant
+FROM es_store.events e JOIN es_store.aggregate_heads h USING (stream_id)
+WHERE h.aggregate_id = 'extra-column' ORDER BY 1;
+ALTER TABLE es_store.events DROP COLUMN tenant;
+-- ... and a dropped column leaves the direct path working.
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'extra-column', 2, 'E', '{}');
+
+-- Triggers a user adds to the head table fire on every append.
+CREATE TABLE public.head_changes (stream_id bigint, old_version bigint, new_version bigint);
+CREATE FUNCTION public.log_head_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO public.head_changes VALUES (NEW.stream_id, OLD.version, NEW.version);
+	RETURN NEW;
+END $$;
+CREATE TRIGGER log_head_change AFTER UPDATE ON es_store.aggregate_heads
+	FOR EACH ROW EXECUTE FUNCTION public.log_head_change();
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'one-statement', 3, 'E', '{}');
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'one-statement', NULL, 'E', '{}');
+SELECT old_version, new_version FROM public.head_changes ORDER BY new_version;
+DROP TRIGGER log_head_change ON es_store.aggregate_heads;
+DROP TABLE public.head_changes;
+DROP FUNCTION public.log_head_change();
+
+-- Under REPEATABLE READ, appends take the statement path: same results.
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'rr', NULL, 'E', '{}');
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'rr', 1, 'E', '{}');
+COMMIT;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'rr', 1, 'Stale', '{}');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+SELECT aggregate_version, event_type FROM es_store.read_aggregate('paths', 'acct', 'rr');
+
+-- Dense versions and unique positions over everything above.
+SELECT count(*) AS events,
+	   count(DISTINCT global_position) AS positions,
+	   bool_and(dense) AS versions_dense
+FROM (SELECT global_position,
+			 aggregate_version = row_number() OVER (PARTITION BY stream_id ORDER BY aggregate_version) AS dense
+	  FROM es_store.events) s;
