@@ -73,47 +73,69 @@ median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(
 # want NAME: whether ES_BENCH_ONLY (a regex, default all) selects NAME
 want() { [ -z "${ES_BENCH_ONLY:-}" ] || [[ "$1" =~ $ES_BENCH_ONLY ]]; }
 
-# bench SCENARIO CLIENTS STORE EVENTS_PER_TX SCRIPT [pgbench args...]
+# pgrun CLIENTS RUN SEED SECONDS SCRIPT [LOG_PREFIX]: one pgbench run,
+# printing its tps
+pgrun() {
+    local clients=$1 run=$2 seed=$3 seconds=$4 script=$5 log=${6:-}
+    local jobs=$(( clients < 2 ? 1 : 2 )) out
+    out=$(cd "$WORK" && pgbench -n -M prepared -c "$clients" -j "$jobs" -T "$seconds" \
+        --random-seed="$seed" ${log:+-l --log-prefix="$log"} \
+        -D run="$run" -D i=0 -D lap=0 -f "$script" 2>&1) || {
+        echo "$out" >&2; return 1; }
+    echo "$out" | sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p'
+}
+
+# bench SCENARIO CLIENTS EVENTS_PER_TX STORE SCRIPT [STORE SCRIPT ...]
+# Measures the stores side by side: an untimed warm-up of each (so that no
+# store pays for a cold cache another one then enjoys), then REPEATS rounds
+# in which every store runs once, so that slow drift (autovacuum, WAL,
+# table growth) falls on all stores alike.  Prints and records one row per
+# store: median events/s, and p50/p99 over all its transactions.
 bench() {
-    local scenario=$1 clients=$2 store=$3 per_tx=$4 script=$5
+    local scenario=$1 clients=$2 per_tx=$3
     want "$scenario" || return 0
-    shift 5
-    local tps_list=() jobs=$(( clients < 2 ? 1 : 2 ))
-    # an untimed warm-up, so that no store pays for a cold cache another
-    # one then enjoys
-    RUN=$((RUN + 1))
-    (cd "$WORK" && pgbench -n -M prepared -c "$clients" -j "$jobs" -T 1 \
-        -D run="$RUN" -D i=0 -D lap=0 "$@" -f "$script" >/dev/null 2>&1) || true
-    rm -f "$WORK"/log.*
-    for r in $(seq 1 "$REPEATS"); do
+    shift 3
+    local -a stores=() scripts=()
+    local -A tps_lists=()
+    while [ $# -gt 0 ]; do stores+=("$1"); scripts+=("$2"); shift 2; done
+    rm -f "$WORK"/log_*
+    for s in "${!stores[@]}"; do
         RUN=$((RUN + 1))
-        local out
-        out=$(cd "$WORK" && pgbench -n -M prepared -c "$clients" -j "$jobs" -T "$DURATION" \
-            --random-seed="$((1000 + r))" -l --log-prefix=log \
-            -D run="$RUN" -D i=0 -D lap=0 "$@" -f "$script" 2>&1) || {
-            echo "$out" >&2; echo "pgbench failed: $scenario $store $clients" >&2; return 1; }
-        tps_list+=("$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p')")
+        pgrun "$clients" "$RUN" 999 1 "${scripts[$s]}" >/dev/null || true
     done
-    local tps p50 p99
-    tps=$(median "${tps_list[@]}")
-    read -r p50 p99 < <(cat "$WORK"/log.* | awk '{print $3}' | sort -n | awk '
-        {v[NR]=$1} END {i50=int(NR*0.50); i99=int(NR*0.99); if (i50<1) i50=1; if (i99<1) i99=1;
-                        printf "%.3f %.3f\n", v[i50]/1000, v[i99]/1000}')
-    local eps
-    eps=$(awk -v t="$tps" -v n="$per_tx" 'BEGIN {printf "%.0f", t*n}')
-    echo "$scenario,$clients,$store,$eps,$p50,$p99" | tee -a "$OUT/results.csv"
+    for r in $(seq 1 "$REPEATS"); do
+        for s in "${!stores[@]}"; do
+            local tps
+            RUN=$((RUN + 1))
+            tps=$(pgrun "$clients" "$RUN" "$((1000 + r))" "$DURATION" "${scripts[$s]}" "log_${s}_") || {
+                echo "pgbench failed: $scenario ${stores[$s]} $clients" >&2; return 1; }
+            tps_lists[$s]+=" $tps"
+        done
+    done
+    for s in "${!stores[@]}"; do
+        local tps p50 p99 eps
+        # shellcheck disable=SC2086
+        tps=$(median ${tps_lists[$s]})
+        read -r p50 p99 < <(cat "$WORK"/log_"${s}"_* | awk '{print $3}' | sort -n | awk '
+            {v[NR]=$1} END {i50=int(NR*0.50); i99=int(NR*0.99); if (i50<1) i50=1; if (i99<1) i99=1;
+                            printf "%.3f %.3f\n", v[i50]/1000, v[i99]/1000}')
+        eps=$(awk -v t="$tps" -v n="$per_tx" 'BEGIN {printf "%.0f", t*n}')
+        echo "$scenario,$clients,${stores[$s]},$eps,$p50,$p99" | tee -a "$OUT/results.csv"
+    done
 }
 
 script() { cat >"$WORK/$1.sql"; echo "$WORK/$1.sql"; }
 
 # ---- appends: one event with an expected version, uniform over aggregates
+# Every store's statement returns the new event's global position: es_store
+# as a field of its result row, plstore as its bigint result.
 # Each client cycles through 1000 aggregates of its own, so it knows every
 # expected version: aggregate k of client c at step i is at version i/1000.
 KEY='\set k :run * 1000000000 + :client_id * 1000000 + :i % 1000
 \set v :i / 1000'
 A_ES=$(script append_es <<EOF
 $KEY
-SELECT global_position FROM es_store.append_event('bench', 'acct', (:k)::text, :v, 'Deposited', '{"amount": 1}');
+SELECT (es_store.append_event('bench', 'acct', (:k)::text, :v, 'Deposited', '{"amount": 1}')).global_position;
 \set i :i + 1
 EOF
 )
@@ -131,16 +153,14 @@ VALUES (nextval('raw.global_position_seq'), :k, :v + 1, gen_random_uuid(), 'Depo
 EOF
 )
 for c in $APPEND_CLIENTS; do
-    bench append_uniform "$c" es_store 1 "$A_ES"
-    bench append_uniform "$c" plpgsql 1 "$A_PL"
-    bench append_uniform "$c" raw_insert 1 "$A_RAW"
+    bench append_uniform "$c" 1 es_store "$A_ES" plpgsql "$A_PL" raw_insert "$A_RAW"
 done
 
 # ---- appends to Zipf-hot aggregates: writers contend, so "any" version
 HOT='\set k :run * 100000 + random_zipfian(1, 10000, 1.1)'
 Z_ES=$(script zipf_es <<EOF
 $HOT
-SELECT global_position FROM es_store.append_event('bench', 'hot', (:k)::text, NULL, 'Deposited', '{"amount": 1}');
+SELECT (es_store.append_event('bench', 'hot', (:k)::text, NULL, 'Deposited', '{"amount": 1}')).global_position;
 EOF
 )
 Z_PL=$(script zipf_pl <<EOF
@@ -157,9 +177,7 @@ EOF
 )
 if [ "$MODE" = full ]; then
     for c in $APPEND_CLIENTS; do
-        bench append_zipf "$c" es_store 1 "$Z_ES"
-        bench append_zipf "$c" plpgsql 1 "$Z_PL"
-        bench append_zipf "$c" raw_insert 1 "$Z_RAW"
+        bench append_zipf "$c" 1 es_store "$Z_ES" plpgsql "$Z_PL" raw_insert "$Z_RAW"
     done
 fi
 
@@ -190,9 +208,7 @@ $rows;
 EOF
 )
     for c in $OTHER_CLIENTS; do
-        bench "batch$n" "$c" es_store "$n" "$B_ES"
-        bench "batch$n" "$c" plpgsql "$n" "$B_PL"
-        bench "batch$n" "$c" raw_insert "$n" "$B_RAW"
+        bench "batch$n" "$c" "$n" es_store "$B_ES" plpgsql "$B_PL" raw_insert "$B_RAW"
     done
 done
 
@@ -223,8 +239,7 @@ ORDER BY e.aggregate_version;
 EOF
 )
     for c in $OTHER_CLIENTS; do
-        bench "read_aggregate$n" "$c" es_store "$n" "$R_ES"
-        bench "read_aggregate$n" "$c" plain_select "$n" "$R_PLAIN"
+        bench "read_aggregate$n" "$c" "$n" es_store "$R_ES" plain_select "$R_PLAIN"
     done
 done
 F_ES=$(script feed_es <<EOF
@@ -239,8 +254,7 @@ WHERE e.global_position > :cp ORDER BY e.global_position LIMIT 1000;
 EOF
 )
 for c in $OTHER_CLIENTS; do
-    bench feed_page1000 "$c" es_store 1000 "$F_ES"
-    bench feed_page1000 "$c" plain_select 1000 "$F_PLAIN"
+    bench feed_page1000 "$c" 1000 es_store "$F_ES" plain_select "$F_PLAIN"
 done
 CPNAME="'bench-' || (:run)::text || '-' || (:client_id)::text || '-' || (:lap)::text"
 C_ES=$(script consumer_es <<EOF
@@ -269,8 +283,7 @@ INSERT INTO plstore.checkpoints VALUES ($CPNAME, :last) ON CONFLICT (name) DO UP
 COMMIT;
 EOF
 )
-bench consumer_page100 1 es_store 100 "$C_ES"
-bench consumer_page100 1 plain_sql 100 "$C_PLAIN"
+bench consumer_page100 1 100 es_store "$C_ES" plain_sql "$C_PLAIN"
 
 # ---- feed lag: commit (track_commit_timestamp) to first read by a poller
 echo "case,events,p50_ms,p99_ms" >"$OUT/lag.csv"
@@ -302,7 +315,7 @@ END $$;
 EOF
 L_W=$(script lag_writer <<'EOF'
 \set k random(1, 10000)
-SELECT global_position FROM es_store.append_event('bench', 'lag', (:k)::text, NULL, 'E', '{}');
+SELECT (es_store.append_event('bench', 'lag', (:k)::text, NULL, 'E', '{}')).global_position;
 EOF
 )
 lag_run() {
@@ -360,8 +373,8 @@ for target in $GROWTH; do
             FROM h, generate_series(1, 100) v" -c "VACUUM ANALYZE es_store.events"
         filled=$($PSQL -Atc "SELECT count(*) FROM es_store.events")
     fi
-    bench "growth_append_$target" 1 es_store 1 "$A_ES" >/dev/null
-    bench "growth_read_$target" 1 es_store 10 "$WORK/read10_es.sql" >/dev/null
+    bench "growth_append_$target" 1 1 es_store "$A_ES" >/dev/null
+    bench "growth_read_$target" 1 10 es_store "$WORK/read10_es.sql" >/dev/null
     a=$(grep "^growth_append_$target," "$OUT/results.csv" | cut -d, -f5,6)
     r=$(grep "^growth_read_$target," "$OUT/results.csv" | cut -d, -f5,6)
     echo "$filled,$a,$r" | tee -a "$OUT/growth.csv"
