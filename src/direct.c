@@ -33,8 +33,9 @@
  * REPEATABLE READ and SERIALIZABLE (their 40001 and predicate-lock rules
  * stay with the executor), in a read-only transaction or on a standby (the
  * executor's error is the one users know), when either table has row-level security or
- * triggers on the written operation, is not a plain table, or has columns
- * this file does not know (a later schema or a user's ALTER TABLE), when
+ * triggers on the written operation, is not a plain table (partitioned,
+ * inherited from, with generated columns), or has columns this file does
+ * not know or of another type (a later schema or a user's ALTER TABLE), when
  * the head row does not exist yet (INSERT .. ON CONFLICT creates it), and
  * for the insert of caller-supplied event ids (ON CONFLICT DO NOTHING, see
  * batch.c step 5).
@@ -48,6 +49,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "common/int.h"
 #include "catalog/pg_am_d.h"
 #include "catalog/pg_opfamily_d.h"
 #include "catalog/pg_type_d.h"
@@ -75,6 +77,9 @@ static const char *const head_columns[H_NCOLS] = {
 	"stream_id", "bounded_context", "aggregate_type", "aggregate_id",
 	"version", "updated_at"
 };
+static const Oid head_types[H_NCOLS] = {
+	INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID
+};
 
 /* Columns of es_store.events, all of which an insert sets */
 enum
@@ -87,6 +92,10 @@ static const char *const event_columns[E_NCOLS] = {
 	"global_position", "stream_id", "aggregate_version", "event_id",
 	"event_type", "event_version", "payload", "metadata", "correlation_id",
 	"causation_id", "trace_id", "created_at"
+};
+static const Oid event_types[E_NCOLS] = {
+	INT8OID, INT8OID, INT8OID, UUIDOID, TEXTOID, INT4OID, JSONBOID, JSONBOID,
+	TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID
 };
 
 struct EsDirect
@@ -150,13 +159,14 @@ lookup_oids(Oid *heads, Oid *key_index, Oid *events)
 }
 
 /*
- * Map the named columns to attribute offsets.  False when one is missing
- * or (all_columns) the table has a live column not in the list, whose
- * default only an INSERT statement would fill in.
+ * Map the named columns to attribute offsets.  False when one is missing,
+ * has another type (or a typmod, or is generated: an ALTER TABLE this file
+ * does not follow), or (all_columns) the table has a live column not in
+ * the list, whose default only an INSERT statement would fill in.
  */
 static bool
-map_columns(Relation rel, const char *const *names, int n, AttrNumber *att,
-			bool all_columns)
+map_columns(Relation rel, const char *const *names, const Oid *types, int n,
+			AttrNumber *att, bool all_columns)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			live = 0;
@@ -174,6 +184,9 @@ map_columns(Relation rel, const char *const *names, int n, AttrNumber *att,
 		{
 			if (strcmp(NameStr(attr->attname), names[i]) == 0)
 			{
+				if (attr->atttypid != types[i] || attr->atttypmod != -1 ||
+					attr->attgenerated != '\0')
+					return false;
 				att[i] = a + 1;
 				break;
 			}
@@ -192,7 +205,8 @@ static bool
 plain_table(Relation rel)
 {
 	return rel->rd_rel->relkind == RELKIND_RELATION &&
-		!rel->rd_rel->relrowsecurity;
+		!rel->rd_rel->relrowsecurity && !rel->rd_rel->relhassubclass &&
+		!(rel->rd_att->constr && rel->rd_att->constr->has_generated_stored);
 }
 
 /* The key index is the btree on (bounded_context, aggregate_type, aggregate_id) text */
@@ -201,7 +215,8 @@ key_index_usable(EsDirect *d)
 {
 	Relation	idx = d->key_index;
 
-	if (idx->rd_rel->relam != BTREE_AM_OID ||
+	if (idx->rd_rel->relam != BTREE_AM_OID || !idx->rd_index->indisunique ||
+		!idx->rd_index->indimmediate || !idx->rd_index->indisvalid ||
 		IndexRelationGetNumberOfKeyAttributes(idx) != 3 ||
 		RelationGetIndexExpressions(idx) != NIL ||
 		RelationGetIndexPredicate(idx) != NIL)
@@ -214,6 +229,17 @@ key_index_usable(EsDirect *d)
 			return false;
 	}
 	return true;
+}
+
+/* A column set as RangeTblEntry keeps them */
+static Bitmapset *
+column_set(const AttrNumber *att, int n)
+{
+	Bitmapset  *set = NULL;
+
+	for (int i = 0; i < n; i++)
+		set = bms_add_member(set, att[i] + 1 - FirstLowInvalidHeapAttributeNumber);
+	return set;
 }
 
 static RangeTblEntry *
@@ -260,17 +286,29 @@ es_direct_begin(void)
 		return NULL;
 
 	d = palloc0(sizeof(EsDirect));
-	d->heads = table_open(heads_relid, RowExclusiveLock);
-	d->events = table_open(events_relid, RowExclusiveLock);
+	/* a concurrent DROP EXTENSION may have removed them: let SQL report it */
+	d->heads = try_table_open(heads_relid, RowExclusiveLock);
+	d->events = try_table_open(events_relid, RowExclusiveLock);
+	if (d->heads == NULL || d->events == NULL)
+	{
+		if (d->heads != NULL)
+			table_close(d->heads, NoLock);
+		if (d->events != NULL)
+			table_close(d->events, NoLock);
+		pfree(d);
+		return NULL;
+	}
 	trig = d->events->trigdesc;
 	d->events_direct = plain_table(d->events) &&
-		map_columns(d->events, event_columns, E_NCOLS, d->event_att, true) &&
+		map_columns(d->events, event_columns, event_types, E_NCOLS,
+					d->event_att, true) &&
 		(trig == NULL ||
 		 !(trig->trig_insert_before_row || trig->trig_insert_after_row ||
 		   trig->trig_insert_instead_row || trig->trig_insert_before_statement ||
 		   trig->trig_insert_after_statement));
 	if (!plain_table(d->heads) || d->heads->trigdesc != NULL ||
-		!map_columns(d->heads, head_columns, H_NCOLS, d->head_att, false))
+		!map_columns(d->heads, head_columns, head_types, H_NCOLS, d->head_att,
+					 false))
 	{
 		table_close(d->events, NoLock);
 		table_close(d->heads, NoLock);
@@ -280,10 +318,21 @@ es_direct_begin(void)
 
 	/* the privileges UPDATE ... RETURNING and INSERT would need */
 	heads_rte = relation_rte(d->heads, ACL_SELECT | ACL_UPDATE);
+	heads_rte->selectedCols = column_set(d->head_att, H_NCOLS);
+	heads_rte->updatedCols = column_set(&d->head_att[H_VERSION], 2);
 	events_rte = relation_rte(d->events, ACL_INSERT);
+	if (d->events_direct)
+		events_rte->insertedCols = column_set(d->event_att, E_NCOLS);
 	(void) ExecCheckRTPerms(list_make2(heads_rte, events_rte), true);
 
+	/*
+	 * See what a new statement would see (our earlier writes included), and
+	 * write with that snapshot active, as a statement would.
+	 */
+	CommandCounterIncrement();
 	d->estate = CreateExecutorState();
+	d->estate->es_snapshot = RegisterSnapshot(GetLatestSnapshot());
+	d->estate->es_output_cid = GetCurrentCommandId(true);
 	ExecInitRangeTable(d->estate, list_make2(heads_rte, events_rte));
 	d->heads_rri = result_rel(d->heads, 1);
 	d->events_rri = result_rel(d->events, 2);
@@ -311,13 +360,29 @@ es_direct_end(EsDirect *d)
 		ExecResetTupleTable(d->estate->es_tupleTable, false);
 		ExecCloseIndices(d->heads_rri);
 		ExecCloseIndices(d->events_rri);
-		if (d->estate->es_snapshot != InvalidSnapshot)
-			UnregisterSnapshot(d->estate->es_snapshot);
+		UnregisterSnapshot(d->estate->es_snapshot);
 		FreeExecutorState(d->estate);
 	}
 	table_close(d->events, NoLock);
 	table_close(d->heads, NoLock);
 	pfree(d);
+}
+
+/* The expected-version check of ES_PLAN_HEAD_ADVANCE (ANY: none) */
+static bool
+version_matches(const EsBatch *b, int64 version)
+{
+	switch (b->expect)
+	{
+		case ES_EXPECT_ANY:
+			return true;
+		case ES_EXPECT_EXISTS:
+			return version > 0;
+		case ES_EXPECT_EXACT:
+			return version == b->expected_version;
+		default:
+			return false;
+	}
 }
 
 /*
@@ -339,18 +404,13 @@ es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
 	bool		found;
 	bool		isnull;
 	int64		current;
+	int64		next;
 	Datum		key[3] = {b->key.bounded_context, b->key.aggregate_type,
 	b->key.aggregate_id};
 
 	if (b->expect != ES_EXPECT_ANY && b->expect != ES_EXPECT_EXISTS &&
 		b->expect != ES_EXPECT_EXACT)
 		return false;
-
-	/* see what a new statement would see: our earlier writes included */
-	CommandCounterIncrement();
-	if (estate->es_snapshot != InvalidSnapshot)
-		UnregisterSnapshot(estate->es_snapshot);
-	estate->es_snapshot = RegisterSnapshot(GetLatestSnapshot());
 
 	for (int i = 0; i < 3; i++)
 	{
@@ -365,7 +425,19 @@ es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
 	if (!found)
 		return false;
 
-	/* lock the latest version, waiting for and following concurrent updates */
+	/*
+	 * As the UPDATE: a version that fails the check in the snapshot fails
+	 * without a lock; one that passes is locked in its latest version and
+	 * checked again there (EvalPlanQual).
+	 */
+	if (!version_matches(b, DatumGetInt64(slot_getattr(oldslot,
+														d->head_att[H_VERSION] + 1,
+														&isnull))))
+	{
+		head->matched = false;
+		ExecClearTuple(oldslot);
+		return true;
+	}
 	res = table_tuple_lock(d->heads, &oldslot->tts_tid, estate->es_snapshot,
 						   oldslot, GetCurrentCommandId(false),
 						   LockTupleNoKeyExclusive, LockWaitBlock,
@@ -382,11 +454,16 @@ es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
 												 d->head_att[H_STREAM_ID] + 1,
 												 &isnull));
 	head->old_version = current;
-	head->matched = b->expect == ES_EXPECT_ANY ||
-		(b->expect == ES_EXPECT_EXISTS && current > 0) ||
-		(b->expect == ES_EXPECT_EXACT && current == b->expected_version);
+	head->matched = version_matches(b, current);
 	if (!head->matched)
+	{
+		ExecClearTuple(oldslot);
 		return true;
+	}
+	if (pg_add_s64_overflow(current, b->nevents, &next))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("bigint out of range")));
 
 	newslot = table_slot_create(d->heads, &estate->es_tupleTable);
 	slot_getallattrs(oldslot);
@@ -395,13 +472,17 @@ es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
 		   sizeof(Datum) * oldslot->tts_tupleDescriptor->natts);
 	memcpy(newslot->tts_isnull, oldslot->tts_isnull,
 		   sizeof(bool) * oldslot->tts_tupleDescriptor->natts);
-	newslot->tts_values[d->head_att[H_VERSION]] = Int64GetDatum(current + b->nevents);
+	newslot->tts_values[d->head_att[H_VERSION]] = Int64GetDatum(next);
 	newslot->tts_values[d->head_att[H_UPDATED_AT]] =
 		TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	ExecStoreVirtualTuple(newslot);
 
 	/* no BEFORE ROW trigger (es_direct_begin checked), so no EPQ state */
+	PushActiveSnapshot(estate->es_snapshot);
 	ExecSimpleRelationUpdate(d->heads_rri, estate, NULL, oldslot, newslot);
+	PopActiveSnapshot();
+	ExecClearTuple(oldslot);
+	ExecClearTuple(newslot);
 	return true;
 }
 
@@ -427,8 +508,10 @@ es_direct_insert_events(EsDirect *d, const EsBatch *b, int64 stream_id,
 	Datum		now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 
 	Assert(es_direct_can_insert(d, b));
+	PushActiveSnapshot(estate->es_snapshot);
 	for (int i = 0; i < b->nevents; i++)
 	{
+		MemoryContext old;
 		Datum	   *v = slot->tts_values;
 		bool	   *n = slot->tts_isnull;
 
@@ -453,7 +536,11 @@ es_direct_insert_events(EsDirect *d, const EsBatch *b, int64 stream_id,
 		n[att[E_CAUSATION_ID]] = b->causation_nulls[i];
 		n[att[E_TRACE_ID]] = b->trace_nulls[i];
 		ExecStoreVirtualTuple(slot);
+		old = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
 		ExecSimpleRelationInsert(d->events_rri, estate, slot);
+		MemoryContextSwitchTo(old);
+		ExecClearTuple(slot);
 		ResetPerTupleExprContext(estate);
 	}
+	PopActiveSnapshot();
 }
