@@ -111,17 +111,29 @@ struct EsDirect
 	bool		events_direct;	/* inserts may take this path */
 };
 
-/* Cached OIDs, forgotten on any relcache invalidation of one of them */
+/*
+ * Cached OIDs and column maps, forgotten on any relcache invalidation of
+ * one of the relations.  The maps are (re)computed only while both tables
+ * are locked, so no ALTER TABLE can change them while they are in use.
+ */
 static Oid	heads_oid = InvalidOid;
 static Oid	key_index_oid = InvalidOid;
 static Oid	events_oid = InvalidOid;
+static bool columns_mapped = false;
+static bool heads_mappable;
+static bool events_mappable;
+static AttrNumber cached_head_att[H_NCOLS];
+static AttrNumber cached_event_att[E_NCOLS];
 
 static void
 direct_inval(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == heads_oid || relid == key_index_oid ||
 		relid == events_oid)
+	{
 		heads_oid = key_index_oid = events_oid = InvalidOid;
+		columns_mapped = false;
+	}
 }
 
 /*
@@ -298,17 +310,23 @@ es_direct_begin(void)
 		pfree(d);
 		return NULL;
 	}
+	if (!columns_mapped)
+	{
+		events_mappable = map_columns(d->events, event_columns, event_types,
+									  E_NCOLS, cached_event_att, true);
+		heads_mappable = map_columns(d->heads, head_columns, head_types,
+									 H_NCOLS, cached_head_att, false);
+		columns_mapped = true;
+	}
+	memcpy(d->event_att, cached_event_att, sizeof(cached_event_att));
+	memcpy(d->head_att, cached_head_att, sizeof(cached_head_att));
 	trig = d->events->trigdesc;
-	d->events_direct = plain_table(d->events) &&
-		map_columns(d->events, event_columns, event_types, E_NCOLS,
-					d->event_att, true) &&
+	d->events_direct = plain_table(d->events) && events_mappable &&
 		(trig == NULL ||
 		 !(trig->trig_insert_before_row || trig->trig_insert_after_row ||
 		   trig->trig_insert_instead_row || trig->trig_insert_before_statement ||
 		   trig->trig_insert_after_statement));
-	if (!plain_table(d->heads) || d->heads->trigdesc != NULL ||
-		!map_columns(d->heads, head_columns, head_types, H_NCOLS, d->head_att,
-					 false))
+	if (!plain_table(d->heads) || d->heads->trigdesc != NULL || !heads_mappable)
 	{
 		table_close(d->events, NoLock);
 		table_close(d->heads, NoLock);
