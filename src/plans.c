@@ -307,7 +307,15 @@ es_plan(EsPlanId id)
 	if (*slot != NULL)
 		return *slot;
 
-	plan = SPI_prepare(def->sql, def->nargs, (Oid *) def->argtypes);
+	/*
+	 * Always the generic plan: every statement here is an index lookup or
+	 * an index range scan whatever the parameters, and PostgreSQL's plan
+	 * cache would otherwise keep re-planning those whose LIMIT or range is
+	 * a parameter (a custom plan looks cheaper for them), at a planning
+	 * cost larger than the execution of a feed page of 100 events.
+	 */
+	plan = SPI_prepare_cursor(def->sql, def->nargs, (Oid *) def->argtypes,
+							  CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare es_store statement %d: %s",
 			 (int) id, SPI_result_code_string(SPI_result));

@@ -88,8 +88,9 @@ pgrun() {
 # bench SCENARIO CLIENTS EVENTS_PER_TX STORE SCRIPT [STORE SCRIPT ...]
 # Measures the stores side by side: an untimed warm-up of each (so that no
 # store pays for a cold cache another one then enjoys), then REPEATS rounds
-# in which every store runs once, so that slow drift (autovacuum, WAL,
-# table growth) falls on all stores alike.  Prints and records one row per
+# in which every store runs once, in alternating order, so that slow drift
+# (autovacuum, WAL, table growth) and the cache one run leaves to the next
+# fall on all stores alike.  Prints and records one row per
 # store: median events/s, and p50/p99 over all its transactions.
 bench() {
     local scenario=$1 clients=$2 per_tx=$3
@@ -104,7 +105,11 @@ bench() {
         pgrun "$clients" "$RUN" 999 1 "${scripts[$s]}" >/dev/null || true
     done
     for r in $(seq 1 "$REPEATS"); do
-        for s in "${!stores[@]}"; do
+        # alternate the order, so that no store always runs on the cache
+        # (or the WAL and autovacuum state) the other one left
+        local order=("${!stores[@]}")
+        [ $((r % 2)) = 0 ] && mapfile -t order < <(printf '%s\n' "${!stores[@]}" | sort -rn)
+        for s in "${order[@]}"; do
             local tps
             RUN=$((RUN + 1))
             tps=$(pgrun "$clients" "$RUN" "$((1000 + r))" "$DURATION" "${scripts[$s]}" "log_${s}_") || {
