@@ -15,7 +15,7 @@ for store in es_store plpgsql raw_insert; do
     awk -F, -v s="$store" '$1 == "append_uniform" && $3 == s {print $2, $4}' "$csv" | sort -n >"$tmp/$store.dat"
 done
 gnuplot <<GP
-set terminal pngcairo size 800,480 font "sans,11"
+set terminal pngcairo noenhanced size 800,480 font "sans,11"
 set output "$png"
 set title "Single-event appends with an expected version (uniform over aggregates)"
 set xlabel "pgbench clients"

@@ -9,7 +9,7 @@ echo "| Scenario | Clients | es_store events/s | p50 / p99 ms | Baseline | Basel
 echo "|---|---:|---:|---:|---|---:|---:|---:|"
 awk -F, '
     FNR == 1 { next }
-    FILENAME ~ /results/ { lat[$1 "," $2 "," $3] = $5 " / " $6; next }
+    FILENAME ~ /results\.csv$/ { lat[$1 "," $2 "," $3] = $5 " / " $6; next }
     { printf "| %s | %s | %s | %s | %s | %s | %s | **%.2f** |\n",
              $1, $2, $3, lat[$1 "," $2 ",es_store"], $4, $5, lat[$1 "," $2 "," $4], $6 }
 ' "$out/results.csv" "$out/ratios.csv"
@@ -20,4 +20,4 @@ awk -F, 'NR > 1 { gsub("_", " ", $1); printf "| %s | %s | %s | %s |\n", $1, $2, 
 echo
 echo "| Stored events | Append p50 / p99 ms | Read (10 events) p50 / p99 ms |"
 echo "|---:|---:|---:|"
-awk -F, 'NR > 1 { printf "| %\047d | %s / %s | %s / %s |\n", $1, $2, $3, $4, $5 }' "$out/growth.csv"
+awk -F, 'NR > 1 { printf "| %d | %s / %s | %s / %s |\n", $1, $2, $3, $4, $5 }' "$out/growth.csv"
