@@ -460,7 +460,7 @@ es_append_batch(EsBatch *b)
 		goto done;
 
 	/* 3: check and advance the head row, directly when direct.c can */
-	direct = es_direct_begin();
+	direct = es_direct_begin(b);
 	if (direct == NULL || !es_direct_head_advance(direct, b, &head))
 		head = es_head_advance(b);
 	if (!head.matched)

@@ -278,12 +278,21 @@ result_rel(Relation rel, Index rti)
 	return rri;
 }
 
+/* Whether es_direct_head_advance handles this expectation */
+static bool
+head_step_applies(const EsBatch *b)
+{
+	return b->expect == ES_EXPECT_ANY || b->expect == ES_EXPECT_EXISTS ||
+		b->expect == ES_EXPECT_EXACT;
+}
+
 /*
  * Set up the direct path for one append, or return NULL when it does not
- * apply (see the file header).  Must be paired with es_direct_end.
+ * apply (see the file header), also when neither the head step nor the
+ * insert could take it.  Must be paired with es_direct_end.
  */
 EsDirect *
-es_direct_begin(void)
+es_direct_begin(const EsBatch *b)
 {
 	EsDirect   *d;
 	RangeTblEntry *heads_rte;
@@ -293,7 +302,8 @@ es_direct_begin(void)
 	Oid			key_index_relid;
 	Oid			events_relid;
 
-	if (IsolationUsesXactSnapshot() || XactReadOnly ||
+	if ((b->ids_supplied && !head_step_applies(b)) ||
+		IsolationUsesXactSnapshot() || XactReadOnly ||
 		!lookup_oids(&heads_relid, &key_index_relid, &events_relid))
 		return NULL;
 
@@ -303,11 +313,7 @@ es_direct_begin(void)
 	d->events = try_table_open(events_relid, RowExclusiveLock);
 	if (d->heads == NULL || d->events == NULL)
 	{
-		if (d->heads != NULL)
-			table_close(d->heads, NoLock);
-		if (d->events != NULL)
-			table_close(d->events, NoLock);
-		pfree(d);
+		es_direct_end(d);
 		return NULL;
 	}
 	if (!columns_mapped)
@@ -328,9 +334,7 @@ es_direct_begin(void)
 		   trig->trig_insert_after_statement));
 	if (!plain_table(d->heads) || d->heads->trigdesc != NULL || !heads_mappable)
 	{
-		table_close(d->events, NoLock);
-		table_close(d->heads, NoLock);
-		pfree(d);
+		es_direct_end(d);
 		return NULL;
 	}
 
@@ -367,7 +371,10 @@ es_direct_begin(void)
 	return d;
 }
 
-/* Release what es_direct_begin took (locks stay until transaction end). */
+/*
+ * Release what es_direct_begin took, also a partly set up one (locks stay
+ * until transaction end).
+ */
 void
 es_direct_end(EsDirect *d)
 {
@@ -381,8 +388,10 @@ es_direct_end(EsDirect *d)
 		UnregisterSnapshot(d->estate->es_snapshot);
 		FreeExecutorState(d->estate);
 	}
-	table_close(d->events, NoLock);
-	table_close(d->heads, NoLock);
+	if (d->events != NULL)
+		table_close(d->events, NoLock);
+	if (d->heads != NULL)
+		table_close(d->heads, NoLock);
 	pfree(d);
 }
 
@@ -426,8 +435,7 @@ es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
 	Datum		key[3] = {b->key.bounded_context, b->key.aggregate_type,
 	b->key.aggregate_id};
 
-	if (b->expect != ES_EXPECT_ANY && b->expect != ES_EXPECT_EXISTS &&
-		b->expect != ES_EXPECT_EXACT)
+	if (!head_step_applies(b))
 		return false;
 
 	for (int i = 0; i < 3; i++)

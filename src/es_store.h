@@ -110,7 +110,7 @@ extern void es_head_undo_advance(int64 stream_id, int nevents);
 /* direct.c */
 typedef struct EsDirect EsDirect;
 
-extern EsDirect *es_direct_begin(void);
+extern EsDirect *es_direct_begin(const EsBatch *batch);
 extern void es_direct_end(EsDirect *direct);
 extern bool es_direct_head_advance(EsDirect *direct, const EsBatch *batch,
 								   EsHead *head);
