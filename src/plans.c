@@ -43,6 +43,30 @@
 	"CAST(pg_catalog.length($2) AS pg_catalog.text) OPERATOR(pg_catalog.||) ':' " \
 	"OPERATOR(pg_catalog.||) $2 OPERATOR(pg_catalog.||) $3, 0)"
 
+/*
+ * A new head row, with and without key_hash (the 0.1.0 schema has none),
+ * and what each head insert does on a conflict on the key.
+ */
+#define HEAD_INSERT \
+	"INSERT INTO es_store.aggregate_heads AS h (bounded_context, " \
+	"aggregate_type, aggregate_id, version, key_hash) " \
+	"VALUES ($1, $2, $3, $4, " KEY_HASH ") "
+#define LEGACY_HEAD_INSERT \
+	"INSERT INTO es_store.aggregate_heads AS h (bounded_context, " \
+	"aggregate_type, aggregate_id, version) VALUES ($1, $2, $3, $4) "
+#define ON_CONFLICT_ADVANCE \
+	"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET " \
+	"version = h.version OPERATOR(pg_catalog.+) $4, " \
+	"updated_at = pg_catalog.now() " \
+	"RETURNING h.stream_id, h.version OPERATOR(pg_catalog.-) $4"
+#define ON_CONFLICT_NOTHING \
+	"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO NOTHING " \
+	"RETURNING h.stream_id, 0::pg_catalog.int8"
+#define ON_CONFLICT_RAISE \
+	"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET " \
+	"version = GREATEST(h.version, $4), updated_at = pg_catalog.now() " \
+	"RETURNING h.stream_id, h.version"
+
 #define KEY_MATCHES \
 	"h.bounded_context" EQ "$1 AND h.aggregate_type" EQ "$2 AND " \
 	"h.aggregate_id" EQ "$3"
@@ -78,21 +102,11 @@ typedef struct EsPlanDef
 
 static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	[ES_PLAN_HEAD_UPSERT] = {
-		"INSERT INTO es_store.aggregate_heads AS h (bounded_context, "
-		"aggregate_type, aggregate_id, version, key_hash) "
-		"VALUES ($1, $2, $3, $4, " KEY_HASH ") "
-		"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET "
-		"version = h.version OPERATOR(pg_catalog.+) $4, "
-		"updated_at = pg_catalog.now() "
-		"RETURNING h.stream_id, h.version OPERATOR(pg_catalog.-) $4",
+		HEAD_INSERT ON_CONFLICT_ADVANCE,
 		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
 	},
 	[ES_PLAN_HEAD_CREATE] = {
-		"INSERT INTO es_store.aggregate_heads (bounded_context, "
-		"aggregate_type, aggregate_id, version, key_hash) "
-		"VALUES ($1, $2, $3, $4, " KEY_HASH ") "
-		"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO NOTHING "
-		"RETURNING stream_id, 0::pg_catalog.int8",
+		HEAD_INSERT ON_CONFLICT_NOTHING,
 		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
 	},
 	[ES_PLAN_HEAD_ADVANCE] = {
@@ -105,12 +119,7 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		5, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID}
 	},
 	[ES_PLAN_HEAD_AT_VERSION] = {
-		"INSERT INTO es_store.aggregate_heads AS h (bounded_context, "
-		"aggregate_type, aggregate_id, version, key_hash) "
-		"VALUES ($1, $2, $3, $4, " KEY_HASH ") "
-		"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET "
-		"version = GREATEST(h.version, $4), updated_at = pg_catalog.now() "
-		"RETURNING h.stream_id, h.version",
+		HEAD_INSERT ON_CONFLICT_RAISE,
 		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
 	},
 	[ES_PLAN_HEAD_VERSION] = {
@@ -236,27 +245,15 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
  */
 static const EsPlanDef legacy_plan_defs[ES_NUM_PLANS] = {
 	[ES_PLAN_HEAD_UPSERT] = {
-		"INSERT INTO es_store.aggregate_heads AS h (bounded_context, "
-		"aggregate_type, aggregate_id, version) VALUES ($1, $2, $3, $4) "
-		"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET "
-		"version = h.version OPERATOR(pg_catalog.+) $4, "
-		"updated_at = pg_catalog.now() "
-		"RETURNING h.stream_id, h.version OPERATOR(pg_catalog.-) $4",
+		LEGACY_HEAD_INSERT ON_CONFLICT_ADVANCE,
 		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
 	},
 	[ES_PLAN_HEAD_CREATE] = {
-		"INSERT INTO es_store.aggregate_heads (bounded_context, "
-		"aggregate_type, aggregate_id, version) VALUES ($1, $2, $3, $4) "
-		"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO NOTHING "
-		"RETURNING stream_id, 0::pg_catalog.int8",
+		LEGACY_HEAD_INSERT ON_CONFLICT_NOTHING,
 		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
 	},
 	[ES_PLAN_HEAD_AT_VERSION] = {
-		"INSERT INTO es_store.aggregate_heads AS h (bounded_context, "
-		"aggregate_type, aggregate_id, version) VALUES ($1, $2, $3, $4) "
-		"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET "
-		"version = GREATEST(h.version, $4), updated_at = pg_catalog.now() "
-		"RETURNING h.stream_id, h.version",
+		LEGACY_HEAD_INSERT ON_CONFLICT_RAISE,
 		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
 	},
 };
