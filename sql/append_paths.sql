@@ -85,6 +85,23 @@ SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'rr', 1, 'S
 ROLLBACK;
 SELECT aggregate_version, event_type FROM es_store.read_aggregate('paths', 'acct', 'rr');
 
+-- A head row gets a new version on every append, and its page is pruned
+-- only when it has no room left for the next one (direct.c fetch_head):
+-- 600 appends to 40 aggregates, each in its own transaction, keep the head
+-- table on the pages it started with (without pruning, or with updates that
+-- are not HOT, it would grow by a page every 60 or so).
+SELECT pg_relation_size('es_store.aggregate_heads') / current_setting('block_size')::int AS pages_before;
+\set ECHO none
+\o /dev/null
+SELECT format('SELECT FROM es_store.append_event(%L, %L, %L, %s, %L, %L)',
+			  'paths', 'acct', 'pruned-' || g % 40, g / 40, 'E', '{}')
+FROM generate_series(0, 599) g ORDER BY g \gexec
+\o
+\set ECHO all
+SELECT pg_relation_size('es_store.aggregate_heads') / current_setting('block_size')::int <= 2 AS pages_after_at_most_2;
+SELECT count(*) AS aggregates, min(version), max(version)
+FROM es_store.aggregate_heads WHERE aggregate_id LIKE 'pruned-%';
+
 -- Dense versions and unique positions over everything above.
 SELECT count(*) AS events,
 	   count(DISTINCT global_position) AS positions,

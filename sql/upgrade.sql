@@ -10,6 +10,9 @@ CREATE TEMP TABLE fresh_columns AS
 SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull
 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
 WHERE c.relnamespace = 'es_store'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped;
+CREATE TEMP TABLE fresh_options AS
+SELECT c.relname, c.reloptions::text AS options
+FROM pg_class c WHERE c.relnamespace = 'es_store'::regnamespace AND c.reloptions IS NOT NULL;
 
 -- The API as installed, one row per function.
 SELECT signature, result, provolatile, proisstrict, prosecdef, proparallel, has_comment, acl
@@ -60,6 +63,16 @@ UNION ALL
  EXCEPT SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
  WHERE c.relnamespace = 'es_store'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped);
+
+(SELECT c.relname, c.reloptions::text FROM pg_class c
+ WHERE c.relnamespace = 'es_store'::regnamespace AND c.reloptions IS NOT NULL
+ EXCEPT SELECT * FROM fresh_options)
+UNION ALL
+(SELECT * FROM fresh_options
+ EXCEPT SELECT c.relname, c.reloptions::text FROM pg_class c
+ WHERE c.relnamespace = 'es_store'::regnamespace AND c.reloptions IS NOT NULL);
+-- The storage parameters themselves.
+SELECT * FROM fresh_options ORDER BY relname;
 
 -- Every function has a comment.
 SELECT count(*) AS functions_without_comment FROM fresh WHERE NOT has_comment;

@@ -24,17 +24,23 @@
  *	  compared with that locked version, so the check and the advance are
  *	  still atomic on the row, and a loser holds the row lock until its
  *	  error ends the transaction, like the UPDATE.
- *	- Rows are written with ExecSimpleRelationUpdate / ExecSimpleRelationInsert,
- *	  which compute generated columns, check constraints and maintain every
- *	  index (unique checks included), after ExecCheckRTPerms has checked the
- *	  same privileges the statements would need.
+ *	- Events are written with ExecSimpleRelationInsert, and the head row
+ *	  with the steps of ExecSimpleRelationUpdate (update_head), which check
+ *	  constraints and maintain every index (unique checks included), after
+ *	  ExecCheckRTPerms has checked the same privileges the statements would
+ *	  need.
+ *	- Two things differ from the statements, in cost only: the head row's
+ *	  page is pruned when it runs out of room rather than on every visit
+ *	  (fetch_head), and index locks are kept to the end of the transaction,
+ *	  as a statement's planner keeps them.
  *
  * When it does not apply, the caller uses the SQL statements: under
  * REPEATABLE READ and SERIALIZABLE (their 40001 and predicate-lock rules
  * stay with the executor), in a read-only transaction or on a standby (the
- * executor's error is the one users know), when either table has row-level security or
- * triggers on the written operation, is not a plain table (partitioned,
- * inherited from, with generated columns), or has columns this file does
+ * executor's error is the one users know), when either table has row-level
+ * security or triggers on the written operation, is not a plain heap table
+ * (partitioned, a partition, inherited from, with generated columns; a
+ * head table of another access method), or has columns this file does
  * not know or of another type (a later schema or a user's ALTER TABLE), when
  * the head row does not exist yet (INSERT .. ON CONFLICT creates it), and
  * for the insert of caller-supplied event ids (ON CONFLICT DO NOTHING, see
@@ -45,6 +51,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -56,7 +63,9 @@
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "nodes/makefuncs.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -103,7 +112,7 @@ struct EsDirect
 	EState	   *estate;
 	Relation	heads;
 	Relation	events;
-	Relation	key_index;		/* aggregate_heads_key, among heads' indexes */
+	Relation	key_index;		/* aggregate_heads_key, opened for the scan */
 	ResultRelInfo *heads_rri;
 	ResultRelInfo *events_rri;
 	AttrNumber	head_att[H_NCOLS];	/* 0-based attribute offsets */
@@ -218,16 +227,19 @@ plain_table(Relation rel)
 {
 	return rel->rd_rel->relkind == RELKIND_RELATION &&
 		!rel->rd_rel->relrowsecurity && !rel->rd_rel->relhassubclass &&
+		!rel->rd_rel->relispartition &&
 		!(rel->rd_att->constr && rel->rd_att->constr->has_generated_stored);
 }
 
 /* The key index is the btree on (bounded_context, aggregate_type, aggregate_id) text */
 static bool
-key_index_usable(EsDirect *d)
+key_index_usable(EsDirect *d, Oid heads_relid)
 {
 	Relation	idx = d->key_index;
 
-	if (idx->rd_rel->relam != BTREE_AM_OID || !idx->rd_index->indisunique ||
+	if (idx->rd_rel->relkind != RELKIND_INDEX ||
+		idx->rd_index->indrelid != heads_relid ||
+		idx->rd_rel->relam != BTREE_AM_OID || !idx->rd_index->indisunique ||
 		!idx->rd_index->indimmediate || !idx->rd_index->indisvalid ||
 		IndexRelationGetNumberOfKeyAttributes(idx) != 3 ||
 		RelationGetIndexExpressions(idx) != NIL ||
@@ -269,13 +281,30 @@ relation_rte(Relation rel, AclMode perms)
 }
 
 static ResultRelInfo *
-result_rel(Relation rel, Index rti)
+result_rel(Relation rel, Index rti, bool open_indexes)
 {
 	ResultRelInfo *rri = makeNode(ResultRelInfo);
 
 	InitResultRelInfo(rri, rel, rti, NULL, 0);
-	ExecOpenIndices(rri, false);
+	if (open_indexes)
+		ExecOpenIndices(rri, false);
 	return rri;
+}
+
+/*
+ * Close what ExecOpenIndices opened, keeping the locks until the end of the
+ * transaction, as a statement's planner does: a later append of the same
+ * transaction then finds them already held, and none is released one by one.
+ */
+static void
+close_indexes(ResultRelInfo *rri)
+{
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		if (rri->ri_IndexRelationDescs[i] != NULL)
+			index_close(rri->ri_IndexRelationDescs[i], NoLock);
+	}
+	rri->ri_NumIndices = 0;
 }
 
 /* Whether es_direct_head_advance handles this expectation */
@@ -332,7 +361,8 @@ es_direct_begin(const EsBatch *b)
 		 !(trig->trig_insert_before_row || trig->trig_insert_after_row ||
 		   trig->trig_insert_instead_row || trig->trig_insert_before_statement ||
 		   trig->trig_insert_after_statement));
-	if (!plain_table(d->heads) || d->heads->trigdesc != NULL || !heads_mappable)
+	if (!plain_table(d->heads) || d->heads->rd_rel->relam != HEAP_TABLE_AM_OID ||
+		d->heads->trigdesc != NULL || !heads_mappable)
 	{
 		es_direct_end(d);
 		return NULL;
@@ -356,14 +386,16 @@ es_direct_begin(const EsBatch *b)
 	d->estate->es_snapshot = RegisterSnapshot(GetLatestSnapshot());
 	d->estate->es_output_cid = GetCurrentCommandId(true);
 	ExecInitRangeTable(d->estate, list_make2(heads_rte, events_rte));
-	d->heads_rri = result_rel(d->heads, 1);
-	d->events_rri = result_rel(d->events, 2);
-	for (int i = 0; i < d->heads_rri->ri_NumIndices; i++)
-	{
-		if (RelationGetRelid(d->heads_rri->ri_IndexRelationDescs[i]) == key_index_relid)
-			d->key_index = d->heads_rri->ri_IndexRelationDescs[i];
-	}
-	if (d->key_index == NULL || !key_index_usable(d))
+	/*
+	 * The head row's update is HOT as a rule: heads' indexes are opened only
+	 * for one that is not (es_direct_head_advance).  The cached OID of the
+	 * key index may be stale (the relation locks above processed the
+	 * invalidations): it must still be an index of heads.
+	 */
+	d->heads_rri = result_rel(d->heads, 1, false);
+	d->events_rri = result_rel(d->events, 2, true);
+	d->key_index = try_relation_open(key_index_relid, RowExclusiveLock);
+	if (d->key_index == NULL || !key_index_usable(d, heads_relid))
 	{
 		es_direct_end(d);
 		return NULL;
@@ -383,11 +415,13 @@ es_direct_end(EsDirect *d)
 	if (d->estate != NULL)
 	{
 		ExecResetTupleTable(d->estate->es_tupleTable, false);
-		ExecCloseIndices(d->heads_rri);
-		ExecCloseIndices(d->events_rri);
+		close_indexes(d->heads_rri);
+		close_indexes(d->events_rri);
 		UnregisterSnapshot(d->estate->es_snapshot);
 		FreeExecutorState(d->estate);
 	}
+	if (d->key_index != NULL)
+		relation_close(d->key_index, NoLock);
 	if (d->events != NULL)
 		table_close(d->events, NoLock);
 	if (d->heads != NULL)
@@ -409,6 +443,92 @@ version_matches(const EsBatch *b, int64 version)
 			return version == b->expected_version;
 		default:
 			return false;
+	}
+}
+
+/*
+ * The head row the key index scan finds, stored in slot (a heap buffer
+ * slot), as index_getnext_slot would find it, with one difference: the page
+ * is pruned only when it has no room left for the row's next version.
+ *
+ * Why: every append leaves a dead version of its head row behind, and
+ * heapam prunes a page on every visit while it is more than 90% full, which
+ * a page of head rows always is after its first update.  A prune costs in
+ * proportion to the rows on the page, so pruning on every visit made it the
+ * largest single cost of an append (callgrind: about an eighth of its
+ * instructions).  Pruning when the space runs out removes as many dead
+ * versions at once as the page's free space held, and the update that
+ * follows still finds room for a HOT update.  Skipping a prune is always
+ * correct: it only reclaims space.
+ */
+static bool
+fetch_head(EsDirect *d, IndexScanDesc scan, TupleTableSlot *slot)
+{
+	BufferHeapTupleTableSlot *bslot = (BufferHeapTupleTableSlot *) slot;
+	HeapTuple	tuple = &bslot->base.tupdata;
+	ItemPointer tid;
+
+	Assert(TTS_IS_BUFFERTUPLE(slot));
+	while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
+	{
+		ItemPointerData htid = *tid;
+		Buffer		buf = ReadBuffer(d->heads, ItemPointerGetBlockNumber(&htid));
+		bool		all_dead = false;
+		bool		found;
+
+		CHECK_FOR_INTERRUPTS();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		found = heap_hot_search_buffer(&htid, d->heads, buf, scan->xs_snapshot,
+									   tuple, &all_dead, true);
+		if (found &&
+			PageGetHeapFreeSpace(BufferGetPage(buf)) < MAXALIGN(tuple->t_len))
+		{
+			/* no room for the next version: prune, and look again */
+			LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+			heap_page_prune_opt(d->heads, buf);
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			htid = *tid;
+			found = heap_hot_search_buffer(&htid, d->heads, buf,
+										   scan->xs_snapshot, tuple,
+										   &all_dead, true);
+		}
+		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+		if (found)
+		{
+			pgstat_count_heap_fetch(scan->indexRelation);
+			ExecStorePinnedBufferHeapTuple(tuple, slot, buf);
+			return true;
+		}
+		ReleaseBuffer(buf);
+		/* as index_fetch_heap: let the index mark an entry nobody can see */
+		scan->kill_prior_tuple = all_dead;
+	}
+	return false;
+}
+
+/*
+ * ExecSimpleRelationUpdate for a table es_direct_begin checked (no
+ * triggers, no generated columns, not a partition), except that heads'
+ * indexes are opened only when the update is not HOT and needs new entries.
+ */
+static void
+update_head(EsDirect *d, TupleTableSlot *oldslot, TupleTableSlot *newslot)
+{
+	ResultRelInfo *rri = d->heads_rri;
+	EState	   *estate = d->estate;
+	bool		update_indexes;
+
+	CheckCmdReplicaIdentity(d->heads, CMD_UPDATE);
+	if (d->heads->rd_att->constr != NULL)
+		ExecConstraints(rri, newslot, estate);
+	simple_table_tuple_update(d->heads, &oldslot->tts_tid, newslot,
+							  estate->es_snapshot, &update_indexes);
+	if (update_indexes)
+	{
+		if (rri->ri_IndexRelationDescs == NULL)
+			ExecOpenIndices(rri, false);
+		list_free(ExecInsertIndexTuples(rri, newslot, estate, true, false,
+										NULL, NIL));
 	}
 }
 
@@ -446,7 +566,7 @@ es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
 	oldslot = table_slot_create(d->heads, &estate->es_tupleTable);
 	scan = index_beginscan(d->heads, d->key_index, estate->es_snapshot, 3, 0);
 	index_rescan(scan, keys, 3, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, oldslot);
+	found = fetch_head(d, scan, oldslot);
 	index_endscan(scan);
 	if (!found)
 		return false;
@@ -503,9 +623,8 @@ es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
 		TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	ExecStoreVirtualTuple(newslot);
 
-	/* no BEFORE ROW trigger (es_direct_begin checked), so no EPQ state */
 	PushActiveSnapshot(estate->es_snapshot);
-	ExecSimpleRelationUpdate(d->heads_rri, estate, NULL, oldslot, newslot);
+	update_head(d, oldslot, newslot);
 	PopActiveSnapshot();
 	ExecClearTuple(oldslot);
 	ExecClearTuple(newslot);

@@ -14,6 +14,7 @@
 
 #include "executor/tstoreReceiver.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "nodes/params.h"
 #include "utils/builtins.h"
 #include "utils/uuid.h"
@@ -291,16 +292,35 @@ es_query_int8(EsPlanId id, Datum *values, bool read_only, int64 if_none)
 	return isnull ? if_none : DatumGetInt64(v);
 }
 
-/* A new random (version 4) UUID, as gen_random_uuid() makes. */
+/*
+ * A new random (version 4) UUID, as gen_random_uuid() makes, from the same
+ * strong random source.  The bytes are drawn a pool at a time: each call of
+ * the source has a fixed cost (OpenSSL's RAND_bytes) that was most of the
+ * cost of a UUID.  The pool belongs to the process that filled it.
+ */
+#define UUID_POOL_SIZE	(UUID_LEN * 32)
+
 Datum
 es_random_uuid(void)
 {
+	static uint8 pool[UUID_POOL_SIZE];
+	static int	pool_used = UUID_POOL_SIZE;
+	static int	pool_pid = 0;
 	pg_uuid_t  *uuid = palloc(UUID_LEN);
 
-	if (!pg_strong_random(uuid, UUID_LEN))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random values")));
+	if (pool_used == UUID_POOL_SIZE || pool_pid != MyProcPid)
+	{
+		if (!pg_strong_random(pool, UUID_POOL_SIZE))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate random values")));
+		pool_used = 0;
+		pool_pid = MyProcPid;
+	}
+	memcpy(uuid->data, pool + pool_used, UUID_LEN);
+	/* forget the bytes once handed out */
+	explicit_bzero(pool + pool_used, UUID_LEN);
+	pool_used += UUID_LEN;
 	uuid->data[6] = (uuid->data[6] & 0x0f) | 0x40;
 	uuid->data[8] = (uuid->data[8] & 0x3f) | 0x80;
 	return UUIDPGetDatum(uuid);

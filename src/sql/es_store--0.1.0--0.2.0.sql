@@ -20,6 +20,10 @@ UPDATE es_store.aggregate_heads SET key_hash = pg_catalog.hashtextextended(
 		OPERATOR(pg_catalog.||) aggregate_id, 0);
 ALTER TABLE es_store.aggregate_heads ALTER COLUMN key_hash SET NOT NULL;
 
+-- Room on every page for the next versions of its head rows (see the
+-- install script); pages written from now on keep it.
+ALTER TABLE es_store.aggregate_heads SET (fillfactor = 80);
+
 DROP FUNCTION es_store.read_feed(bigint, integer);
 
 CREATE FUNCTION es_store.read_feed(
