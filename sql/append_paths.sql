@@ -89,7 +89,9 @@ SELECT aggregate_version, event_type FROM es_store.read_aggregate('paths', 'acct
 -- only when it has no room left for the next one (direct.c fetch_head):
 -- 600 appends to 40 aggregates, each in its own transaction, keep the head
 -- table on the pages it started with (without pruning, or with updates that
--- are not HOT, it would grow by a page every 60 or so).
+-- are not HOT, it would grow by a page every 60 or so).  Pruning needs the
+-- dead versions to be visible to nobody: run on a cluster where no other
+-- session, slot or standby holds back the xmin horizon (test/check.sh's is).
 SELECT pg_relation_size('es_store.aggregate_heads') / current_setting('block_size')::int AS pages_before;
 \set ECHO none
 \o /dev/null

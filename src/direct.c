@@ -330,6 +330,8 @@ es_direct_begin(const EsBatch *b)
 	Oid			heads_relid;
 	Oid			key_index_relid;
 	Oid			events_relid;
+	List	   *indexes;
+	bool		known_index;
 
 	if ((b->ids_supplied && !head_step_applies(b)) ||
 		IsolationUsesXactSnapshot() || XactReadOnly ||
@@ -390,12 +392,21 @@ es_direct_begin(const EsBatch *b)
 	 * The head row's update is HOT as a rule: heads' indexes are opened only
 	 * for one that is not (es_direct_head_advance).  The cached OID of the
 	 * key index may be stale (the relation locks above processed the
-	 * invalidations): it must still be an index of heads.
+	 * invalidations): it must still be an index of heads before it is
+	 * opened, so that no other relation gets locked.
 	 */
 	d->heads_rri = result_rel(d->heads, 1, false);
 	d->events_rri = result_rel(d->events, 2, true);
-	d->key_index = try_relation_open(key_index_relid, RowExclusiveLock);
-	if (d->key_index == NULL || !key_index_usable(d, heads_relid))
+	indexes = RelationGetIndexList(d->heads);
+	known_index = list_member_oid(indexes, key_index_relid);
+	list_free(indexes);
+	if (!known_index)
+	{
+		es_direct_end(d);
+		return NULL;
+	}
+	d->key_index = index_open(key_index_relid, RowExclusiveLock);
+	if (!key_index_usable(d, heads_relid))
 	{
 		es_direct_end(d);
 		return NULL;
@@ -501,7 +512,8 @@ fetch_head(EsDirect *d, IndexScanDesc scan, TupleTableSlot *slot)
 		}
 		ReleaseBuffer(buf);
 		/* as index_fetch_heap: let the index mark an entry nobody can see */
-		scan->kill_prior_tuple = all_dead;
+		if (!scan->xactStartedInRecovery)
+			scan->kill_prior_tuple = all_dead;
 	}
 	return false;
 }

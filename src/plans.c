@@ -67,6 +67,19 @@
 	"version = GREATEST(h.version, $4), updated_at = pg_catalog.now() " \
 	"RETURNING h.stream_id, h.version"
 
+/*
+ * The head row of each event, for the feed reads.  As a LATERAL subquery
+ * that cannot be flattened (OFFSET 0), it can only be joined by a nested
+ * loop over the events in position order, which stops after the page's
+ * last row.  A plain join leaves the generic plan free to pick a merge or
+ * hash join, which reads and sorts every event up to the safe position when
+ * the estimates are off (and a generic plan's range estimates always are).
+ */
+#define HEADS_OF_EVENT(columns) \
+	"CROSS JOIN LATERAL (SELECT h.bounded_context, h.aggregate_type, " \
+	"h.aggregate_id" columns " FROM es_store.aggregate_heads h " \
+	"WHERE h.stream_id" EQ "e.stream_id OFFSET 0) h "
+
 #define KEY_MATCHES \
 	"h.bounded_context" EQ "$1 AND h.aggregate_type" EQ "$2 AND " \
 	"h.aggregate_id" EQ "$3"
@@ -184,8 +197,7 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
 	},
 	[ES_PLAN_READ_FEED] = {
-		"SELECT " EVENT_COLUMNS " FROM es_store.events e "
-		"JOIN es_store.aggregate_heads h ON h.stream_id" EQ "e.stream_id "
+		"SELECT " EVENT_COLUMNS " FROM es_store.events e " HEADS_OF_EVENT("")
 		"WHERE e.global_position OPERATOR(pg_catalog.>) $1 "
 		"AND e.global_position OPERATOR(pg_catalog.<=) $2 "
 		"ORDER BY e.global_position LIMIT $3",
@@ -193,7 +205,7 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	},
 	[ES_PLAN_READ_FEED_FILTERED] = {
 		"SELECT " EVENT_COLUMNS " FROM es_store.events e "
-		"JOIN es_store.aggregate_heads h ON h.stream_id" EQ "e.stream_id "
+		HEADS_OF_EVENT(", h.key_hash")
 		"WHERE e.global_position OPERATOR(pg_catalog.>) $1 "
 		"AND e.global_position OPERATOR(pg_catalog.<=) $2 "
 		"AND ($3 IS NULL OR h.bounded_context" EQ "ANY ($3)) "
