@@ -233,13 +233,11 @@ plain_table(Relation rel)
 
 /* The key index is the btree on (bounded_context, aggregate_type, aggregate_id) text */
 static bool
-key_index_usable(EsDirect *d, Oid heads_relid)
+key_index_usable(EsDirect *d)
 {
 	Relation	idx = d->key_index;
 
-	if (idx->rd_rel->relkind != RELKIND_INDEX ||
-		idx->rd_index->indrelid != heads_relid ||
-		idx->rd_rel->relam != BTREE_AM_OID || !idx->rd_index->indisunique ||
+	if (idx->rd_rel->relam != BTREE_AM_OID || !idx->rd_index->indisunique ||
 		!idx->rd_index->indimmediate || !idx->rd_index->indisvalid ||
 		IndexRelationGetNumberOfKeyAttributes(idx) != 3 ||
 		RelationGetIndexExpressions(idx) != NIL ||
@@ -370,6 +368,26 @@ es_direct_begin(const EsBatch *b)
 		return NULL;
 	}
 
+	/*
+	 * The cached OID of the key index may be stale (the relation locks above
+	 * processed the invalidations): it must still be an index of heads
+	 * before it is opened, so that no other relation gets locked.
+	 */
+	indexes = RelationGetIndexList(d->heads);
+	known_index = list_member_oid(indexes, key_index_relid);
+	list_free(indexes);
+	if (!known_index)
+	{
+		es_direct_end(d);
+		return NULL;
+	}
+	d->key_index = index_open(key_index_relid, RowExclusiveLock);
+	if (!key_index_usable(d))
+	{
+		es_direct_end(d);
+		return NULL;
+	}
+
 	/* the privileges UPDATE ... RETURNING and INSERT would need */
 	heads_rte = relation_rte(d->heads, ACL_SELECT | ACL_UPDATE);
 	heads_rte->selectedCols = column_set(d->head_att, H_NCOLS);
@@ -390,27 +408,10 @@ es_direct_begin(const EsBatch *b)
 	ExecInitRangeTable(d->estate, list_make2(heads_rte, events_rte));
 	/*
 	 * The head row's update is HOT as a rule: heads' indexes are opened only
-	 * for one that is not (es_direct_head_advance).  The cached OID of the
-	 * key index may be stale (the relation locks above processed the
-	 * invalidations): it must still be an index of heads before it is
-	 * opened, so that no other relation gets locked.
+	 * for one that is not (update_head).
 	 */
 	d->heads_rri = result_rel(d->heads, 1, false);
 	d->events_rri = result_rel(d->events, 2, true);
-	indexes = RelationGetIndexList(d->heads);
-	known_index = list_member_oid(indexes, key_index_relid);
-	list_free(indexes);
-	if (!known_index)
-	{
-		es_direct_end(d);
-		return NULL;
-	}
-	d->key_index = index_open(key_index_relid, RowExclusiveLock);
-	if (!key_index_usable(d, heads_relid))
-	{
-		es_direct_end(d);
-		return NULL;
-	}
 	return d;
 }
 
@@ -432,7 +433,7 @@ es_direct_end(EsDirect *d)
 		FreeExecutorState(d->estate);
 	}
 	if (d->key_index != NULL)
-		relation_close(d->key_index, NoLock);
+		index_close(d->key_index, NoLock);
 	if (d->events != NULL)
 		table_close(d->events, NoLock);
 	if (d->heads != NULL)
