@@ -55,10 +55,8 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "common/int.h"
 #include "catalog/pg_am_d.h"
-#include "catalog/pg_opfamily_d.h"
 #include "catalog/pg_type_d.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -69,43 +67,10 @@
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
-#include "utils/inval.h"
-#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
 #include "es_store.h"
-
-/* Columns of es_store.aggregate_heads this file reads or writes */
-enum
-{
-	H_STREAM_ID, H_BOUNDED_CONTEXT, H_AGGREGATE_TYPE, H_AGGREGATE_ID,
-	H_VERSION, H_UPDATED_AT, H_NCOLS
-};
-static const char *const head_columns[H_NCOLS] = {
-	"stream_id", "bounded_context", "aggregate_type", "aggregate_id",
-	"version", "updated_at"
-};
-static const Oid head_types[H_NCOLS] = {
-	INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID
-};
-
-/* Columns of es_store.events, all of which an insert sets */
-enum
-{
-	E_GLOBAL_POSITION, E_STREAM_ID, E_AGGREGATE_VERSION, E_EVENT_ID,
-	E_EVENT_TYPE, E_EVENT_VERSION, E_PAYLOAD, E_METADATA, E_CORRELATION_ID,
-	E_CAUSATION_ID, E_TRACE_ID, E_CREATED_AT, E_NCOLS
-};
-static const char *const event_columns[E_NCOLS] = {
-	"global_position", "stream_id", "aggregate_version", "event_id",
-	"event_type", "event_version", "payload", "metadata", "correlation_id",
-	"causation_id", "trace_id", "created_at"
-};
-static const Oid event_types[E_NCOLS] = {
-	INT8OID, INT8OID, INT8OID, UUIDOID, TEXTOID, INT4OID, JSONBOID, JSONBOID,
-	TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID
-};
 
 struct EsDirect
 {
@@ -115,168 +80,10 @@ struct EsDirect
 	Relation	key_index;		/* aggregate_heads_key, opened for the scan */
 	ResultRelInfo *heads_rri;
 	ResultRelInfo *events_rri;
-	AttrNumber	head_att[H_NCOLS];	/* 0-based attribute offsets */
-	AttrNumber	event_att[E_NCOLS];
+	AttrNumber	head_att[HEAD_NCOLS];	/* 0-based attribute offsets */
+	AttrNumber	event_att[EVENT_NCOLS];
 	bool		events_direct;	/* inserts may take this path */
 };
-
-/*
- * Cached OIDs and column maps, forgotten on any relcache invalidation of
- * one of the relations.  The maps are (re)computed only while both tables
- * are locked, so no ALTER TABLE can change them while they are in use.
- */
-static Oid	heads_oid = InvalidOid;
-static Oid	key_index_oid = InvalidOid;
-static Oid	events_oid = InvalidOid;
-static bool columns_mapped = false;
-static bool heads_mappable;
-static bool events_mappable;
-static AttrNumber cached_head_att[H_NCOLS];
-static AttrNumber cached_event_att[E_NCOLS];
-
-static void
-direct_inval(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == heads_oid || relid == key_index_oid ||
-		relid == events_oid)
-	{
-		heads_oid = key_index_oid = events_oid = InvalidOid;
-		columns_mapped = false;
-	}
-}
-
-/*
- * The three OIDs, from the cache or the catalogs.  Copied out at once: an
- * invalidation may arrive (and clear the cache) in any later catalog
- * access or lock acquisition.
- */
-static bool
-lookup_oids(Oid *heads, Oid *key_index, Oid *events)
-{
-	static bool callback_registered = false;
-
-	if (!OidIsValid(heads_oid))
-	{
-		Oid			nsp = get_namespace_oid("es_store", false);
-		Oid			h = get_relname_relid("aggregate_heads", nsp);
-		Oid			k = get_relname_relid("aggregate_heads_key", nsp);
-		Oid			e = get_relname_relid("events", nsp);
-
-		if (!OidIsValid(h) || !OidIsValid(k) || !OidIsValid(e))
-			return false;
-		if (!callback_registered)
-		{
-			CacheRegisterRelcacheCallback(direct_inval, (Datum) 0);
-			callback_registered = true;
-		}
-		heads_oid = h;
-		key_index_oid = k;
-		events_oid = e;
-	}
-	*heads = heads_oid;
-	*key_index = key_index_oid;
-	*events = events_oid;
-	return true;
-}
-
-/*
- * Map the named columns to attribute offsets.  False when one is missing,
- * has another type (or a typmod, or is generated: an ALTER TABLE this file
- * does not follow), or (all_columns) the table has a live column not in
- * the list, whose default only an INSERT statement would fill in.
- */
-static bool
-map_columns(Relation rel, const char *const *names, const Oid *types, int n,
-			AttrNumber *att, bool all_columns)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-	int			live = 0;
-
-	for (int i = 0; i < n; i++)
-		att[i] = InvalidAttrNumber;
-	for (int a = 0; a < desc->natts; a++)
-	{
-		Form_pg_attribute attr = TupleDescAttr(desc, a);
-
-		if (attr->attisdropped)
-			continue;
-		live++;
-		for (int i = 0; i < n; i++)
-		{
-			if (strcmp(NameStr(attr->attname), names[i]) == 0)
-			{
-				if (attr->atttypid != types[i] || attr->atttypmod != -1 ||
-					attr->attgenerated != '\0')
-					return false;
-				att[i] = a + 1;
-				break;
-			}
-		}
-	}
-	for (int i = 0; i < n; i++)
-	{
-		if (att[i] == InvalidAttrNumber)
-			return false;
-		att[i]--;
-	}
-	return !all_columns || live == n;
-}
-
-static bool
-plain_table(Relation rel)
-{
-	return rel->rd_rel->relkind == RELKIND_RELATION &&
-		!rel->rd_rel->relrowsecurity && !rel->rd_rel->relhassubclass &&
-		!rel->rd_rel->relispartition &&
-		!(rel->rd_att->constr && rel->rd_att->constr->has_generated_stored);
-}
-
-/* The key index is the btree on (bounded_context, aggregate_type, aggregate_id) text */
-static bool
-key_index_usable(EsDirect *d)
-{
-	Relation	idx = d->key_index;
-
-	if (idx->rd_rel->relam != BTREE_AM_OID || !idx->rd_index->indisunique ||
-		!idx->rd_index->indimmediate || !idx->rd_index->indisvalid ||
-		IndexRelationGetNumberOfKeyAttributes(idx) != 3 ||
-		RelationGetIndexExpressions(idx) != NIL ||
-		RelationGetIndexPredicate(idx) != NIL)
-		return false;
-	for (int i = 0; i < 3; i++)
-	{
-		if (idx->rd_index->indkey.values[i] != d->head_att[H_BOUNDED_CONTEXT + i] + 1 ||
-			idx->rd_opcintype[i] != TEXTOID ||
-			idx->rd_opfamily[i] != TEXT_BTREE_FAM_OID)
-			return false;
-	}
-	return true;
-}
-
-/* A column set as RangeTblEntry keeps them */
-static Bitmapset *
-column_set(const AttrNumber *att, int n)
-{
-	Bitmapset  *set = NULL;
-
-	for (int i = 0; i < n; i++)
-		set = bms_add_member(set, att[i] + 1 - FirstLowInvalidHeapAttributeNumber);
-	return set;
-}
-
-static RangeTblEntry *
-relation_rte(Relation rel, AclMode perms)
-{
-	RangeTblEntry *rte = makeNode(RangeTblEntry);
-
-	rte->rtekind = RTE_RELATION;
-	rte->relid = RelationGetRelid(rel);
-	rte->relkind = rel->rd_rel->relkind;
-	rte->rellockmode = RowExclusiveLock;
-	rte->requiredPerms = perms;
-	rte->checkAsUser = InvalidOid;
-	return rte;
-}
 
 static ResultRelInfo *
 result_rel(Relation rel, Index rti, bool open_indexes)
@@ -325,76 +132,57 @@ es_direct_begin(const EsBatch *b)
 	RangeTblEntry *heads_rte;
 	RangeTblEntry *events_rte;
 	TriggerDesc *trig;
-	Oid			heads_relid;
-	Oid			key_index_relid;
-	Oid			events_relid;
-	List	   *indexes;
-	bool		known_index;
+	Oid			oids[ES_NUM_RELS];
+	EsTableMap	map;
 
 	if ((b->ids_supplied && !head_step_applies(b)) ||
-		IsolationUsesXactSnapshot() || XactReadOnly ||
-		!lookup_oids(&heads_relid, &key_index_relid, &events_relid))
+		IsolationUsesXactSnapshot() || XactReadOnly || !es_table_oids(oids))
 		return NULL;
 
 	d = palloc0(sizeof(EsDirect));
 	/* a concurrent DROP EXTENSION may have removed them: let SQL report it */
-	d->heads = try_table_open(heads_relid, RowExclusiveLock);
-	d->events = try_table_open(events_relid, RowExclusiveLock);
+	d->heads = try_table_open(oids[ES_REL_HEADS], RowExclusiveLock);
+	d->events = try_table_open(oids[ES_REL_EVENTS], RowExclusiveLock);
 	if (d->heads == NULL || d->events == NULL)
 	{
 		es_direct_end(d);
 		return NULL;
 	}
-	if (!columns_mapped)
-	{
-		events_mappable = map_columns(d->events, event_columns, event_types,
-									  E_NCOLS, cached_event_att, true);
-		heads_mappable = map_columns(d->heads, head_columns, head_types,
-									 H_NCOLS, cached_head_att, false);
-		columns_mapped = true;
-	}
-	memcpy(d->event_att, cached_event_att, sizeof(cached_event_att));
-	memcpy(d->head_att, cached_head_att, sizeof(cached_head_att));
+	es_table_map(d->heads, d->events, &map);
+	memcpy(d->event_att, map.event_att, sizeof(map.event_att));
+	memcpy(d->head_att, map.head_att, sizeof(map.head_att));
 	trig = d->events->trigdesc;
-	d->events_direct = plain_table(d->events) && events_mappable &&
+	d->events_direct = es_plain_table(d->events) && map.events_mappable &&
 		(trig == NULL ||
 		 !(trig->trig_insert_before_row || trig->trig_insert_after_row ||
 		   trig->trig_insert_instead_row || trig->trig_insert_before_statement ||
 		   trig->trig_insert_after_statement));
-	if (!plain_table(d->heads) || d->heads->rd_rel->relam != HEAP_TABLE_AM_OID ||
-		d->heads->trigdesc != NULL || !heads_mappable)
+	if (!es_plain_table(d->heads) ||
+		d->heads->rd_rel->relam != HEAP_TABLE_AM_OID ||
+		d->heads->trigdesc != NULL || !map.heads_mappable)
 	{
 		es_direct_end(d);
 		return NULL;
 	}
 
-	/*
-	 * The cached OID of the key index may be stale (the relation locks above
-	 * processed the invalidations): it must still be an index of heads
-	 * before it is opened, so that no other relation gets locked.
-	 */
-	indexes = RelationGetIndexList(d->heads);
-	known_index = list_member_oid(indexes, key_index_relid);
-	list_free(indexes);
-	if (!known_index)
-	{
-		es_direct_end(d);
-		return NULL;
-	}
-	d->key_index = index_open(key_index_relid, RowExclusiveLock);
-	if (!key_index_usable(d))
+	/* The key index: (bounded_context, aggregate_type, aggregate_id) text */
+	d->key_index = es_index_open(d->heads, oids[ES_REL_HEADS_KEY],
+								 RowExclusiveLock);
+	if (d->key_index == NULL ||
+		!es_index_usable(d->key_index, &d->head_att[HEAD_BOUNDED_CONTEXT], 3,
+						 TEXTOID))
 	{
 		es_direct_end(d);
 		return NULL;
 	}
 
 	/* the privileges UPDATE ... RETURNING and INSERT would need */
-	heads_rte = relation_rte(d->heads, ACL_SELECT | ACL_UPDATE);
-	heads_rte->selectedCols = column_set(d->head_att, H_NCOLS);
-	heads_rte->updatedCols = column_set(&d->head_att[H_VERSION], 2);
-	events_rte = relation_rte(d->events, ACL_INSERT);
+	heads_rte = es_table_rte(d->heads, RowExclusiveLock, ACL_SELECT | ACL_UPDATE);
+	heads_rte->selectedCols = es_column_set(d->head_att, HEAD_NCOLS);
+	heads_rte->updatedCols = es_column_set(&d->head_att[HEAD_VERSION], 2);
+	events_rte = es_table_rte(d->events, RowExclusiveLock, ACL_INSERT);
 	if (d->events_direct)
-		events_rte->insertedCols = column_set(d->event_att, E_NCOLS);
+		events_rte->insertedCols = es_column_set(d->event_att, EVENT_NCOLS);
 	(void) ExecCheckRTPerms(list_make2(heads_rte, events_rte), true);
 
 	/*
@@ -590,7 +378,7 @@ es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
 	 * checked again there (EvalPlanQual).
 	 */
 	if (!version_matches(b, DatumGetInt64(slot_getattr(oldslot,
-														d->head_att[H_VERSION] + 1,
+														d->head_att[HEAD_VERSION] + 1,
 														&isnull))))
 	{
 		head->matched = false;
@@ -607,10 +395,10 @@ es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
 		elog(ERROR, "es_store could not lock the head row of stream \"%s\": status %d",
 			 b->key.display, (int) res);
 
-	current = DatumGetInt64(slot_getattr(oldslot, d->head_att[H_VERSION] + 1,
+	current = DatumGetInt64(slot_getattr(oldslot, d->head_att[HEAD_VERSION] + 1,
 										 &isnull));
 	head->stream_id = DatumGetInt64(slot_getattr(oldslot,
-												 d->head_att[H_STREAM_ID] + 1,
+												 d->head_att[HEAD_STREAM_ID] + 1,
 												 &isnull));
 	head->old_version = current;
 	head->matched = version_matches(b, current);
@@ -631,8 +419,8 @@ es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
 		   sizeof(Datum) * oldslot->tts_tupleDescriptor->natts);
 	memcpy(newslot->tts_isnull, oldslot->tts_isnull,
 		   sizeof(bool) * oldslot->tts_tupleDescriptor->natts);
-	newslot->tts_values[d->head_att[H_VERSION]] = Int64GetDatum(next);
-	newslot->tts_values[d->head_att[H_UPDATED_AT]] =
+	newslot->tts_values[d->head_att[HEAD_VERSION]] = Int64GetDatum(next);
+	newslot->tts_values[d->head_att[HEAD_UPDATED_AT]] =
 		TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	ExecStoreVirtualTuple(newslot);
 
@@ -676,23 +464,23 @@ es_direct_insert_events(EsDirect *d, const EsBatch *b, int64 stream_id,
 		CHECK_FOR_INTERRUPTS();
 		ExecClearTuple(slot);
 		memset(n, true, sizeof(bool) * natts);	/* dropped columns */
-		v[att[E_GLOBAL_POSITION]] = Int64GetDatum(r->positions[i]);
-		v[att[E_STREAM_ID]] = Int64GetDatum(stream_id);
-		v[att[E_AGGREGATE_VERSION]] = Int64GetDatum(r->versions[i]);
-		v[att[E_EVENT_ID]] = b->event_ids[i];
-		v[att[E_EVENT_TYPE]] = b->event_types[i];
-		v[att[E_EVENT_VERSION]] = b->event_versions[i];
-		v[att[E_PAYLOAD]] = b->payloads[i];
-		v[att[E_METADATA]] = b->metadata[i];
-		v[att[E_CORRELATION_ID]] = b->correlation_ids[i];
-		v[att[E_CAUSATION_ID]] = b->causation_ids[i];
-		v[att[E_TRACE_ID]] = b->trace_ids[i];
-		v[att[E_CREATED_AT]] = now;
-		for (int c = 0; c < E_NCOLS; c++)
+		v[att[EVENT_GLOBAL_POSITION]] = Int64GetDatum(r->positions[i]);
+		v[att[EVENT_STREAM_ID]] = Int64GetDatum(stream_id);
+		v[att[EVENT_AGGREGATE_VERSION]] = Int64GetDatum(r->versions[i]);
+		v[att[EVENT_EVENT_ID]] = b->event_ids[i];
+		v[att[EVENT_EVENT_TYPE]] = b->event_types[i];
+		v[att[EVENT_EVENT_VERSION]] = b->event_versions[i];
+		v[att[EVENT_PAYLOAD]] = b->payloads[i];
+		v[att[EVENT_METADATA]] = b->metadata[i];
+		v[att[EVENT_CORRELATION_ID]] = b->correlation_ids[i];
+		v[att[EVENT_CAUSATION_ID]] = b->causation_ids[i];
+		v[att[EVENT_TRACE_ID]] = b->trace_ids[i];
+		v[att[EVENT_CREATED_AT]] = now;
+		for (int c = 0; c < EVENT_NCOLS; c++)
 			n[att[c]] = false;
-		n[att[E_CORRELATION_ID]] = b->correlation_nulls[i];
-		n[att[E_CAUSATION_ID]] = b->causation_nulls[i];
-		n[att[E_TRACE_ID]] = b->trace_nulls[i];
+		n[att[EVENT_CORRELATION_ID]] = b->correlation_nulls[i];
+		n[att[EVENT_CAUSATION_ID]] = b->causation_nulls[i];
+		n[att[EVENT_TRACE_ID]] = b->trace_nulls[i];
 		ExecStoreVirtualTuple(slot);
 		old = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
 		ExecSimpleRelationInsert(d->events_rri, estate, slot);

@@ -6,7 +6,8 @@
  * Layering: the SQL-facing files (append.c, read.c, feed.c, checkpoint.c)
  * sit on the shared machinery (batch.c: the append core; heads.c: the
  * aggregate head row; direct.c: the same head advance and event inserts
- * without SQL statements, for the hot path; registry.c: in-flight appenders and the feed's safe
+ * without SQL statements, for the hot path; scan.c: the same for reads;
+ * tables.c: the tables and indexes those two paths use; registry.c: in-flight appenders and the feed's safe
  * bound; plans.c: cached SPI plans; util.c: arguments, keys and result
  * sets).  Every file includes only this header from the project;
  * no source file includes another.
@@ -18,6 +19,9 @@
 
 #include "fmgr.h"
 #include "executor/spi.h"
+#include "nodes/bitmapset.h"
+#include "storage/lockdefs.h"
+#include "utils/relcache.h"
 
 #include "es_errcodes.h"
 
@@ -107,6 +111,53 @@ extern EsHead es_head_advance(const EsBatch *batch);
 extern int64 es_head_current_version(const EsStreamKey *key);
 extern void es_head_undo_advance(int64 stream_id, int nevents);
 
+/* tables.c */
+typedef enum EsRelation
+{
+	ES_REL_HEADS,				/* aggregate_heads */
+	ES_REL_HEADS_PKEY,			/* ... (stream_id) */
+	ES_REL_HEADS_KEY,			/* ... (bounded_context, aggregate_type, aggregate_id) */
+	ES_REL_EVENTS,				/* events */
+	ES_REL_EVENTS_PKEY,			/* ... (global_position) */
+	ES_REL_EVENTS_STREAM_VERSION,	/* ... (stream_id, aggregate_version) */
+	ES_NUM_RELS
+} EsRelation;
+
+/* Columns of aggregate_heads the C paths use (key parts in index order) */
+typedef enum EsHeadColumn
+{
+	HEAD_STREAM_ID, HEAD_BOUNDED_CONTEXT, HEAD_AGGREGATE_TYPE,
+	HEAD_AGGREGATE_ID, HEAD_VERSION, HEAD_UPDATED_AT, HEAD_NCOLS
+} EsHeadColumn;
+
+/* Columns of events, all of which an insert sets */
+typedef enum EsEventColumn
+{
+	EVENT_GLOBAL_POSITION, EVENT_STREAM_ID, EVENT_AGGREGATE_VERSION,
+	EVENT_EVENT_ID, EVENT_EVENT_TYPE, EVENT_EVENT_VERSION, EVENT_PAYLOAD,
+	EVENT_METADATA, EVENT_CORRELATION_ID, EVENT_CAUSATION_ID, EVENT_TRACE_ID,
+	EVENT_CREATED_AT, EVENT_NCOLS
+} EsEventColumn;
+
+/* Attribute offsets (0-based) of those columns */
+typedef struct EsTableMap
+{
+	AttrNumber	head_att[HEAD_NCOLS];
+	AttrNumber	event_att[EVENT_NCOLS];
+	bool		heads_mappable; /* every head column, with its type */
+	bool		events_mappable;	/* ... and no other live event column */
+} EsTableMap;
+
+extern bool es_table_oids(Oid *oids);
+extern void es_table_map(Relation heads, Relation events, EsTableMap *map);
+extern bool es_plain_table(Relation rel);
+extern Relation es_index_open(Relation table, Oid index, LOCKMODE lockmode);
+extern bool es_index_usable(Relation index, const AttrNumber *att, int n,
+							Oid type);
+extern Bitmapset *es_column_set(const AttrNumber *att, int n);
+extern struct RangeTblEntry *es_table_rte(Relation rel, LOCKMODE lockmode,
+										  AclMode perms);
+
 /* direct.c */
 typedef struct EsDirect EsDirect;
 
@@ -117,6 +168,13 @@ extern bool es_direct_head_advance(EsDirect *direct, const EsBatch *batch,
 extern bool es_direct_can_insert(const EsDirect *direct, const EsBatch *batch);
 extern void es_direct_insert_events(EsDirect *direct, const EsBatch *batch,
 									int64 stream_id, const EsAppendResult *r);
+
+/* scan.c */
+extern bool es_scan_read_aggregate(FunctionCallInfo fcinfo,
+								   const EsStreamKey *key, int64 from,
+								   int64 to, int64 max_count);
+extern bool es_scan_read_feed(FunctionCallInfo fcinfo, int64 after,
+							  int64 bound, int64 max_count);
 
 /* registry.c */
 extern void es_registry_init_backend(void);

@@ -6,12 +6,14 @@
  *
  * Every read first computes the safe bound B (registry.c: no event at or
  * below B can still appear), then takes a new snapshot with
- * GetLatestSnapshot and reads (after, B] with it, in every isolation level.
+ * GetLatestSnapshot and reads (after, B] with it, in every isolation level:
+ * with scan.c's index scans for an unfiltered page, with the SQL statement
+ * for a filtered one or where the scans do not apply.
  * The snapshot is taken after B, so every transaction that drew a position
  * <= B has ended and is visible to it: nothing at or below B is skipped.
- * Locks: AccessShareLock on the tables, RowExclusiveLock on the position
- * sequence (taken by reading its last value) until the transaction ends,
- * and the no-wait probes of registry.c.
+ * Locks: AccessShareLock on the tables and the indexes read,
+ * RowExclusiveLock on the position sequence (taken by reading its last
+ * value) until the transaction ends, and the no-wait probes of registry.c.
  *
  * A standby cannot see the primary's appenders in flight, so the feed
  * refuses to run during recovery.  Serializable conflict detection does
@@ -144,15 +146,20 @@ es_read_feed(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(after);
 	values[1] = Int64GetDatum(bound);
 	PushActiveSnapshot(GetLatestSnapshot());
-	SPI_connect();
-	if (filtered)
-		es_exec_into_srf(fcinfo, ES_PLAN_READ_FEED_FILTERED, values, nulls, true);
-	else
+	if (filtered || !es_scan_read_feed(fcinfo, after, bound,
+									   DatumGetInt64(values[7])))
 	{
-		values[2] = values[7];
-		es_exec_into_srf(fcinfo, ES_PLAN_READ_FEED, values, NULL, true);
+		SPI_connect();
+		if (filtered)
+			es_exec_into_srf(fcinfo, ES_PLAN_READ_FEED_FILTERED, values, nulls,
+							 true);
+		else
+		{
+			values[2] = values[7];
+			es_exec_into_srf(fcinfo, ES_PLAN_READ_FEED, values, NULL, true);
+		}
+		SPI_finish();
 	}
-	SPI_finish();
 	PopActiveSnapshot();
 	return (Datum) 0;
 }

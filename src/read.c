@@ -4,8 +4,9 @@
  *	  SQL entry points that read one aggregate: its events by version, its
  *	  current version, existence, and event count; and stream-name mapping.
  *
- * All are STABLE: they read with the caller's snapshot (SPI read-only) and
- * take no locks beyond AccessShareLock on the tables.
+ * All are STABLE: they read with the caller's snapshot (SPI read-only, or
+ * scan.c's index scans for the events of one aggregate) and take no locks
+ * beyond AccessShareLock on the tables and their indexes.
  *
  *-------------------------------------------------------------------------
  */
@@ -25,20 +26,23 @@ read_key(FunctionCallInfo fcinfo, EsStreamKey key, int argno)
 {
 	Datum		values[6];
 	char		nulls[6] = "      ";
-	int64		max_count;
+	int64		from = es_arg_nonnegative(fcinfo, argno, "from_version", 0);
+	int64		to = es_arg_nonnegative(fcinfo, argno + 1, "to_version",
+										PG_INT64_MAX);
+	int64		max_count = es_check_max_count(fcinfo, argno + 2);
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	if (es_scan_read_aggregate(fcinfo, &key, from, to, max_count))
+		return (Datum) 0;
 
 	values[0] = key.bounded_context;
 	values[1] = key.aggregate_type;
 	values[2] = key.aggregate_id;
-	values[3] = Int64GetDatum(es_arg_nonnegative(fcinfo, argno, "from_version", 0));
-	values[4] = Int64GetDatum(es_arg_nonnegative(fcinfo, argno + 1, "to_version",
-												  PG_INT64_MAX));
-	max_count = es_check_max_count(fcinfo, argno + 2);
+	values[3] = Int64GetDatum(from);
+	values[4] = Int64GetDatum(to);
 	values[5] = Int64GetDatum(max_count);
 	if (max_count < 0)
 		nulls[5] = 'n';			/* LIMIT NULL: no limit */
-
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	SPI_connect();
 	es_exec_into_srf(fcinfo, ES_PLAN_READ_AGGREGATE, values, nulls, true);
 	SPI_finish();

@@ -1,0 +1,126 @@
+-- The two ways an aggregate read and an unfiltered feed page read (src/scan.c):
+-- index scans straight into the result, or the SQL statements when the scans
+-- do not apply.  Both must return the same rows.
+DROP EXTENSION es_store;
+CREATE EXTENSION es_store;
+
+-- A store with what a row can hold: NULL and non-NULL ids, a payload large
+-- enough to be stored out of line (TOAST), stream-name keys, a position
+-- burnt by a rollback, and 130 aggregates whose events interleave, so that
+-- a page of the feed meets more streams than the scan keeps keys for.
+SELECT count(*) FROM generate_series(1, 3) r, generate_series(1, 130) k,
+	LATERAL es_store.append_event('rp', 'acct', k::text, NULL, 'Round',
+		jsonb_build_object('r', r, 'k', k), NULL, NULL, r,
+		CASE WHEN k % 2 = 0 THEN 'corr-' || k END,
+		CASE WHEN k % 3 = 0 THEN 'cause-' || k END,
+		CASE WHEN k % 5 = 0 THEN 'trace-' || k END);
+SELECT count(*) FROM es_store.append('rp', 'doc', 'big', 0, ARRAY['Big', 'Small'],
+	ARRAY[jsonb_build_object('blob',
+		(SELECT string_agg(md5(i::text), '') FROM generate_series(1, 400) i)),
+		'{}'::jsonb]);
+SELECT pg_relation_size(reltoastrelid) > 0 AS payload_toasted
+FROM pg_class WHERE oid = 'es_store.events'::regclass;
+BEGIN;
+SELECT count(*) FROM es_store.append_event('rp', 'acct', 'rolled-back', 0, 'E', '{}');
+ROLLBACK;
+SELECT count(*) FROM es_store.append_stream('order-1', 0, ARRAY['Placed', 'Paid'],
+	ARRAY['{}', '{}']::jsonb[]);
+-- A head row removed by hand: the feed's join leaves its events out.
+DELETE FROM es_store.aggregate_heads WHERE aggregate_id = '7';
+
+-- The reads, into a table: once through the scans, once through SQL.
+CREATE TABLE reads (path text, read text, LIKE es_store.event, n bigint);
+CREATE FUNCTION do_reads(path text) RETURNS void LANGUAGE sql AS $$
+	INSERT INTO reads SELECT path, 'aggregate ' || k, e.*
+	FROM generate_series(1, 8) k,
+		 LATERAL es_store.read_aggregate('rp', 'acct', k::text) WITH ORDINALITY e;
+	INSERT INTO reads SELECT path, 'aggregate range', e.*
+	FROM es_store.read_aggregate('rp', 'acct', '10', 2, 3) WITH ORDINALITY e;
+	INSERT INTO reads SELECT path, 'aggregate max_count', e.*
+	FROM es_store.read_aggregate('rp', 'acct', '10', NULL, NULL, 2) WITH ORDINALITY e;
+	INSERT INTO reads SELECT path, 'aggregate empty range', e.*
+	FROM es_store.read_aggregate('rp', 'acct', '10', 4) WITH ORDINALITY e;
+	INSERT INTO reads SELECT path, 'aggregate unknown', e.*
+	FROM es_store.read_aggregate('rp', 'acct', 'nope') WITH ORDINALITY e;
+	INSERT INTO reads SELECT path, 'big', e.*
+	FROM es_store.read_aggregate('rp', 'doc', 'big') WITH ORDINALITY e;
+	INSERT INTO reads SELECT path, 'stream', e.*
+	FROM es_store.read_stream('order-1', 2) WITH ORDINALITY e;
+	INSERT INTO reads SELECT path, 'feed ' || a, e.*
+	FROM (VALUES (0), (100), (389)) v(a),
+		 LATERAL es_store.read_feed(a, 150) WITH ORDINALITY e;
+$$;
+SELECT do_reads('scan');
+-- Row-level security on the events table turns the scans off (the owner
+-- still bypasses it, so the rows must not change).
+ALTER TABLE es_store.events ENABLE ROW LEVEL SECURITY;
+SELECT do_reads('sql');
+ALTER TABLE es_store.events DISABLE ROW LEVEL SECURITY;
+
+SELECT read, count(path) FILTER (WHERE path = 'scan') AS scan,
+	   count(path) FILTER (WHERE path = 'sql') AS sql
+FROM (SELECT 'aggregate ' || k FROM generate_series(1, 8) k
+	  UNION ALL VALUES ('aggregate range'), ('aggregate max_count'),
+		('aggregate empty range'), ('aggregate unknown'), ('big'), ('stream'),
+		('feed 0'), ('feed 100'), ('feed 389')) r(read)
+	 LEFT JOIN reads USING (read)
+GROUP BY read ORDER BY read;
+-- Same rows, in the same order, column for column.
+SELECT count(*) AS differences FROM (
+	(SELECT * FROM reads WHERE path = 'scan' EXCEPT ALL
+	 SELECT 'scan', read, global_position, bounded_context, aggregate_type,
+			aggregate_id, aggregate_version, event_id, event_type,
+			event_version, payload, metadata, correlation_id, causation_id,
+			trace_id, created_at, n FROM reads WHERE path = 'sql')
+	UNION ALL
+	(SELECT 'scan', read, global_position, bounded_context, aggregate_type,
+			aggregate_id, aggregate_version, event_id, event_type,
+			event_version, payload, metadata, correlation_id, causation_id,
+			trace_id, created_at, n FROM reads WHERE path = 'sql' EXCEPT ALL
+	 SELECT * FROM reads WHERE path = 'scan')) d;
+-- Pages in position order, aggregates in version order.
+SELECT read, bool_and(ordered) AS ordered FROM (
+	SELECT read, CASE WHEN read LIKE 'feed %'
+		THEN global_position > lag(global_position) OVER w
+		ELSE aggregate_version > lag(aggregate_version) OVER w END AS ordered
+	FROM reads WHERE path = 'scan'
+	WINDOW w AS (PARTITION BY read ORDER BY n)) s
+GROUP BY read HAVING count(*) > 1 ORDER BY read;
+SELECT aggregate_version, event_version, correlation_id, causation_id,
+	   trace_id, payload
+FROM reads WHERE path = 'scan' AND read = 'aggregate 6' ORDER BY n;
+SELECT event_type, octet_length(payload::text) FROM reads
+WHERE path = 'scan' AND read = 'big' ORDER BY n;
+SELECT count(*) AS events_of_removed_head FROM reads
+WHERE read LIKE 'feed %' AND aggregate_id = '7';
+
+-- The scans lock the tables and the indexes they read, and no other index
+-- (the statements' planning locks every index of both tables).  DISCARD
+-- PLANS makes a statement plan again if one runs.
+BEGIN;
+DISCARD PLANS;
+SELECT count(*) FROM es_store.read_aggregate('rp', 'acct', '1');
+SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+WHERE l.pid = pg_backend_pid() AND c.relnamespace = 'es_store'::regnamespace
+ORDER BY c.relname;
+COMMIT;
+BEGIN;
+DISCARD PLANS;
+SELECT count(*) FROM es_store.read_feed(0, 10);
+SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+WHERE l.pid = pg_backend_pid() AND c.relnamespace = 'es_store'::regnamespace
+ORDER BY c.relname;
+COMMIT;
+-- ... and the statements, for comparison.
+ALTER TABLE es_store.events ENABLE ROW LEVEL SECURITY;
+BEGIN;
+DISCARD PLANS;
+SELECT count(*) FROM es_store.read_feed(0, 10);
+SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+WHERE l.pid = pg_backend_pid() AND c.relnamespace = 'es_store'::regnamespace
+ORDER BY c.relname;
+COMMIT;
+ALTER TABLE es_store.events DISABLE ROW LEVEL SECURITY;
+
+DROP FUNCTION do_reads(text);
+DROP TABLE reads;

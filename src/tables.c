@@ -1,0 +1,258 @@
+/*-------------------------------------------------------------------------
+ *
+ * tables.c
+ *	  es_store's tables and indexes as the C paths without SQL statements
+ *	  (direct.c for appends, scan.c for reads) use them: their OIDs, their
+ *	  column positions, and the checks that they still have the shape those
+ *	  paths assume.
+ *
+ * The OIDs and column maps are cached per backend and forgotten on any
+ * relcache invalidation of one of the relations.  A column map is computed
+ * only while both tables are locked (es_table_map), so no ALTER TABLE can
+ * change it while it is in use.  The OIDs may be stale until the caller has
+ * locked the tables: es_index_open checks an index OID against its table's
+ * index list, under the table's lock, before locking the index.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/sysattr.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_am_d.h"
+#include "catalog/pg_opfamily_d.h"
+#include "catalog/pg_type_d.h"
+#include "nodes/parsenodes.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "es_store.h"
+
+static const char *const relation_names[ES_NUM_RELS] = {
+	[ES_REL_HEADS] = "aggregate_heads",
+	[ES_REL_HEADS_PKEY] = "aggregate_heads_pkey",
+	[ES_REL_HEADS_KEY] = "aggregate_heads_key",
+	[ES_REL_EVENTS] = "events",
+	[ES_REL_EVENTS_PKEY] = "events_pkey",
+	[ES_REL_EVENTS_STREAM_VERSION] = "events_stream_version_key",
+};
+
+static const char *const head_columns[HEAD_NCOLS] = {
+	"stream_id", "bounded_context", "aggregate_type", "aggregate_id",
+	"version", "updated_at"
+};
+static const Oid head_types[HEAD_NCOLS] = {
+	INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID
+};
+
+static const char *const event_columns[EVENT_NCOLS] = {
+	"global_position", "stream_id", "aggregate_version", "event_id",
+	"event_type", "event_version", "payload", "metadata", "correlation_id",
+	"causation_id", "trace_id", "created_at"
+};
+static const Oid event_types[EVENT_NCOLS] = {
+	INT8OID, INT8OID, INT8OID, UUIDOID, TEXTOID, INT4OID, JSONBOID, JSONBOID,
+	TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID
+};
+
+static bool oids_valid = false;
+static Oid	cached_oids[ES_NUM_RELS];
+static bool columns_mapped = false;
+static EsTableMap cached_map;
+
+static void
+tables_inval(Datum arg, Oid relid)
+{
+	if (!oids_valid)
+		return;
+	for (int i = 0; i < ES_NUM_RELS; i++)
+	{
+		if (relid == InvalidOid || relid == cached_oids[i])
+		{
+			oids_valid = false;
+			columns_mapped = false;
+			return;
+		}
+	}
+}
+
+/*
+ * The OIDs of es_store's tables and indexes, from the cache or the
+ * catalogs; false when one is missing.  Copied out at once: an invalidation
+ * may arrive (and clear the cache) in any later catalog access or lock
+ * acquisition.
+ */
+bool
+es_table_oids(Oid *oids)
+{
+	static bool callback_registered = false;
+
+	if (!oids_valid)
+	{
+		Oid			nsp = get_namespace_oid("es_store", true);
+
+		if (!OidIsValid(nsp))
+			return false;
+		for (int i = 0; i < ES_NUM_RELS; i++)
+		{
+			cached_oids[i] = get_relname_relid(relation_names[i], nsp);
+			if (!OidIsValid(cached_oids[i]))
+				return false;
+		}
+		if (!callback_registered)
+		{
+			CacheRegisterRelcacheCallback(tables_inval, (Datum) 0);
+			callback_registered = true;
+		}
+		oids_valid = true;
+	}
+	memcpy(oids, cached_oids, sizeof(cached_oids));
+	return true;
+}
+
+/*
+ * Map the named columns to attribute offsets.  False when one is missing,
+ * has another type (or a typmod, or is generated: an ALTER TABLE the C
+ * paths do not follow), or (all_columns) the table has a live column not in
+ * the list, whose default only an INSERT statement would fill in.
+ */
+static bool
+map_columns(Relation rel, const char *const *names, const Oid *types, int n,
+			AttrNumber *att, bool all_columns)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			live = 0;
+
+	for (int i = 0; i < n; i++)
+		att[i] = InvalidAttrNumber;
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, a);
+
+		if (attr->attisdropped)
+			continue;
+		live++;
+		for (int i = 0; i < n; i++)
+		{
+			if (strcmp(NameStr(attr->attname), names[i]) == 0)
+			{
+				if (attr->atttypid != types[i] || attr->atttypmod != -1 ||
+					attr->attgenerated != '\0')
+					return false;
+				att[i] = a + 1;
+				break;
+			}
+		}
+	}
+	for (int i = 0; i < n; i++)
+	{
+		if (att[i] == InvalidAttrNumber)
+			return false;
+		att[i]--;
+	}
+	return !all_columns || live == n;
+}
+
+/* The column maps of heads and events, which the caller has locked. */
+void
+es_table_map(Relation heads, Relation events, EsTableMap *map)
+{
+	if (!columns_mapped)
+	{
+		cached_map.events_mappable =
+			map_columns(events, event_columns, event_types, EVENT_NCOLS,
+						cached_map.event_att, true);
+		cached_map.heads_mappable =
+			map_columns(heads, head_columns, head_types, HEAD_NCOLS,
+						cached_map.head_att, false);
+		columns_mapped = true;
+	}
+	*map = cached_map;
+}
+
+/*
+ * Whether rel is a plain table: no row-level security, not partitioned, not
+ * a partition, not inherited from, no generated columns.
+ */
+bool
+es_plain_table(Relation rel)
+{
+	return rel->rd_rel->relkind == RELKIND_RELATION &&
+		!rel->rd_rel->relrowsecurity && !rel->rd_rel->relhassubclass &&
+		!rel->rd_rel->relispartition &&
+		!(rel->rd_att->constr && rel->rd_att->constr->has_generated_stored);
+}
+
+/*
+ * Open index (a cached OID, perhaps stale) with lockmode, if it is still
+ * one of table's indexes (table is locked), else return NULL without
+ * locking anything.
+ */
+Relation
+es_index_open(Relation table, Oid index, LOCKMODE lockmode)
+{
+	List	   *indexes = RelationGetIndexList(table);
+	bool		known = list_member_oid(indexes, index);
+
+	list_free(indexes);
+	return known ? index_open(index, lockmode) : NULL;
+}
+
+/*
+ * Whether index is a valid, unique, immediate btree on exactly the columns
+ * att (0-based offsets), each of type type (int8 or text) with the default
+ * operator family: the index a C path scans or relies on.
+ */
+bool
+es_index_usable(Relation index, const AttrNumber *att, int n, Oid type)
+{
+	Oid			family = type == TEXTOID ? TEXT_BTREE_FAM_OID : INTEGER_BTREE_FAM_OID;
+
+	Assert(type == TEXTOID || type == INT8OID);
+	if (index->rd_rel->relam != BTREE_AM_OID || !index->rd_index->indisunique ||
+		!index->rd_index->indimmediate || !index->rd_index->indisvalid ||
+		IndexRelationGetNumberOfKeyAttributes(index) != n ||
+		RelationGetIndexExpressions(index) != NIL ||
+		RelationGetIndexPredicate(index) != NIL)
+		return false;
+	for (int i = 0; i < n; i++)
+	{
+		if (index->rd_index->indkey.values[i] != att[i] + 1 ||
+			index->rd_opcintype[i] != type ||
+			index->rd_opfamily[i] != family)
+			return false;
+	}
+	return true;
+}
+
+/* A column set (0-based offsets) as RangeTblEntry keeps them */
+Bitmapset *
+es_column_set(const AttrNumber *att, int n)
+{
+	Bitmapset  *set = NULL;
+
+	for (int i = 0; i < n; i++)
+		set = bms_add_member(set, att[i] + 1 - FirstLowInvalidHeapAttributeNumber);
+	return set;
+}
+
+/*
+ * A range table entry for rel, locked with lockmode, for which the current
+ * user needs perms: what ExecCheckRTPerms checks and an EState's range
+ * table holds.
+ */
+RangeTblEntry *
+es_table_rte(Relation rel, LOCKMODE lockmode, AclMode perms)
+{
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = lockmode;
+	rte->requiredPerms = perms;
+	rte->checkAsUser = InvalidOid;
+	return rte;
+}
