@@ -36,6 +36,41 @@ FROM es_store.aggregate_heads h JOIN es_store.events e USING (stream_id)
 WHERE h.aggregate_id = 'clock' GROUP BY h.updated_at;
 COMMIT;
 
+-- A new aggregate's head row, created directly (READ COMMITTED) and by the
+-- statement (REPEATABLE READ): the same columns, the key hash by its
+-- documented formula (lengths in characters), with "no stream" and "any".
+BEGIN;
+SELECT aggregate_version FROM es_store.append_event('paths', 'Zürich', 'café-1', 0, 'E', '{}');
+SELECT aggregate_version FROM es_store.append('paths', 'Zürich', 'café-2', NULL,
+	ARRAY['E', 'E'], ARRAY['{}', '{}']::jsonb[]);
+COMMIT;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT aggregate_version FROM es_store.append_event('paths', 'Zürich', 'café-3', 0, 'E', '{}');
+SELECT aggregate_version FROM es_store.append('paths', 'Zürich', 'café-4', NULL,
+	ARRAY['E', 'E'], ARRAY['{}', '{}']::jsonb[]);
+COMMIT;
+SELECT aggregate_id, version, created_at = updated_at AS same_times,
+	   key_hash = pg_catalog.hashtextextended(
+		length(bounded_context) || ':' || bounded_context ||
+		length(aggregate_type) || ':' || aggregate_type || aggregate_id, 0) AS documented_hash,
+	   stream_id = (SELECT DISTINCT stream_id FROM es_store.events e
+					WHERE e.stream_id = h.stream_id) AS events_refer_to_it
+FROM es_store.aggregate_heads h WHERE aggregate_type = 'Zürich' ORDER BY aggregate_id;
+-- Creating an existing aggregate is a version conflict, also within the
+-- transaction that created it.
+BEGIN;
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'twice', 0, 'E', '{}');
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'twice', 0, 'E', '{}');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+SELECT count(*) AS rolled_back_heads FROM es_store.aggregate_heads WHERE aggregate_id = 'twice';
+-- A column a user adds to the head table, with a default, is filled in.
+ALTER TABLE es_store.aggregate_heads ADD COLUMN region text NOT NULL DEFAULT 'eu';
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'head-column', 0, 'E', '{}');
+SELECT aggregate_id, version, region FROM es_store.aggregate_heads WHERE aggregate_id = 'head-column';
+ALTER TABLE es_store.aggregate_heads DROP COLUMN region;
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'head-column-2', 0, 'E', '{}');
+
 -- A CHECK constraint a user adds to the events table is enforced.
 ALTER TABLE es_store.events ADD CONSTRAINT no_forbidden
 	CHECK (event_type OPERATOR(pg_catalog.<>) 'Forbidden');
@@ -65,11 +100,13 @@ BEGIN
 	INSERT INTO public.head_changes VALUES (NEW.stream_id, OLD.version, NEW.version);
 	RETURN NEW;
 END $$;
-CREATE TRIGGER log_head_change AFTER UPDATE ON es_store.aggregate_heads
+CREATE TRIGGER log_head_change AFTER INSERT OR UPDATE ON es_store.aggregate_heads
 	FOR EACH ROW EXECUTE FUNCTION public.log_head_change();
 SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'one-statement', 3, 'E', '{}');
 SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'one-statement', NULL, 'E', '{}');
-SELECT old_version, new_version FROM public.head_changes ORDER BY new_version;
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'triggered', 0, 'E', '{}');
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'triggered-any', NULL, 'E', '{}');
+SELECT old_version, new_version FROM public.head_changes ORDER BY new_version, old_version;
 DROP TRIGGER log_head_change ON es_store.aggregate_heads;
 DROP TABLE public.head_changes;
 DROP FUNCTION public.log_head_change();

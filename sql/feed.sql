@@ -159,3 +159,15 @@ SELECT es_store.last_position();
 \echo :LAST_ERROR_SQLSTATE
 ALTER SEQUENCE es_store.global_position_seq NO CYCLE;
 SELECT es_store.last_position() > 0 AS restored;
+-- 42P01: the sequence is gone (only a superuser can detach and drop it).
+BEGIN;
+ALTER EXTENSION es_store DROP SEQUENCE es_store.global_position_seq;
+DROP SEQUENCE es_store.global_position_seq;
+SAVEPOINT s;
+SELECT es_store.last_position();
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
+SELECT * FROM es_store.append_event('f', 'a', '1', NULL, 'X', '{}');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+SELECT es_store.last_position() > 0 AS restored_again;

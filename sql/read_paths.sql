@@ -122,5 +122,21 @@ ORDER BY c.relname;
 COMMIT;
 ALTER TABLE es_store.events DISABLE ROW LEVEL SECURITY;
 
+-- Schema changes the scans do not follow turn them off, in the same
+-- transaction: an events_pkey in descending order (a forward scan of it
+-- would return the page backwards), and a key column that may be NULL.
+BEGIN;
+ALTER TABLE es_store.events DROP CONSTRAINT events_pkey;
+CREATE UNIQUE INDEX events_pkey ON es_store.events (global_position DESC);
+SELECT array_agg(global_position) AS ascending FROM es_store.read_feed(380, 5);
+ROLLBACK;
+BEGIN;
+ALTER TABLE es_store.aggregate_heads ALTER COLUMN aggregate_type DROP NOT NULL;
+UPDATE es_store.aggregate_heads SET aggregate_type = NULL WHERE aggregate_id = '8';
+SELECT aggregate_id, aggregate_type IS NULL AS type_is_null, aggregate_version
+FROM es_store.read_feed(0, 1000) WHERE aggregate_id = '8';
+ROLLBACK;
+SELECT count(*) AS after_rollback FROM es_store.read_feed(0, 1000) WHERE aggregate_id = '8';
+
 DROP FUNCTION do_reads(text);
 DROP TABLE reads;

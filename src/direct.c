@@ -12,8 +12,8 @@
  * about 40% of the instructions off a single-event append.
  *
  * What it does, and why it means the same as the SQL it replaces
- * (plans.c ES_PLAN_HEAD_ADVANCE / ES_PLAN_HEAD_UPSERT and
- * ES_PLAN_INSERT_ONE / ES_PLAN_INSERT_MANY):
+ * (plans.c ES_PLAN_HEAD_ADVANCE / ES_PLAN_HEAD_UPSERT / ES_PLAN_HEAD_CREATE
+ * and ES_PLAN_INSERT_ONE / ES_PLAN_INSERT_MANY):
  *	- The head row is found through the key index with a fresh snapshot
  *	  taken after a command counter increment, as a READ COMMITTED UPDATE
  *	  would see it.  It is then locked with table_tuple_lock(...,
@@ -24,6 +24,11 @@
  *	  compared with that locked version, so the check and the advance are
  *	  still atomic on the row, and a loser holds the row lock until its
  *	  error ends the transaction, like the UPDATE.
+ *	- A new aggregate's head row (expected version 0, or "any" when the key
+ *	  index has no visible row) is inserted the way INSERT .. ON CONFLICT
+ *	  inserts it, by speculative insertion (create_head): a second creator
+ *	  waits for the first in the key index and then sees the conflict.  On a
+ *	  conflict the statement runs instead and decides.
  *	- Events are written with ExecSimpleRelationInsert, and the head row
  *	  with the steps of ExecSimpleRelationUpdate (update_head), which check
  *	  constraints and maintain every index (unique checks included), after
@@ -41,10 +46,11 @@
  * security or triggers on the written operation, is not a plain heap table
  * (partitioned, a partition, inherited from, with generated columns; a
  * head table of another access method), or has columns this file does
- * not know or of another type (a later schema or a user's ALTER TABLE), when
- * the head row does not exist yet (INSERT .. ON CONFLICT creates it), and
- * for the insert of caller-supplied event ids (ON CONFLICT DO NOTHING, see
- * batch.c step 5).
+ * not know or of another type (a later schema or a user's ALTER TABLE; a
+ * head row is created directly only when the head table has exactly the
+ * columns of 0.2.0, whose defaults this file sets), when a head row to
+ * create turns out to exist, and for the insert of caller-supplied event
+ * ids (ON CONFLICT DO NOTHING, see batch.c step 5).
  *
  *-------------------------------------------------------------------------
  */
@@ -55,14 +61,17 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
-#include "common/int.h"
 #include "catalog/pg_am_d.h"
+#include "catalog/pg_collation_d.h"
 #include "catalog/pg_type_d.h"
+#include "commands/sequence.h"
 #include "commands/trigger.h"
+#include "common/int.h"
 #include "executor/executor.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
-#include "pgstat.h"
 #include "nodes/makefuncs.h"
+#include "pgstat.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
@@ -83,6 +92,8 @@ struct EsDirect
 	AttrNumber	head_att[HEAD_NCOLS];	/* 0-based attribute offsets */
 	AttrNumber	event_att[EVENT_NCOLS];
 	bool		events_direct;	/* inserts may take this path */
+	bool		heads_direct;	/* ... and so may a new head row */
+	Oid			stream_id_sequence; /* heads.stream_id's, when heads_direct */
 };
 
 static ResultRelInfo *
@@ -117,7 +128,14 @@ static bool
 head_step_applies(const EsBatch *b)
 {
 	return b->expect == ES_EXPECT_ANY || b->expect == ES_EXPECT_EXISTS ||
-		b->expect == ES_EXPECT_EXACT;
+		b->expect == ES_EXPECT_EXACT || b->expect == ES_EXPECT_NO_STREAM;
+}
+
+/* Whether the head step may create the head row (expect ANY or NO_STREAM) */
+static bool
+head_step_creates(const EsBatch *b)
+{
+	return b->expect == ES_EXPECT_ANY || b->expect == ES_EXPECT_NO_STREAM;
 }
 
 /*
@@ -141,8 +159,9 @@ es_direct_begin(const EsBatch *b)
 
 	d = palloc0(sizeof(EsDirect));
 	/* a concurrent DROP EXTENSION may have removed them: let SQL report it */
-	d->heads = try_table_open(oids[ES_REL_HEADS], RowExclusiveLock);
-	d->events = try_table_open(oids[ES_REL_EVENTS], RowExclusiveLock);
+	d->heads = es_table_open(oids[ES_REL_HEADS], ES_REL_HEADS, RowExclusiveLock);
+	d->events = es_table_open(oids[ES_REL_EVENTS], ES_REL_EVENTS,
+							  RowExclusiveLock);
 	if (d->heads == NULL || d->events == NULL)
 	{
 		es_direct_end(d);
@@ -169,17 +188,31 @@ es_direct_begin(const EsBatch *b)
 	d->key_index = es_index_open(d->heads, oids[ES_REL_HEADS_KEY],
 								 RowExclusiveLock);
 	if (d->key_index == NULL ||
-		!es_index_usable(d->key_index, &d->head_att[HEAD_BOUNDED_CONTEXT], 3,
-						 TEXTOID))
+		!es_index_usable(d->key_index, d->heads,
+						 &d->head_att[HEAD_BOUNDED_CONTEXT], 3, TEXTOID))
 	{
 		es_direct_end(d);
 		return NULL;
 	}
 
-	/* the privileges UPDATE ... RETURNING and INSERT would need */
+	d->heads_direct = map.heads_insertable && head_step_creates(b);
+	d->stream_id_sequence = map.stream_id_sequence;
+
+	/*
+	 * The privileges UPDATE ... RETURNING, INSERT .. ON CONFLICT (when this
+	 * path may create the head row) and the events' INSERT would need.
+	 */
 	heads_rte = es_table_rte(d->heads, RowExclusiveLock, ACL_SELECT | ACL_UPDATE);
-	heads_rte->selectedCols = es_column_set(d->head_att, HEAD_NCOLS);
+	heads_rte->selectedCols = es_column_set(d->head_att, HEAD_NCOLS_READ);
 	heads_rte->updatedCols = es_column_set(&d->head_att[HEAD_VERSION], 2);
+	if (d->heads_direct)
+	{
+		heads_rte->requiredPerms |= ACL_INSERT;
+		heads_rte->insertedCols =
+			bms_add_member(es_column_set(&d->head_att[HEAD_BOUNDED_CONTEXT], 4),
+						   d->head_att[HEAD_KEY_HASH] + 1 -
+						   FirstLowInvalidHeapAttributeNumber);
+	}
 	events_rte = es_table_rte(d->events, RowExclusiveLock, ACL_INSERT);
 	if (d->events_direct)
 		events_rte->insertedCols = es_column_set(d->event_att, EVENT_NCOLS);
@@ -334,9 +367,120 @@ update_head(EsDirect *d, TupleTableSlot *oldslot, TupleTableSlot *newslot)
 }
 
 /*
+ * aggregate_heads.key_hash of key, as plans.c KEY_HASH computes it:
+ * hashtextextended(length(bc) || ':' || bc || length(type) || ':' || type
+ * || id, 0), with length in characters and the default collation.
+ */
+static Datum
+key_hash(const EsStreamKey *key)
+{
+	StringInfoData buf;
+	text	   *bc = DatumGetTextPP(key->bounded_context);
+	text	   *type = DatumGetTextPP(key->aggregate_type);
+	text	   *id = DatumGetTextPP(key->aggregate_id);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%d:", DatumGetInt32(DirectFunctionCall1(textlen,
+																	PointerGetDatum(bc))));
+	appendBinaryStringInfo(&buf, VARDATA_ANY(bc), VARSIZE_ANY_EXHDR(bc));
+	appendStringInfo(&buf, "%d:", DatumGetInt32(DirectFunctionCall1(textlen,
+																	PointerGetDatum(type))));
+	appendBinaryStringInfo(&buf, VARDATA_ANY(type), VARSIZE_ANY_EXHDR(type));
+	appendBinaryStringInfo(&buf, VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id));
+	return DirectFunctionCall2Coll(hashtextextended, DEFAULT_COLLATION_OID,
+								   PointerGetDatum(cstring_to_text_with_len(buf.data,
+																			buf.len)),
+								   Int64GetDatum(0));
+}
+
+/*
+ * Create the head row of a new aggregate at version nevents, as
+ * ES_PLAN_HEAD_CREATE's INSERT .. ON CONFLICT ON CONSTRAINT
+ * aggregate_heads_key DO NOTHING does it (speculative insertion, see
+ * nodeModifyTable.c ExecInsert): look for a conflicting key in the key
+ * index, waiting for an inserter in progress; insert the row
+ * speculatively and its index entries; then confirm the row, or take it
+ * back and look again when another inserter got there in between.  The
+ * stream id comes from the identity sequence and is used up either way, as
+ * the statement's would be.  Returns false when the key exists: the caller
+ * then runs the statement, which decides what that means.
+ */
+static bool
+create_head(EsDirect *d, const EsBatch *b, EsHead *head)
+{
+	EState	   *estate = d->estate;
+	ResultRelInfo *rri = d->heads_rri;
+	TupleTableSlot *slot = table_slot_create(d->heads, &estate->es_tupleTable);
+	List	   *arbiters = list_make1_oid(RelationGetRelid(d->key_index));
+	const AttrNumber *att = d->head_att;
+	Datum	   *v = slot->tts_values;
+	Datum		now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	int64		stream_id;
+	bool		created = false;
+
+	Assert(d->heads_direct && rri->ri_IndexRelationDescs == NULL);
+	ExecOpenIndices(rri, true);
+	stream_id = nextval_internal(d->stream_id_sequence, false);
+
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true,
+		   sizeof(bool) * slot->tts_tupleDescriptor->natts);	/* dropped */
+	v[att[HEAD_STREAM_ID]] = Int64GetDatum(stream_id);
+	v[att[HEAD_BOUNDED_CONTEXT]] = b->key.bounded_context;
+	v[att[HEAD_AGGREGATE_TYPE]] = b->key.aggregate_type;
+	v[att[HEAD_AGGREGATE_ID]] = b->key.aggregate_id;
+	v[att[HEAD_VERSION]] = Int64GetDatum(b->nevents);
+	v[att[HEAD_UPDATED_AT]] = now;
+	v[att[HEAD_CREATED_AT]] = now;
+	v[att[HEAD_KEY_HASH]] = key_hash(&b->key);
+	for (int c = 0; c < HEAD_NCOLS; c++)
+		slot->tts_isnull[att[c]] = false;
+	ExecStoreVirtualTuple(slot);
+
+	PushActiveSnapshot(estate->es_snapshot);
+	if (d->heads->rd_att->constr != NULL)
+		ExecConstraints(rri, slot, estate);
+	for (;;)
+	{
+		ItemPointerData conflict_tid;
+		TransactionId xid = GetCurrentTransactionId();
+		uint32		token;
+		bool		spec_conflict = false;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!ExecCheckIndexConstraints(rri, slot, estate, &conflict_tid,
+									   arbiters))
+			break;
+		token = SpeculativeInsertionLockAcquire(xid);
+		table_tuple_insert_speculative(d->heads, slot, estate->es_output_cid,
+									   0, NULL, token);
+		list_free(ExecInsertIndexTuples(rri, slot, estate, false, true,
+										&spec_conflict, arbiters));
+		table_tuple_complete_speculative(d->heads, slot, token, !spec_conflict);
+		SpeculativeInsertionLockRelease(xid);
+		ResetPerTupleExprContext(estate);
+		if (!spec_conflict)
+		{
+			created = true;
+			break;
+		}
+	}
+	PopActiveSnapshot();
+	ExecClearTuple(slot);
+	if (!created)
+		return false;
+	head->matched = true;
+	head->stream_id = stream_id;
+	head->old_version = 0;
+	return true;
+}
+
+/*
  * Check and advance the head row of an existing aggregate (expect ANY,
- * EXISTS or EXACT).  Returns false when the caller must use the SQL
- * statement instead (the row does not exist, or was deleted meanwhile);
+ * EXISTS or EXACT), or create the head row of a new one (NO_STREAM, or ANY
+ * when there is none).  Returns false when the caller must use the SQL
+ * statement instead (the row does not exist and this path cannot create
+ * it, was deleted meanwhile, or exists when it was to be created);
  * otherwise fills *head, matched or not.
  */
 bool
@@ -358,6 +502,8 @@ es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
 
 	if (!head_step_applies(b))
 		return false;
+	if (b->expect == ES_EXPECT_NO_STREAM)
+		return d->heads_direct && create_head(d, b, head);
 
 	for (int i = 0; i < 3; i++)
 	{
@@ -370,7 +516,7 @@ es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
 	found = fetch_head(d, scan, oldslot);
 	index_endscan(scan);
 	if (!found)
-		return false;
+		return d->heads_direct && create_head(d, b, head);
 
 	/*
 	 * As the UPDATE: a version that fails the check in the snapshot fails

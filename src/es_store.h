@@ -123,12 +123,18 @@ typedef enum EsRelation
 	ES_NUM_RELS
 } EsRelation;
 
-/* Columns of aggregate_heads the C paths use (key parts in index order) */
+/*
+ * Columns of aggregate_heads the C paths use (key parts in index order);
+ * the last two only to create a head row (the 0.1.0 schema has no key_hash).
+ */
 typedef enum EsHeadColumn
 {
 	HEAD_STREAM_ID, HEAD_BOUNDED_CONTEXT, HEAD_AGGREGATE_TYPE,
-	HEAD_AGGREGATE_ID, HEAD_VERSION, HEAD_UPDATED_AT, HEAD_NCOLS
+	HEAD_AGGREGATE_ID, HEAD_VERSION, HEAD_UPDATED_AT, HEAD_CREATED_AT,
+	HEAD_KEY_HASH, HEAD_NCOLS
 } EsHeadColumn;
+
+#define HEAD_NCOLS_READ HEAD_CREATED_AT	/* the columns reads and updates use */
 
 /* Columns of events, all of which an insert sets */
 typedef enum EsEventColumn
@@ -144,16 +150,20 @@ typedef struct EsTableMap
 {
 	AttrNumber	head_att[HEAD_NCOLS];
 	AttrNumber	event_att[EVENT_NCOLS];
-	bool		heads_mappable; /* every head column, with its type */
-	bool		events_mappable;	/* ... and no other live event column */
+	bool		heads_mappable; /* the first HEAD_NCOLS_READ head columns */
+	bool		heads_insertable;	/* every head column and no other, with
+									 * stream_id an identity column */
+	Oid			stream_id_sequence; /* its sequence, when insertable */
+	bool		events_mappable;	/* every event column and no other */
 } EsTableMap;
 
 extern bool es_table_oids(Oid *oids);
 extern void es_table_map(Relation heads, Relation events, EsTableMap *map);
 extern bool es_plain_table(Relation rel);
 extern Relation es_index_open(Relation table, Oid index, LOCKMODE lockmode);
-extern bool es_index_usable(Relation index, const AttrNumber *att, int n,
-							Oid type);
+extern Relation es_table_open(Oid relid, EsRelation which, LOCKMODE lockmode);
+extern bool es_index_usable(Relation index, Relation table,
+							const AttrNumber *att, int n, Oid type);
 extern Bitmapset *es_column_set(const AttrNumber *att, int n);
 extern struct RangeTblEntry *es_table_rte(Relation rel, LOCKMODE lockmode,
 										  AclMode perms);

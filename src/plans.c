@@ -365,7 +365,11 @@ es_position_sequence(void)
 		seq = get_relname_relid("global_position_seq",
 								get_namespace_oid("es_store", false));
 		if (!OidIsValid(seq))
-			elog(ERROR, "es_store.global_position_seq is missing");
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("relation \"es_store.global_position_seq\" does not exist"),
+					 errdetail("es_store draws global positions from this sequence."),
+					 errhint("Drop and create the extension again, or restore the sequence from a backup.")));
 		if (!callback_registered)
 		{
 			CacheRegisterRelcacheCallback(position_sequence_inval, (Datum) 0);

@@ -168,8 +168,9 @@ scan_begin(EsScan *s, ReturnSetInfo *rsinfo, EsRelation head_rel,
 	if (!result_type_known(rsinfo->setDesc) || !es_table_oids(oids))
 		return false;
 	/* a concurrent DROP EXTENSION may have removed them: let SQL report it */
-	s->heads = try_table_open(oids[ES_REL_HEADS], AccessShareLock);
-	s->events = try_table_open(oids[ES_REL_EVENTS], AccessShareLock);
+	s->heads = es_table_open(oids[ES_REL_HEADS], ES_REL_HEADS, AccessShareLock);
+	s->events = es_table_open(oids[ES_REL_EVENTS], ES_REL_EVENTS,
+							  AccessShareLock);
 	if (s->heads == NULL || s->events == NULL ||
 		!es_plain_table(s->heads) || !es_plain_table(s->events))
 	{
@@ -210,8 +211,10 @@ scan_begin(EsScan *s, ReturnSetInfo *rsinfo, EsRelation head_rel,
 	s->head_index = es_index_open(s->heads, oids[head_rel], AccessShareLock);
 	s->event_index = es_index_open(s->events, oids[event_rel], AccessShareLock);
 	if (s->head_index == NULL || s->event_index == NULL ||
-		!es_index_usable(s->head_index, head_key, head_key_len, head_key_type) ||
-		!es_index_usable(s->event_index, event_key, event_key_len, INT8OID))
+		!es_index_usable(s->head_index, s->heads, head_key, head_key_len,
+						 head_key_type) ||
+		!es_index_usable(s->event_index, s->events, event_key, event_key_len,
+						 INT8OID))
 	{
 		scan_end(s);
 		return false;

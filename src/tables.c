@@ -18,7 +18,11 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/transam.h"
 #include "access/sysattr.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am_d.h"
 #include "catalog/pg_opfamily_d.h"
@@ -27,6 +31,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "es_store.h"
 
@@ -41,10 +46,11 @@ static const char *const relation_names[ES_NUM_RELS] = {
 
 static const char *const head_columns[HEAD_NCOLS] = {
 	"stream_id", "bounded_context", "aggregate_type", "aggregate_id",
-	"version", "updated_at"
+	"version", "updated_at", "created_at", "key_hash"
 };
 static const Oid head_types[HEAD_NCOLS] = {
-	INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID
+	INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID, INT8OID
 };
 
 static const char *const event_columns[EVENT_NCOLS] = {
@@ -57,24 +63,41 @@ static const Oid event_types[EVENT_NCOLS] = {
 	TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID
 };
 
+/* Columns a C path reads without looking at their null flag */
+static const bool head_notnull[HEAD_NCOLS] = {
+	[HEAD_STREAM_ID] = true, [HEAD_BOUNDED_CONTEXT] = true,
+	[HEAD_AGGREGATE_TYPE] = true, [HEAD_AGGREGATE_ID] = true,
+	[HEAD_VERSION] = true,
+};
+static const bool event_notnull[EVENT_NCOLS] = {
+	[EVENT_GLOBAL_POSITION] = true, [EVENT_STREAM_ID] = true,
+	[EVENT_AGGREGATE_VERSION] = true,
+};
+
 static bool oids_valid = false;
+static Oid	namespace_oid;
 static Oid	cached_oids[ES_NUM_RELS];
+
+/* The column maps, and the two tables they were computed for */
 static bool columns_mapped = false;
+static Oid	mapped_heads = InvalidOid;
+static Oid	mapped_events = InvalidOid;
 static EsTableMap cached_map;
 
+/*
+ * Forget what an invalidation may have made stale.  The checks do not
+ * depend on oids_valid: the column maps must be forgotten on a change of
+ * their tables also while the OIDs are being looked up again.
+ */
 static void
 tables_inval(Datum arg, Oid relid)
 {
-	if (!oids_valid)
-		return;
+	if (relid == InvalidOid || relid == mapped_heads || relid == mapped_events)
+		columns_mapped = false;
 	for (int i = 0; i < ES_NUM_RELS; i++)
 	{
 		if (relid == InvalidOid || relid == cached_oids[i])
-		{
 			oids_valid = false;
-			columns_mapped = false;
-			return;
-		}
 	}
 }
 
@@ -95,6 +118,7 @@ es_table_oids(Oid *oids)
 
 		if (!OidIsValid(nsp))
 			return false;
+		namespace_oid = nsp;
 		for (int i = 0; i < ES_NUM_RELS; i++)
 		{
 			cached_oids[i] = get_relname_relid(relation_names[i], nsp);
@@ -113,14 +137,40 @@ es_table_oids(Oid *oids)
 }
 
 /*
+ * Open and lock the table which (ES_REL_HEADS or ES_REL_EVENTS) from its
+ * OID as es_table_oids returned it, or return NULL when that relation is
+ * gone or is no longer that table: the invalidations that taking the lock
+ * processed may show it dropped, renamed or moved to another schema since
+ * the OID was cached.  The caller then runs the SQL statements, which
+ * resolve the name again and report what they find.
+ */
+Relation
+es_table_open(Oid relid, EsRelation which, LOCKMODE lockmode)
+{
+	Relation	rel = try_relation_open(relid, lockmode);
+
+	Assert(which == ES_REL_HEADS || which == ES_REL_EVENTS);
+	if (rel == NULL)
+		return NULL;
+	if (rel->rd_rel->relkind != RELKIND_RELATION ||
+		RelationGetNamespace(rel) != namespace_oid ||
+		strcmp(RelationGetRelationName(rel), relation_names[which]) != 0)
+	{
+		relation_close(rel, NoLock);
+		return NULL;
+	}
+	return rel;
+}
+
+/*
  * Map the named columns to attribute offsets.  False when one is missing,
  * has another type (or a typmod, or is generated: an ALTER TABLE the C
  * paths do not follow), or (all_columns) the table has a live column not in
  * the list, whose default only an INSERT statement would fill in.
  */
 static bool
-map_columns(Relation rel, const char *const *names, const Oid *types, int n,
-			AttrNumber *att, bool all_columns)
+map_columns(Relation rel, const char *const *names, const Oid *types,
+			const bool *notnull, int n, AttrNumber *att, bool all_columns)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			live = 0;
@@ -139,7 +189,8 @@ map_columns(Relation rel, const char *const *names, const Oid *types, int n,
 			if (strcmp(NameStr(attr->attname), names[i]) == 0)
 			{
 				if (attr->atttypid != types[i] || attr->atttypmod != -1 ||
-					attr->attgenerated != '\0')
+					attr->attgenerated != '\0' ||
+					(notnull[i] && !attr->attnotnull))
 					return false;
 				att[i] = a + 1;
 				break;
@@ -159,14 +210,32 @@ map_columns(Relation rel, const char *const *names, const Oid *types, int n,
 void
 es_table_map(Relation heads, Relation events, EsTableMap *map)
 {
-	if (!columns_mapped)
+	if (!columns_mapped || mapped_heads != RelationGetRelid(heads) ||
+		mapped_events != RelationGetRelid(events))
 	{
-		cached_map.events_mappable =
-			map_columns(events, event_columns, event_types, EVENT_NCOLS,
-						cached_map.event_att, true);
-		cached_map.heads_mappable =
-			map_columns(heads, head_columns, head_types, HEAD_NCOLS,
-						cached_map.head_att, false);
+		EsTableMap *m = &cached_map;
+
+		mapped_heads = RelationGetRelid(heads);
+		mapped_events = RelationGetRelid(events);
+		m->events_mappable = map_columns(events, event_columns, event_types,
+										 event_notnull, EVENT_NCOLS,
+										 m->event_att, true);
+		m->heads_insertable = map_columns(heads, head_columns, head_types,
+										  head_notnull, HEAD_NCOLS,
+										  m->head_att, true);
+		m->stream_id_sequence = InvalidOid;
+		if (m->heads_insertable)
+		{
+			AttrNumber	att = m->head_att[HEAD_STREAM_ID];
+
+			if (TupleDescAttr(RelationGetDescr(heads), att)->attidentity != '\0')
+				m->stream_id_sequence =
+					getIdentitySequence(RelationGetRelid(heads), att + 1, true);
+			m->heads_insertable = OidIsValid(m->stream_id_sequence);
+		}
+		m->heads_mappable = m->heads_insertable ||
+			map_columns(heads, head_columns, head_types, head_notnull,
+						HEAD_NCOLS_READ, m->head_att, false);
 		columns_mapped = true;
 	}
 	*map = cached_map;
@@ -201,27 +270,38 @@ es_index_open(Relation table, Oid index, LOCKMODE lockmode)
 }
 
 /*
- * Whether index is a valid, unique, immediate btree on exactly the columns
- * att (0-based offsets), each of type type (int8 or text) with the default
- * operator family: the index a C path scans or relies on.
+ * Whether index, on table, is a valid, unique, immediate btree on exactly
+ * the columns att (0-based offsets), each of type type (int8 or text) with
+ * the default operator family, ascending order and the column's collation:
+ * the index a C path scans or relies on, and one the planner would use
+ * with the transaction's snapshots (plancat.c's indcheckxmin rule).
  */
 bool
-es_index_usable(Relation index, const AttrNumber *att, int n, Oid type)
+es_index_usable(Relation index, Relation table, const AttrNumber *att, int n,
+				Oid type)
 {
+	Form_pg_index form = index->rd_index;
 	Oid			family = type == TEXTOID ? TEXT_BTREE_FAM_OID : INTEGER_BTREE_FAM_OID;
 
 	Assert(type == TEXTOID || type == INT8OID);
-	if (index->rd_rel->relam != BTREE_AM_OID || !index->rd_index->indisunique ||
-		!index->rd_index->indimmediate || !index->rd_index->indisvalid ||
+	if (index->rd_rel->relam != BTREE_AM_OID || !form->indisunique ||
+		!form->indimmediate || !form->indisvalid ||
 		IndexRelationGetNumberOfKeyAttributes(index) != n ||
 		RelationGetIndexExpressions(index) != NIL ||
 		RelationGetIndexPredicate(index) != NIL)
 		return false;
+	if (form->indcheckxmin &&
+		!TransactionIdPrecedes(HeapTupleHeaderGetXmin(index->rd_indextuple->t_data),
+							   TransactionXmin))
+		return false;
 	for (int i = 0; i < n; i++)
 	{
-		if (index->rd_index->indkey.values[i] != att[i] + 1 ||
+		if (form->indkey.values[i] != att[i] + 1 ||
 			index->rd_opcintype[i] != type ||
-			index->rd_opfamily[i] != family)
+			index->rd_opfamily[i] != family ||
+			index->rd_indoption[i] != 0 ||
+			index->rd_indcollation[i] !=
+			TupleDescAttr(RelationGetDescr(table), att[i])->attcollation)
 			return false;
 	}
 	return true;
