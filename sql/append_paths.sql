@@ -70,6 +70,20 @@ SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'head-colum
 SELECT aggregate_id, version, region FROM es_store.aggregate_heads WHERE aggregate_id = 'head-column';
 ALTER TABLE es_store.aggregate_heads DROP COLUMN region;
 SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'head-column-2', 0, 'E', '{}');
+-- ... and so is a default a user sets on created_at.
+ALTER TABLE es_store.aggregate_heads ALTER COLUMN created_at SET DEFAULT '2000-01-01 00:00:00+00';
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'head-default', 0, 'E', '{}');
+SELECT created_at FROM es_store.aggregate_heads WHERE aggregate_id = 'head-default';
+ALTER TABLE es_store.aggregate_heads ALTER COLUMN created_at SET DEFAULT pg_catalog.now();
+-- A rule on the head table stops INSERT .. ON CONFLICT, and so the
+-- creation of an aggregate, as PostgreSQL decides.
+CREATE RULE heads_ruled AS ON UPDATE TO es_store.aggregate_heads DO ALSO NOTIFY es_paths;
+\set VERBOSITY terse
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'ruled', 0, 'E', '{}');
+\set VERBOSITY default
+\echo :LAST_ERROR_SQLSTATE
+DROP RULE heads_ruled ON es_store.aggregate_heads;
+SELECT aggregate_version FROM es_store.append_event('paths', 'acct', 'ruled', 0, 'E', '{}');
 
 -- A CHECK constraint a user adds to the events table is enforced.
 ALTER TABLE es_store.events ADD CONSTRAINT no_forbidden

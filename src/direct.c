@@ -32,8 +32,8 @@
  *	- Events are written with ExecSimpleRelationInsert, and the head row
  *	  with the steps of ExecSimpleRelationUpdate (update_head), which check
  *	  constraints and maintain every index (unique checks included), after
- *	  ExecCheckRTPerms has checked the same privileges the statements would
- *	  need.
+ *	  ExecCheckRTPerms has checked the privileges the statements would
+ *	  need (without them, the statements run and report it).
  *	- Two things differ from the statements, in cost only: the head row's
  *	  page is pruned when it runs out of room rather than on every visit
  *	  (fetch_head), and index locks are kept to the end of the transaction,
@@ -152,6 +152,7 @@ es_direct_begin(const EsBatch *b)
 	TriggerDesc *trig;
 	Oid			oids[ES_NUM_RELS];
 	EsTableMap	map;
+	AclMode		heads_perms;
 
 	if ((b->ids_supplied && !head_step_applies(b)) ||
 		IsolationUsesXactSnapshot() || XactReadOnly || !es_table_oids(oids))
@@ -199,24 +200,39 @@ es_direct_begin(const EsBatch *b)
 	d->stream_id_sequence = map.stream_id_sequence;
 
 	/*
-	 * The privileges UPDATE ... RETURNING, INSERT .. ON CONFLICT (when this
-	 * path may create the head row) and the events' INSERT would need.
+	 * At least the privileges the statements this path stands in for would
+	 * need: the head step's UPDATE .. RETURNING (expect EXISTS or EXACT),
+	 * INSERT .. ON CONFLICT DO NOTHING (NO_STREAM) or DO UPDATE (ANY), and
+	 * the events' INSERT.  When one is missing, the statements run instead
+	 * and report it.
 	 */
-	heads_rte = es_table_rte(d->heads, RowExclusiveLock, ACL_SELECT | ACL_UPDATE);
+	heads_perms = ACL_SELECT;
+	if (b->expect != ES_EXPECT_NO_STREAM)
+		heads_perms |= ACL_UPDATE;
+	if (head_step_creates(b))
+		heads_perms |= ACL_INSERT;
+	heads_rte = es_table_rte(d->heads, RowExclusiveLock, heads_perms);
 	heads_rte->selectedCols = es_column_set(d->head_att, HEAD_NCOLS_READ);
-	heads_rte->updatedCols = es_column_set(&d->head_att[HEAD_VERSION], 2);
-	if (d->heads_direct)
+	if (heads_perms & ACL_UPDATE)
+		heads_rte->updatedCols = es_column_set(&d->head_att[HEAD_VERSION], 2);
+	if (heads_perms & ACL_INSERT)
 	{
-		heads_rte->requiredPerms |= ACL_INSERT;
 		heads_rte->insertedCols =
-			bms_add_member(es_column_set(&d->head_att[HEAD_BOUNDED_CONTEXT], 4),
-						   d->head_att[HEAD_KEY_HASH] + 1 -
-						   FirstLowInvalidHeapAttributeNumber);
+			es_column_set(&d->head_att[HEAD_BOUNDED_CONTEXT], 4);
+		if (map.heads_insertable)
+			heads_rte->insertedCols =
+				bms_add_member(heads_rte->insertedCols,
+							   d->head_att[HEAD_KEY_HASH] + 1 -
+							   FirstLowInvalidHeapAttributeNumber);
 	}
 	events_rte = es_table_rte(d->events, RowExclusiveLock, ACL_INSERT);
 	if (d->events_direct)
 		events_rte->insertedCols = es_column_set(d->event_att, EVENT_NCOLS);
-	(void) ExecCheckRTPerms(list_make2(heads_rte, events_rte), true);
+	if (!ExecCheckRTPerms(list_make2(heads_rte, events_rte), false))
+	{
+		es_direct_end(d);
+		return NULL;
+	}
 
 	/*
 	 * See what a new statement would see (our earlier writes included), and
@@ -436,6 +452,7 @@ create_head(EsDirect *d, const EsBatch *b, EsHead *head)
 	for (int c = 0; c < HEAD_NCOLS; c++)
 		slot->tts_isnull[att[c]] = false;
 	ExecStoreVirtualTuple(slot);
+	slot->tts_tableOid = RelationGetRelid(d->heads);	/* for constraints */
 
 	PushActiveSnapshot(estate->es_snapshot);
 	if (d->heads->rd_att->constr != NULL)
@@ -443,7 +460,7 @@ create_head(EsDirect *d, const EsBatch *b, EsHead *head)
 	for (;;)
 	{
 		ItemPointerData conflict_tid;
-		TransactionId xid = GetCurrentTransactionId();
+		TransactionId xid;
 		uint32		token;
 		bool		spec_conflict = false;
 
@@ -451,6 +468,7 @@ create_head(EsDirect *d, const EsBatch *b, EsHead *head)
 		if (!ExecCheckIndexConstraints(rri, slot, estate, &conflict_tid,
 									   arbiters))
 			break;
+		xid = GetCurrentTransactionId();
 		token = SpeculativeInsertionLockAcquire(xid);
 		table_tuple_insert_speculative(d->heads, slot, estate->es_output_cid,
 									   0, NULL, token);
@@ -569,6 +587,7 @@ es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
 	newslot->tts_values[d->head_att[HEAD_UPDATED_AT]] =
 		TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	ExecStoreVirtualTuple(newslot);
+	newslot->tts_tableOid = RelationGetRelid(d->heads);	/* for constraints */
 
 	PushActiveSnapshot(estate->es_snapshot);
 	update_head(d, oldslot, newslot);

@@ -20,14 +20,17 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
-#include "access/transam.h"
 #include "access/sysattr.h"
+#include "access/transam.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am_d.h"
 #include "catalog/pg_opfamily_d.h"
 #include "catalog/pg_type_d.h"
 #include "nodes/parsenodes.h"
+#include "nodes/primnodes.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -78,8 +81,13 @@ static bool oids_valid = false;
 static Oid	namespace_oid;
 static Oid	cached_oids[ES_NUM_RELS];
 
-/* The column maps, and the two tables they were computed for */
+/*
+ * The column maps, the two tables they were computed for, and how many
+ * invalidations have cleared them (one arriving while they are computed
+ * leaves them uncached).
+ */
 static bool columns_mapped = false;
+static uint64 map_invalidations = 0;
 static Oid	mapped_heads = InvalidOid;
 static Oid	mapped_events = InvalidOid;
 static EsTableMap cached_map;
@@ -93,7 +101,10 @@ static void
 tables_inval(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == mapped_heads || relid == mapped_events)
+	{
 		columns_mapped = false;
+		map_invalidations++;
+	}
 	for (int i = 0; i < ES_NUM_RELS; i++)
 	{
 		if (relid == InvalidOid || relid == cached_oids[i])
@@ -125,6 +136,9 @@ es_table_oids(Oid *oids)
 			if (!OidIsValid(cached_oids[i]))
 				return false;
 		}
+		/* the arbiter of the head statements' ON CONFLICT ON CONSTRAINT */
+		if (!OidIsValid(get_index_constraint(cached_oids[ES_REL_HEADS_KEY])))
+			return false;
 		if (!callback_registered)
 		{
 			CacheRegisterRelcacheCallback(tables_inval, (Datum) 0);
@@ -206,6 +220,19 @@ map_columns(Relation rel, const char *const *names, const Oid *types,
 	return !all_columns || live == n;
 }
 
+/*
+ * Whether column att (0-based) of rel defaults to now(), as the statement
+ * that creates a head row would fill it (the direct path sets it to now()).
+ */
+static bool
+default_is_now(Relation rel, AttrNumber att)
+{
+	Node	   *def = build_column_default(rel, att + 1);
+
+	return def != NULL && IsA(def, FuncExpr) &&
+		((FuncExpr *) def)->funcid == F_NOW;
+}
+
 /* The column maps of heads and events, which the caller has locked. */
 void
 es_table_map(Relation heads, Relation events, EsTableMap *map)
@@ -214,6 +241,7 @@ es_table_map(Relation heads, Relation events, EsTableMap *map)
 		mapped_events != RelationGetRelid(events))
 	{
 		EsTableMap *m = &cached_map;
+		uint64		invalidations = map_invalidations;
 
 		mapped_heads = RelationGetRelid(heads);
 		mapped_events = RelationGetRelid(events);
@@ -231,25 +259,28 @@ es_table_map(Relation heads, Relation events, EsTableMap *map)
 			if (TupleDescAttr(RelationGetDescr(heads), att)->attidentity != '\0')
 				m->stream_id_sequence =
 					getIdentitySequence(RelationGetRelid(heads), att + 1, true);
-			m->heads_insertable = OidIsValid(m->stream_id_sequence);
+			m->heads_insertable = OidIsValid(m->stream_id_sequence) &&
+				default_is_now(heads, m->head_att[HEAD_CREATED_AT]) &&
+				default_is_now(heads, m->head_att[HEAD_UPDATED_AT]);
 		}
 		m->heads_mappable = m->heads_insertable ||
 			map_columns(heads, head_columns, head_types, head_notnull,
 						HEAD_NCOLS_READ, m->head_att, false);
-		columns_mapped = true;
+		columns_mapped = map_invalidations == invalidations;
 	}
 	*map = cached_map;
 }
 
 /*
- * Whether rel is a plain table: no row-level security, not partitioned, not
- * a partition, not inherited from, no generated columns.
+ * Whether rel is a plain table: no row-level security, no rules, not
+ * partitioned, not a partition, not inherited from, no generated columns.
  */
 bool
 es_plain_table(Relation rel)
 {
 	return rel->rd_rel->relkind == RELKIND_RELATION &&
-		!rel->rd_rel->relrowsecurity && !rel->rd_rel->relhassubclass &&
+		!rel->rd_rel->relrowsecurity && !rel->rd_rel->relhasrules &&
+		!rel->rd_rel->relhassubclass &&
 		!rel->rd_rel->relispartition &&
 		!(rel->rd_att->constr && rel->rd_att->constr->has_generated_stored);
 }
