@@ -1,7 +1,9 @@
 -- A feed page reads about as many events as it returns, however far the
--- safe position is and whatever the statistics say: the page's statement is
--- a kept generic plan (plans.c HEADS_OF_EVENT), so it must not be able to
--- read and sort everything up to the safe position first.
+-- safe position is and whatever the statistics say.  An unfiltered page is
+-- read by an index scan (scan.c); a filtered one, and an unfiltered one
+-- where the scans do not apply, by a statement with a kept generic plan
+-- (plans.c HEADS_OF_EVENT), which must not be able to read and sort
+-- everything up to the safe position first.
 DROP EXTENSION es_store;
 CREATE EXTENSION es_store;
 
@@ -23,3 +25,12 @@ SELECT count(*) AS page FROM es_store.read_feed(0, 10, aggregate_types => ARRAY[
 SELECT coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0) <= 100 AS few_rows_read
 FROM pg_stat_xact_user_tables WHERE relid = 'es_store.events'::regclass;
 COMMIT;
+-- The unfiltered statement, with row-level security turning the scan off.
+ALTER TABLE es_store.events ENABLE ROW LEVEL SECURITY;
+BEGIN;
+SELECT count(*) AS page FROM es_store.read_feed(0, 10);
+SELECT count(*) AS page FROM es_store.read_feed(10000, 10);
+SELECT coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0) <= 100 AS few_rows_read
+FROM pg_stat_xact_user_tables WHERE relid = 'es_store.events'::regclass;
+COMMIT;
+ALTER TABLE es_store.events DISABLE ROW LEVEL SECURITY;
