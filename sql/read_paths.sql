@@ -97,28 +97,26 @@ WHERE read LIKE 'feed %' AND aggregate_id = '7';
 -- The scans lock the tables and the indexes they read, and no other index
 -- (the statements' planning locks every index of both tables).  DISCARD
 -- PLANS makes a statement plan again if one runs.
+CREATE VIEW es_locks AS
+SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+WHERE l.pid = pg_backend_pid() AND c.relnamespace = 'es_store'::regnamespace
+ORDER BY c.relname, l.mode;
 BEGIN;
 DISCARD PLANS;
 SELECT count(*) FROM es_store.read_aggregate('rp', 'acct', '1');
-SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-WHERE l.pid = pg_backend_pid() AND c.relnamespace = 'es_store'::regnamespace
-ORDER BY c.relname;
+SELECT * FROM es_locks;
 COMMIT;
 BEGIN;
 DISCARD PLANS;
 SELECT count(*) FROM es_store.read_feed(0, 10);
-SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-WHERE l.pid = pg_backend_pid() AND c.relnamespace = 'es_store'::regnamespace
-ORDER BY c.relname;
+SELECT * FROM es_locks;
 COMMIT;
 -- ... and the statements, for comparison.
 ALTER TABLE es_store.events ENABLE ROW LEVEL SECURITY;
 BEGIN;
 DISCARD PLANS;
 SELECT count(*) FROM es_store.read_feed(0, 10);
-SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-WHERE l.pid = pg_backend_pid() AND c.relnamespace = 'es_store'::regnamespace
-ORDER BY c.relname;
+SELECT * FROM es_locks;
 COMMIT;
 ALTER TABLE es_store.events DISABLE ROW LEVEL SECURITY;
 
@@ -138,5 +136,6 @@ FROM es_store.read_feed(0, 1000) WHERE aggregate_id = '8';
 ROLLBACK;
 SELECT count(*) AS after_rollback FROM es_store.read_feed(0, 1000) WHERE aggregate_id = '8';
 
+DROP VIEW es_locks;
 DROP FUNCTION do_reads(text);
 DROP TABLE reads;

@@ -75,7 +75,6 @@
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -515,19 +514,13 @@ es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
 	bool		isnull;
 	int64		current;
 	int64		next;
-	Datum		key[3] = {b->key.bounded_context, b->key.aggregate_type,
-	b->key.aggregate_id};
 
 	if (!head_step_applies(b))
 		return false;
 	if (b->expect == ES_EXPECT_NO_STREAM)
 		return d->heads_direct && create_head(d, b, head);
 
-	for (int i = 0; i < 3; i++)
-	{
-		ScanKeyInit(&keys[i], i + 1, BTEqualStrategyNumber, F_TEXTEQ, key[i]);
-		keys[i].sk_collation = d->key_index->rd_indcollation[i];
-	}
+	es_key_scan_keys(keys, d->key_index, &b->key);
 	oldslot = table_slot_create(d->heads, &estate->es_tupleTable);
 	scan = index_beginscan(d->heads, d->key_index, estate->es_snapshot, 3, 0);
 	index_rescan(scan, keys, 3, NULL, 0);

@@ -7,8 +7,8 @@
  * sit on the shared machinery (batch.c: the append core; heads.c: the
  * aggregate head row; direct.c: the same head advance and event inserts
  * without SQL statements, for the hot path; scan.c: the same for reads;
- * tables.c: the tables and indexes those two paths use; registry.c: in-flight appenders and the feed's safe
- * bound; plans.c: cached SPI plans; util.c: arguments, keys and result
+ * tables.c: the tables and indexes those two paths use; registry.c:
+ * in-flight appenders and the feed's safe bound; plans.c: cached SPI plans; util.c: arguments, keys and result
  * sets).  Every file includes only this header from the project;
  * no source file includes another.
  *
@@ -161,6 +161,8 @@ extern bool es_table_oids(Oid *oids);
 extern void es_table_map(Relation heads, Relation events, EsTableMap *map);
 extern bool es_plain_table(Relation rel);
 extern Relation es_index_open(Relation table, Oid index, LOCKMODE lockmode);
+extern void es_key_scan_keys(struct ScanKeyData *keys, Relation key_index,
+							 const EsStreamKey *key);
 extern Relation es_table_open(Oid relid, EsRelation which, LOCKMODE lockmode);
 extern bool es_index_usable(Relation index, Relation table,
 							const AttrNumber *att, int n, Oid type);

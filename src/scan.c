@@ -30,8 +30,8 @@
  *	  the event row's columns, not detoasted (the statements' tuplestore
  *	  receiver does not detoast either).
  *	- It takes AccessShareLock on the tables and indexes it reads, kept
- *	  until the end of the transaction, and checks the SELECT privileges the
- *	  statements would need.
+ *	  until the end of the transaction, and applies only when the SELECT
+ *	  privileges the statements would need are there.
  *
  * When it does not apply, the caller uses the SQL statements: when either
  * table has row-level security, is not a plain table, or has columns or
@@ -220,12 +220,19 @@ scan_begin(EsScan *s, ReturnSetInfo *rsinfo, EsRelation head_rel,
 		return false;
 	}
 
-	/* the privileges the SELECT would need */
+	/*
+	 * The privileges the SELECT would need; without them, the statement
+	 * runs and reports it (as direct.c does).
+	 */
 	heads_rte = es_table_rte(s->heads, AccessShareLock, ACL_SELECT);
 	heads_rte->selectedCols = es_column_set(s->map.head_att, HEAD_AGGREGATE_ID + 1);
 	events_rte = es_table_rte(s->events, AccessShareLock, ACL_SELECT);
 	events_rte->selectedCols = es_column_set(s->map.event_att, EVENT_NCOLS);
-	(void) ExecCheckRTPerms(list_make2(heads_rte, events_rte), true);
+	if (!ExecCheckRTPerms(list_make2(heads_rte, events_rte), false))
+	{
+		scan_end(s);
+		return false;
+	}
 
 	s->snapshot = GetActiveSnapshot();
 	s->head_slot = table_slot_create(s->heads, NULL);
@@ -308,17 +315,10 @@ es_scan_read_aggregate(FunctionCallInfo fcinfo, const EsStreamKey *key,
 	EsScan		s;
 	ScanKeyData keys[3];
 	IndexScanDesc scan;
-	Datum		key_values[3] = {key->bounded_context, key->aggregate_type,
-	key->aggregate_id};
 
 	if (!scan_begin(&s, rsinfo, ES_REL_HEADS_KEY, ES_REL_EVENTS_STREAM_VERSION))
 		return false;
-	for (int i = 0; i < 3; i++)
-	{
-		ScanKeyInit(&keys[i], i + 1, BTEqualStrategyNumber, F_TEXTEQ,
-					key_values[i]);
-		keys[i].sk_collation = s.head_index->rd_indcollation[i];
-	}
+	es_key_scan_keys(keys, s.head_index, key);
 	scan = index_beginscan(s.heads, s.head_index, s.snapshot, 3, 0);
 	index_rescan(scan, keys, 3, NULL, 0);
 	if (index_getnext_slot(scan, ForwardScanDirection, s.head_slot))

@@ -20,6 +20,8 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
 #include "access/sysattr.h"
 #include "access/transam.h"
 #include "catalog/dependency.h"
@@ -283,6 +285,24 @@ es_plain_table(Relation rel)
 		!rel->rd_rel->relhassubclass &&
 		!rel->rd_rel->relispartition &&
 		!(rel->rd_att->constr && rel->rd_att->constr->has_generated_stored);
+}
+
+/*
+ * Scan keys for key in aggregate_heads_key (key_index): equality on its
+ * three text columns, with the index's collations.
+ */
+void
+es_key_scan_keys(ScanKey keys, Relation key_index, const EsStreamKey *key)
+{
+	Datum		values[3] = {key->bounded_context, key->aggregate_type,
+	key->aggregate_id};
+
+	for (int i = 0; i < 3; i++)
+	{
+		ScanKeyInit(&keys[i], i + 1, BTEqualStrategyNumber, F_TEXTEQ,
+					values[i]);
+		keys[i].sk_collation = key_index->rd_indcollation[i];
+	}
 }
 
 /*

@@ -13,10 +13,11 @@
 -- advance the version in one step.  Every append leaves a dead version of
 -- the row behind; the fillfactor keeps room on each page for the next
 -- versions, so that the updates stay HOT (no new index entries) and a page
--- is pruned once per few updates instead of on every one (direct.c).  Versions (>= 0 here, >= 1 on events) are
--- kept by the only code that writes these tables; CHECK constraints would
--- cost a parse of their expression on every append (PostgreSQL 15 rebuilds
--- them for each statement).
+-- is pruned once per few updates instead of on every one (direct.c).
+-- Versions (>= 0 here, >= 1 on events) are kept by the only code that
+-- writes these tables; CHECK constraints would cost a parse of their
+-- expression on every append (PostgreSQL 15 rebuilds them for each
+-- statement).
 CREATE TABLE es_store.aggregate_heads (
 	stream_id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	bounded_context	text NOT NULL,
