@@ -75,8 +75,6 @@ SELECT * FROM es_store.append_event('shop', 'order', 'x', NULL, NULL, '{}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM es_store.append_event('shop', 'order', 'x', NULL, 'A', NULL);
 \echo :LAST_ERROR_SQLSTATE
-SELECT * FROM es_store.append_event('shop', 'order', 'x', NULL, 'A', '{}', event_version => NULL);
-\echo :LAST_ERROR_SQLSTATE
 SELECT * FROM es_store.append_at_version('shop', 'order', 'x', NULL, 'A', '{}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM es_store.append_stream(NULL, NULL, ARRAY['A'], ARRAY['{}']::jsonb[]);

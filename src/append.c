@@ -94,6 +94,10 @@ batch_from_arrays(FunctionCallInfo fcinfo, EsStreamKey key, int expected_argno,
 
 	es_check_not_null(fcinfo, argno, "event_types");
 	es_check_not_null(fcinfo, argno + 1, "payloads");
+	/* before any array is unpacked: a huge one costs memory in proportion */
+	es_check_batch_size(ArrayGetNItems(ARR_NDIM(PG_GETARG_ARRAYTYPE_P(argno)),
+									   ARR_DIMS(PG_GETARG_ARRAYTYPE_P(argno))),
+						key.display);
 	n = unpack_array(fcinfo, argno, "event_types", TEXTOID, -1, false,
 					 TYPALIGN_INT, &types, &type_nulls);
 	npayloads = unpack_array(fcinfo, argno + 1, "payloads", JSONBOID, -1, false,
@@ -160,7 +164,6 @@ batch_of_one(FunctionCallInfo fcinfo, EsStreamKey key, int argno)
 
 	es_check_not_null(fcinfo, argno, "event_type");
 	es_check_not_null(fcinfo, argno + 1, "payload");
-	es_check_not_null(fcinfo, argno + 4, "event_version");
 	b->key = key;
 	b->event_types[0] = PG_GETARG_DATUM(argno);
 	b->payloads[0] = PG_GETARG_DATUM(argno + 1);
@@ -171,7 +174,8 @@ batch_of_one(FunctionCallInfo fcinfo, EsStreamKey key, int argno)
 		b->event_ids[0] = PG_GETARG_DATUM(argno + 3);
 		b->event_id_nulls[0] = false;
 	}
-	b->event_versions[0] = PG_GETARG_DATUM(argno + 4);
+	if (!PG_ARGISNULL(argno + 4))
+		b->event_versions[0] = PG_GETARG_DATUM(argno + 4);
 	if (!PG_ARGISNULL(argno + 5))
 	{
 		b->correlation_ids[0] = PG_GETARG_DATUM(argno + 5);
@@ -261,9 +265,9 @@ es_append_stream(PG_FUNCTION_ARGS)
  *				   expected_version, event_type, payload, metadata, event_id,
  *				   event_version, correlation_id, causation_id, trace_id)
  *
- * Append one event.  Key parts, event_type, payload and event_version must
- * be non-NULL; expected_version NULL means any; metadata NULL means '{}';
- * event_id NULL means a generated one.  Locks the head row like es_append.
+ * Append one event.  Key parts, event_type and payload must be non-NULL;
+ * expected_version NULL means any; metadata NULL means '{}'; event_id NULL
+ * means a generated one; event_version NULL means 1, as in es_append.  Locks the head row like es_append.
  */
 PG_FUNCTION_INFO_V1(es_append_event);
 Datum
@@ -282,7 +286,8 @@ es_append_event(PG_FUNCTION_ARGS)
  *						event_id, event_version, correlation_id,
  *						causation_id, trace_id)
  *
- * Append one event at a version the caller chose (>= 1, non-NULL).  The
+ * Append one event at a version the caller chose (1 to ES_MAX_VERSION,
+ * non-NULL).  The
  * only check is that the aggregate has no event at that version (SE001
  * otherwise); gaps are allowed, and the head's version becomes the highest
  * version stored.  Locks the head row like es_append.
@@ -298,11 +303,12 @@ es_append_at_version(PG_FUNCTION_ARGS)
 	b = batch_of_one(fcinfo, key, 4);
 	b->expect = ES_EXPECT_AT_VERSION;
 	b->expected_version = PG_GETARG_INT64(3);
-	if (b->expected_version < 1)
+	if (b->expected_version < 1 || b->expected_version > ES_MAX_VERSION)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid aggregate version %lld for stream \"%s\"",
 						(long long) b->expected_version, key.display),
-				 errdetail("Versions start at 1.")));
+				 errdetail("Versions go from 1 to %lld.",
+						   (long long) ES_MAX_VERSION)));
 	return append_returning_row(fcinfo, b);
 }

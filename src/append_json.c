@@ -127,6 +127,37 @@ same_key(const EsStreamKey *a, const EsStreamKey *b)
 		DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, a->aggregate_id, b->aggregate_id));
 }
 
+/*
+ * The value of an "event_version" field: an integer from 1 to INT_MAX
+ * (22023 otherwise; 1.5 is not rounded, 1e10 is not truncated).
+ */
+static int32
+event_version_field(JsonbValue *v, int i)
+{
+	Datum		n;
+	bool		integral = false;
+	bool		in_range = false;
+
+	if (v->type == jbvNumeric)
+	{
+		n = NumericGetDatum(v->val.numeric);
+		integral = DatumGetBool(DirectFunctionCall2(numeric_eq, n,
+													DirectFunctionCall2(numeric_trunc, n, Int32GetDatum(0))));
+		in_range = integral &&
+			DatumGetBool(DirectFunctionCall2(numeric_ge, n,
+											 DirectFunctionCall1(int4_numeric, Int32GetDatum(1)))) &&
+			DatumGetBool(DirectFunctionCall2(numeric_le, n,
+											 DirectFunctionCall1(int4_numeric, Int32GetDatum(PG_INT32_MAX))));
+	}
+	if (!in_range)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("event field \"event_version\" must be an integer from 1 to %d",
+						PG_INT32_MAX),
+				 errdetail("Event %d of the batch has an \"event_version\" that is not.", i + 1)));
+	return DatumGetInt32(DirectFunctionCall1(numeric_int4, n));
+}
+
 static void
 read_event(EsBatch *b, int i, JsonbContainer *obj)
 {
@@ -135,7 +166,9 @@ read_event(EsBatch *b, int i, JsonbContainer *obj)
 
 	check_known_fields(obj, i);
 	b->event_types[i] = required_text_field(obj, "event_type", i);
-	b->payloads[i] = jsonb_field(obj, "payload");
+	/* a JSON null payload is a payload, as 'null'::jsonb is in es_append */
+	v = getKeyJsonValueFromContainer(obj, "payload", strlen("payload"), NULL);
+	b->payloads[i] = v == NULL ? (Datum) 0 : JsonbPGetDatum(JsonbValueToJsonb(v));
 	if (b->payloads[i] == (Datum) 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -150,15 +183,7 @@ read_event(EsBatch *b, int i, JsonbContainer *obj)
 		b->event_id_nulls[i] = false;
 	}
 	if ((v = field(obj, "event_version")) != NULL)
-	{
-		if (v->type != jbvNumeric)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("event field \"event_version\" must be a number"),
-					 errdetail("Event %d of the batch has a non-numeric \"event_version\".", i + 1)));
-		b->event_versions[i] = DirectFunctionCall1(numeric_int4,
-												   NumericGetDatum(v->val.numeric));
-	}
+		b->event_versions[i] = Int32GetDatum(event_version_field(v, i));
 	if ((d = text_field(obj, "correlation_id", i)) != (Datum) 0)
 	{
 		b->correlation_ids[i] = d;
@@ -174,6 +199,20 @@ read_event(EsBatch *b, int i, JsonbContainer *obj)
 		b->trace_ids[i] = d;
 		b->trace_nulls[i] = false;
 	}
+}
+
+/* Element i of the events array, which must be an object (22023). */
+static JsonbContainer *
+event_object(Jsonb *events, int i)
+{
+	JsonbValue *elem = getIthJsonbValueFromContainer(&events->root, i);
+
+	if (elem->type != jbvBinary || !JsonContainerIsObject(elem->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("events must be a JSON array of event objects"),
+				 errdetail("Element %d of the array is not an object.", i + 1)));
+	return elem->val.binary.data;
 }
 
 /*
@@ -192,6 +231,8 @@ es_append_events(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *events;
 	EsBatch    *b;
+	JsonbContainer *first;
+	EsStreamKey key;
 	int			n;
 
 	es_check_not_null(fcinfo, 1, "events");
@@ -206,34 +247,30 @@ es_append_events(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot append an empty batch"),
 				 errdetail("A batch must contain at least one event.")));
+	/* the first event names the aggregate; check the size before unpacking */
+	first = event_object(events, 0);
+	key = key_of(first, 0);
+	es_check_batch_size(n, key.display);
 
 	b = es_batch_new(n);
+	b->key = key;
+	es_check_expected_version(b, fcinfo, 0);
 	for (int i = 0; i < n; i++)
 	{
-		JsonbValue *elem = getIthJsonbValueFromContainer(&events->root, i);
-		JsonbContainer *obj;
-		EsStreamKey key;
+		JsonbContainer *obj = i == 0 ? first : event_object(events, i);
 
 		CHECK_FOR_INTERRUPTS();
-		if (elem->type != jbvBinary || !JsonContainerIsObject(elem->val.binary.data))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("events must be a JSON array of event objects"),
-					 errdetail("Element %d of the array is not an object.", i + 1)));
-		obj = elem->val.binary.data;
-		key = key_of(obj, i);
-		if (i == 0)
+		if (i > 0)
 		{
-			b->key = key;
-			es_check_expected_version(b, fcinfo, 0);
+			key = key_of(obj, i);
+			if (!same_key(&b->key, &key))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("cannot append to more than one aggregate in one batch"),
+						 errdetail("Event 1 is for stream \"%s\", but event %d is for stream \"%s\".",
+								   b->key.display, i + 1, key.display),
+						 errhint("Append each aggregate's events in a separate call; the calls can share one transaction.")));
 		}
-		else if (!same_key(&b->key, &key))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("cannot append to more than one aggregate in one batch"),
-					 errdetail("Event 1 is for stream \"%s\", but event %d is for stream \"%s\".",
-							   b->key.display, i + 1, key.display),
-					 errhint("Append each aggregate's events in a separate call; the calls can share one transaction.")));
 		read_event(b, i, obj);
 	}
 

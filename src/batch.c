@@ -18,7 +18,8 @@
  *	   positions until we end), draw one global position per event from
  *	   es_store.global_position_seq, in batch order, and insert the events
  *	   (direct.c when the ids were generated here).
- *	   With es_store.notify_channel set, queue a NOTIFY for commit.
+ *	   With es_store.notify_channel set, ask for a NOTIFY at commit
+ *	   (registry.c sends it then, so PREPARE TRANSACTION still works).
  *	5. With caller-supplied ids the insert skips ids that are already
  *	   stored (ON CONFLICT DO NOTHING, which waits for an in-flight inserter
  *	   of the same id to finish).  If any was skipped, the append is either
@@ -34,7 +35,6 @@
 
 #include "access/detoast.h"
 #include "catalog/pg_type_d.h"
-#include "commands/async.h"
 #include "commands/sequence.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -123,6 +123,41 @@ empty_object(void)
 }
 
 /*
+ * What event i counts against es_store.max_event_bytes: its event type,
+ * payload, metadata, and correlation, causation and trace ids, uncompressed.
+ */
+static Size
+event_bytes(const EsBatch *b, int i)
+{
+	Size		bytes = toast_raw_datum_size(b->event_types[i]) +
+		toast_raw_datum_size(b->payloads[i]) +
+		toast_raw_datum_size(b->metadata[i]);
+
+	if (!b->correlation_nulls[i])
+		bytes += toast_raw_datum_size(b->correlation_ids[i]);
+	if (!b->causation_nulls[i])
+		bytes += toast_raw_datum_size(b->causation_ids[i]);
+	if (!b->trace_nulls[i])
+		bytes += toast_raw_datum_size(b->trace_ids[i]);
+	return bytes;
+}
+
+/*
+ * Raise 54000 when a batch of nevents is over es_store.max_batch_events.
+ * Called before the batch's arrays are unpacked, and again on the batch.
+ */
+void
+es_check_batch_size(int64 nevents, const char *display)
+{
+	if (nevents > es_max_batch_events)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("batch for stream \"%s\" is too large", display),
+				 errdetail("The batch has %lld events; the limit (es_store.max_batch_events) is %d.",
+						   (long long) nevents, es_max_batch_events)));
+}
+
+/*
  * Check a batch before touching any data, fill in defaults (metadata '{}',
  * generated event ids) and note whether the caller supplied ids.
  */
@@ -135,12 +170,7 @@ es_batch_validate(EsBatch *b)
 				 errmsg("cannot append an empty batch to stream \"%s\"",
 						b->key.display),
 				 errdetail("A batch must contain at least one event.")));
-	if (b->nevents > es_max_batch_events)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("batch for stream \"%s\" is too large", b->key.display),
-				 errdetail("The batch has %d events; the limit (es_store.max_batch_events) is %d.",
-						   b->nevents, es_max_batch_events)));
+	es_check_batch_size(b->nevents, b->key.display);
 
 	b->ids_supplied = false;
 	for (int i = 0; i < b->nevents; i++)
@@ -174,13 +204,12 @@ es_batch_validate(EsBatch *b)
 							b->key.display),
 					 errdetail("Event %d of the batch has metadata that is not an object.", i + 1)));
 
-		bytes = toast_raw_datum_size(b->payloads[i]) +
-			toast_raw_datum_size(b->metadata[i]);
+		bytes = event_bytes(b, i);
 		if (bytes > (Size) es_max_event_bytes)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("event is too large for stream \"%s\"", b->key.display),
-					 errdetail("Event %d of the batch takes %zu bytes of payload and metadata; the limit (es_store.max_event_bytes) is %d.",
+					 errdetail("Event %d of the batch takes %zu bytes of event type, payload, metadata and ids; the limit (es_store.max_event_bytes) is %d.",
 							   i + 1, bytes, es_max_event_bytes)));
 
 		if (!b->event_id_nulls[i])
@@ -197,6 +226,16 @@ es_batch_validate(EsBatch *b)
 			b->event_id_nulls[i] = false;
 		}
 	}
+}
+
+/* Raise 54000: the stream cannot take more events. */
+void
+es_raise_version_limit(const EsStreamKey *key)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("stream \"%s\" cannot grow past version %lld",
+					key->display, (long long) ES_MAX_VERSION)));
 }
 
 /* The first version a retry of this batch must have stored, or -1. */
@@ -319,10 +358,27 @@ find_stored_append(const EsBatch *b, EsAppendResult *r, bool own)
 	return true;
 }
 
+/*
+ * Raise SE001 for a batch whose expected version did not match, naming the
+ * current version.  Under REPEATABLE READ and SERIALIZABLE the check was
+ * made against the transaction's snapshot: when the head row has changed
+ * since, the version the caller expected may well be the latest one, and
+ * the failure is a serialization failure (40001, retry the transaction),
+ * as PostgreSQL raises for an UPDATE of a row changed after the snapshot.
+ */
 static void
 raise_wrong_version(const EsBatch *b)
 {
-	int64		current = es_head_current_version(&b->key);
+	int64		current = es_head_current_version(&b->key, false);
+
+	if (IsolationUsesXactSnapshot() &&
+		es_head_current_version(&b->key, true) != current)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update"),
+				 errdetail("Stream \"%s\" was appended to after this transaction's snapshot was taken.",
+						   b->key.display),
+				 errhint("Retry the transaction.")));
 
 	if (b->expect == ES_EXPECT_AT_VERSION)
 		ereport(ERROR,
@@ -450,6 +506,7 @@ es_append_batch(EsBatch *b)
 	r->versions = palloc(sizeof(int64) * b->nevents);
 	r->positions = palloc(sizeof(int64) * b->nevents);
 
+	es_guard_enter();
 	SPI_connect();
 
 	/* 2: a retry of a stored append needs no lock and no write */
@@ -469,6 +526,9 @@ es_append_batch(EsBatch *b)
 			goto done;
 		raise_wrong_version(b);
 	}
+	if (b->expect != ES_EXPECT_AT_VERSION &&
+		head.old_version > ES_MAX_VERSION - b->nevents)
+		es_raise_version_limit(&b->key);
 	if (b->expect == ES_EXPECT_AT_VERSION &&
 		version_taken(head.stream_id, b->expected_version))
 	{
@@ -498,7 +558,7 @@ es_append_batch(EsBatch *b)
 	else
 		inserted = insert_events(b, head.stream_id, r);
 	if (es_notify_channel[0] != '\0')
-		Async_Notify(es_notify_channel, "");
+		es_registry_notify_at_commit(es_notify_channel);
 
 	/* 5: some ids were stored meanwhile */
 	if (inserted != (uint64) b->nevents)
@@ -518,6 +578,7 @@ es_append_batch(EsBatch *b)
 done:
 	es_direct_end(direct);
 	SPI_finish();
+	es_guard_leave();
 	return r;
 }
 

@@ -66,7 +66,6 @@
 #include "catalog/pg_type_d.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
-#include "common/int.h"
 #include "executor/executor.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -564,10 +563,9 @@ es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
 		ExecClearTuple(oldslot);
 		return true;
 	}
-	if (pg_add_s64_overflow(current, b->nevents, &next))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("bigint out of range")));
+	if (current > ES_MAX_VERSION - b->nevents)
+		es_raise_version_limit(&b->key);
+	next = current + b->nevents;
 
 	newslot = table_slot_create(d->heads, &estate->es_tupleTable);
 	slot_getallattrs(oldslot);

@@ -30,6 +30,23 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 void		_PG_init(void);
 
+/*
+ * es_store.notify_channel must be a name NOTIFY accepts, so that a bad
+ * value fails the SET, not every later commit.
+ */
+static bool
+check_notify_channel(char **newval, void **extra, GucSource source)
+{
+	if (strlen(*newval) >= NAMEDATALEN)
+	{
+		GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+		GUC_check_errmsg("es_store.notify_channel cannot be longer than %d bytes",
+						 NAMEDATALEN - 1);
+		return false;
+	}
+	return true;
+}
+
 static void
 es_shmem_request(void)
 {
@@ -69,7 +86,7 @@ _PG_init(void)
 							   &es_notify_channel,
 							   "",
 							   PGC_USERSET, 0,
-							   NULL, NULL, NULL);
+							   check_notify_channel, NULL, NULL);
 	DefineCustomIntVariable("es_store.debug_registration_lock",
 							"Developer option: advisory lock key an append waits for while registering.",
 							"0 disables it.  Lets isolation tests stop an append between reading "

@@ -31,8 +31,23 @@ extern int	es_max_event_bytes;
 extern char *es_notify_channel;
 extern int	es_debug_registration_lock;
 
-/* Longest aggregate key we accept, in bytes over its three parts. */
+/*
+ * Longest aggregate key we accept, in bytes over its three parts, and
+ * longest stream name (its key stores it twice: as the aggregate id, and a
+ * prefix of it as the aggregate type).  Both keep a head row's key within
+ * what a btree entry can hold.
+ */
 #define ES_MAX_KEY_BYTES	2048
+#define ES_MAX_STREAM_NAME_BYTES	1024
+
+/*
+ * Highest aggregate version: 2^53 - 1, the largest integer every JSON
+ * client represents exactly, and far from bigint overflow.
+ */
+#define ES_MAX_VERSION		INT64CONST(9007199254740991)
+
+/* Longest checkpoint name, in bytes */
+#define ES_MAX_CHECKPOINT_NAME_BYTES	1024
 
 /*
  * An aggregate key.  The three parts are text Datums, never NULL.  "display"
@@ -93,10 +108,19 @@ typedef struct EsAppendResult
 	int64	   *positions;
 } EsAppendResult;
 
+/* guard.c */
+extern void es_guard_enter(void);
+extern void es_guard_leave(void);
+extern Oid	es_extension_schema(void);
+extern Oid	es_extension_oid(void);
+extern bool es_extension_member(Oid relid);
+
 /* batch.c */
 extern EsBatch *es_batch_new(int nevents);
+extern void es_check_batch_size(int64 nevents, const char *display);
 extern void es_batch_validate(EsBatch *batch);
 extern EsAppendResult *es_append_batch(EsBatch *batch);
+extern void es_raise_version_limit(const EsStreamKey *key);
 extern Datum es_append_srf(FunctionCallInfo fcinfo, EsBatch *batch);
 
 /* heads.c */
@@ -108,7 +132,7 @@ typedef struct EsHead
 } EsHead;
 
 extern EsHead es_head_advance(const EsBatch *batch);
-extern int64 es_head_current_version(const EsStreamKey *key);
+extern int64 es_head_current_version(const EsStreamKey *key, bool latest);
 extern void es_head_undo_advance(int64 stream_id, int nevents);
 
 /* tables.c */
@@ -194,6 +218,7 @@ extern void es_registry_shmem_request(void);
 extern void es_registry_shmem_startup(void);
 extern void es_registry_before_draw(Oid seq);
 extern void es_registry_after_draw(int64 first_position);
+extern void es_registry_notify_at_commit(const char *channel);
 extern int64 es_feed_safe_bound(Oid seq);
 extern int	es_registry_in_flight(int *pids, int64 *lows, int max);
 extern int	es_registry_capacity(void);
@@ -221,11 +246,15 @@ typedef enum EsPlanId
 	ES_PLAN_SAVE_CHECKPOINT,
 	ES_PLAN_SAVE_CHECKPOINT_FROM,	/* compare-and-set from a position > 0 */
 	ES_PLAN_SAVE_CHECKPOINT_FROM_ZERO,	/* ... from 0 (or no checkpoint) */
+	ES_PLAN_LOCK_CHECKPOINT,	/* lock a checkpoint's row, for a reset */
+	ES_PLAN_RESET_CHECKPOINT,	/* set it to any position, or its owner */
+	ES_PLAN_DELETE_CHECKPOINT,
 	ES_NUM_PLANS
 } EsPlanId;
 
 extern SPIPlanPtr es_plan(EsPlanId id);
 extern Oid	es_position_sequence(void);
+extern bool es_checkpoints_have_owner(void);
 
 /* util.c */
 extern void es_check_not_null(FunctionCallInfo fcinfo, int argno, const char *what);

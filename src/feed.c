@@ -33,15 +33,20 @@
 
 #include "es_store.h"
 
+/*
+ * The feed functions refuse during recovery: a standby cannot see the
+ * primary's appenders in flight, and the registry is never attached there
+ * (registry.c).  what: "read the global feed", "list in-flight appends".
+ */
 static void
-check_not_in_recovery(void)
+check_not_in_recovery(const char *what)
 {
 	if (RecoveryInProgress())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot read the global feed during recovery"),
+				 errmsg("cannot %s during recovery", what),
 				 errdetail("The feed's safe position depends on appends in flight on the primary, which a standby cannot see."),
-				 errhint("Read the global feed on the primary.")));
+				 errhint("Call this function on the primary.")));
 }
 
 /* A text[] filter argument: NULL (no filter) or a one-dimensional array. */
@@ -118,13 +123,14 @@ es_read_feed(PG_FUNCTION_ARGS)
 			segments > 1;
 	}
 
-	check_not_in_recovery();
+	check_not_in_recovery("read the global feed");
 	if (IsolationIsSerializable())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot read the global feed in a SERIALIZABLE transaction"),
 				 errdetail("The feed reads with a snapshot taken after its safe position, and serializable conflict detection does not track such reads."),
 				 errhint("Read the feed in a READ COMMITTED or REPEATABLE READ transaction.")));
+	es_guard_enter();
 	bound = es_feed_safe_bound(es_position_sequence());
 	if (PG_NARGS() >= 8 && !PG_ARGISNULL(7))
 	{
@@ -141,7 +147,10 @@ es_read_feed(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (bound <= after)
+	{
+		es_guard_leave();
 		return (Datum) 0;
+	}
 
 	values[0] = Int64GetDatum(after);
 	values[1] = Int64GetDatum(bound);
@@ -161,6 +170,7 @@ es_read_feed(PG_FUNCTION_ARGS)
 		SPI_finish();
 	}
 	PopActiveSnapshot();
+	es_guard_leave();
 	return (Datum) 0;
 }
 
@@ -175,8 +185,13 @@ PG_FUNCTION_INFO_V1(es_last_position);
 Datum
 es_last_position(PG_FUNCTION_ARGS)
 {
-	check_not_in_recovery();
-	PG_RETURN_INT64(es_feed_safe_bound(es_position_sequence()));
+	int64		bound;
+
+	check_not_in_recovery("read the global feed");
+	es_guard_enter();
+	bound = es_feed_safe_bound(es_position_sequence());
+	es_guard_leave();
+	PG_RETURN_INT64(bound);
 }
 
 /*
@@ -199,6 +214,7 @@ es_in_flight_appends(PG_FUNCTION_ARGS)
 	int64	   *lows;
 	int			n;
 
+	check_not_in_recovery("list in-flight appends");
 	InitMaterializedSRF(fcinfo, 0);
 	max = es_registry_capacity();
 	pids = palloc(sizeof(int) * max);

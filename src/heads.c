@@ -24,6 +24,8 @@
  */
 #include "postgres.h"
 
+#include "utils/snapmgr.h"
+
 #include "es_store.h"
 
 static void
@@ -96,17 +98,23 @@ es_head_advance(const EsBatch *batch)
 /*
  * The aggregate's current version, 0 when it has no head row.  Inside a
  * VOLATILE caller this runs with a fresh snapshot in READ COMMITTED, so
- * after es_head_advance waited on the row it sees the winner's version.
+ * after es_head_advance waited on the row it sees the winner's version;
+ * under REPEATABLE READ it sees the transaction's snapshot.  latest: read
+ * the latest committed version instead, in every isolation level.
  */
 int64
-es_head_current_version(const EsStreamKey *key)
+es_head_current_version(const EsStreamKey *key, bool latest)
 {
 	Datum		values[3];
 	bool		isnull;
 	Datum		v;
 
 	key_values(key, values);
-	v = es_exec_scalar(ES_PLAN_HEAD_VERSION, values, NULL, false, &isnull);
+	if (latest)
+		PushActiveSnapshot(GetLatestSnapshot());
+	v = es_exec_scalar(ES_PLAN_HEAD_VERSION, values, NULL, latest, &isnull);
+	if (latest)
+		PopActiveSnapshot();
 	return isnull ? 0 : DatumGetInt64(v);
 }
 

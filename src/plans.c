@@ -102,6 +102,19 @@
 	"pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11)) " \
 	"AS u(p, v, i, t, ev, pl, m, c, ca, tr)"
 
+/*
+ * Checkpoint saves: a new checkpoint belongs to the saver ($3); an existing
+ * one is saved only when its owner is the one the caller was checked
+ * against ($4, or $5), or when it has none (saved before 0.2.1), which the
+ * save then claims for the saver.
+ */
+#define CHECKPOINT_INSERT \
+	"INSERT INTO es_store.checkpoints AS c (name, position, owner) " \
+	"VALUES ($1, $2, $3) ON CONFLICT ON CONSTRAINT checkpoints_pkey "
+#define CLAIM_OWNER "owner = COALESCE(c.owner, excluded.owner) "
+#define OWNER_MATCHES(param) \
+	"(c.owner IS NULL OR c.owner" EQ param ") "
+
 #define SKIP_STORED_IDS " ON CONFLICT ON CONSTRAINT events_event_id_key DO NOTHING"
 
 #define MAX_PLAN_ARGS 11
@@ -219,43 +232,64 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		INT8OID, INT8OID, INT8OID}
 	},
 	[ES_PLAN_GET_CHECKPOINT] = {
-		"SELECT c.position FROM es_store.checkpoints c WHERE c.name" EQ "$1",
+		"SELECT c.position, c.owner FROM es_store.checkpoints c "
+		"WHERE c.name" EQ "$1",
 		1, {TEXTOID}
 	},
 	[ES_PLAN_SAVE_CHECKPOINT] = {
-		"INSERT INTO es_store.checkpoints AS c (name, position) "
-		"VALUES ($1, $2) ON CONFLICT ON CONSTRAINT checkpoints_pkey "
+		CHECKPOINT_INSERT
 		"DO UPDATE SET position = excluded.position, "
-		"updated_at = pg_catalog.now() "
+		"updated_at = pg_catalog.now(), " CLAIM_OWNER
 		"WHERE c.position OPERATOR(pg_catalog.<=) excluded.position "
+		"AND " OWNER_MATCHES("$4")
 		"RETURNING c.position",
-		2, {TEXTOID, INT8OID}
+		4, {TEXTOID, INT8OID, NAMEOID, NAMEOID}
 	},
 	[ES_PLAN_SAVE_CHECKPOINT_FROM] = {
 		"UPDATE es_store.checkpoints c SET position = $2, "
-		"updated_at = pg_catalog.now() "
+		"updated_at = pg_catalog.now(), "
+		"owner = COALESCE(c.owner, $4) "
 		"WHERE c.name" EQ "$1 AND c.position" EQ "$3 "
 		"AND c.position OPERATOR(pg_catalog.<=) $2 "
+		"AND " OWNER_MATCHES("$5")
 		"RETURNING c.position",
-		3, {TEXTOID, INT8OID, INT8OID}
+		5, {TEXTOID, INT8OID, INT8OID, NAMEOID, NAMEOID}
 	},
 	[ES_PLAN_SAVE_CHECKPOINT_FROM_ZERO] = {
-		"INSERT INTO es_store.checkpoints AS c (name, position) "
-		"VALUES ($1, $2) ON CONFLICT ON CONSTRAINT checkpoints_pkey "
+		CHECKPOINT_INSERT
 		"DO UPDATE SET position = excluded.position, "
-		"updated_at = pg_catalog.now() "
-		"WHERE c.position" EQ "0 "
+		"updated_at = pg_catalog.now(), " CLAIM_OWNER
+		"WHERE c.position" EQ "0 AND " OWNER_MATCHES("$4")
 		"RETURNING c.position",
-		2, {TEXTOID, INT8OID}
+		4, {TEXTOID, INT8OID, NAMEOID, NAMEOID}
+	},
+	[ES_PLAN_LOCK_CHECKPOINT] = {
+		"SELECT c.position FROM es_store.checkpoints c "
+		"WHERE c.name" EQ "$1 FOR UPDATE",
+		1, {TEXTOID}
+	},
+	[ES_PLAN_RESET_CHECKPOINT] = {
+		"INSERT INTO es_store.checkpoints AS c (name, position, owner) "
+		"VALUES ($1, $2, $3) ON CONFLICT ON CONSTRAINT checkpoints_pkey "
+		"DO UPDATE SET position = excluded.position, "
+		"updated_at = pg_catalog.now(), "
+		"owner = COALESCE(excluded.owner, c.owner)",
+		3, {TEXTOID, INT8OID, NAMEOID}
+	},
+	[ES_PLAN_DELETE_CHECKPOINT] = {
+		"DELETE FROM es_store.checkpoints c WHERE c.name" EQ "$1",
+		1, {TEXTOID}
 	},
 };
 
 /*
- * The head inserts of the 0.1.0 schema, whose aggregate_heads has no
- * key_hash: a new library keeps working under it until ALTER EXTENSION
- * es_store UPDATE.
+ * The statements of older schemas, which a new library keeps working with
+ * until ALTER EXTENSION es_store UPDATE: the head inserts of 0.1.0, whose
+ * aggregate_heads has no key_hash, and the checkpoint statements of 0.2.0
+ * and before, whose checkpoints have no owner.  Each takes the same
+ * parameters as the current statement.
  */
-static const EsPlanDef legacy_plan_defs[ES_NUM_PLANS] = {
+static const EsPlanDef no_key_hash_defs[ES_NUM_PLANS] = {
 	[ES_PLAN_HEAD_UPSERT] = {
 		LEGACY_HEAD_INSERT ON_CONFLICT_ADVANCE,
 		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
@@ -270,29 +304,102 @@ static const EsPlanDef legacy_plan_defs[ES_NUM_PLANS] = {
 	},
 };
 
-static SPIPlanPtr plans[ES_NUM_PLANS];
-static SPIPlanPtr legacy_plans[ES_NUM_PLANS];
+#define LEGACY_CHECKPOINT_INSERT \
+	"INSERT INTO es_store.checkpoints AS c (name, position) " \
+	"VALUES ($1, $2) ON CONFLICT ON CONSTRAINT checkpoints_pkey " \
+	"DO UPDATE SET position = excluded.position, " \
+	"updated_at = pg_catalog.now() "
 
-/* Cached: whether es_store.aggregate_heads (of this OID) has key_hash. */
-static Oid	heads_checked_relid = InvalidOid;
-static bool heads_have_key_hash = true;
+static const EsPlanDef no_owner_defs[ES_NUM_PLANS] = {
+	[ES_PLAN_GET_CHECKPOINT] = {
+		"SELECT c.position, NULL::pg_catalog.name FROM es_store.checkpoints c "
+		"WHERE c.name" EQ "$1",
+		1, {TEXTOID}
+	},
+	[ES_PLAN_SAVE_CHECKPOINT] = {
+		LEGACY_CHECKPOINT_INSERT
+		"WHERE c.position OPERATOR(pg_catalog.<=) excluded.position "
+		"RETURNING c.position",
+		4, {TEXTOID, INT8OID, NAMEOID, NAMEOID}
+	},
+	[ES_PLAN_SAVE_CHECKPOINT_FROM] = {
+		"UPDATE es_store.checkpoints c SET position = $2, "
+		"updated_at = pg_catalog.now() "
+		"WHERE c.name" EQ "$1 AND c.position" EQ "$3 "
+		"AND c.position OPERATOR(pg_catalog.<=) $2 "
+		"RETURNING c.position",
+		5, {TEXTOID, INT8OID, INT8OID, NAMEOID, NAMEOID}
+	},
+	[ES_PLAN_SAVE_CHECKPOINT_FROM_ZERO] = {
+		LEGACY_CHECKPOINT_INSERT
+		"WHERE c.position" EQ "0 RETURNING c.position",
+		4, {TEXTOID, INT8OID, NAMEOID, NAMEOID}
+	},
+};
+
+static SPIPlanPtr plans[ES_NUM_PLANS];
+static SPIPlanPtr no_key_hash_plans[ES_NUM_PLANS];
+static SPIPlanPtr no_owner_plans[ES_NUM_PLANS];
 
 /*
- * Whether the installed schema predates 0.2.0 (no aggregate_heads.key_hash).
- * Two syscache probes per call; the attribute check is cached per table OID.
+ * What the installed schema has, cached per backend: whether
+ * aggregate_heads has key_hash (0.2.0) and checkpoints has owner (0.2.1).
+ * A library newer than the installed SQL keeps working with the older
+ * tables until ALTER EXTENSION es_store UPDATE; the cache is forgotten on
+ * any relcache invalidation of the two tables, which the update's ALTER
+ * TABLE sends to every session, so a session opened before the update uses
+ * the new columns at its next call.
  */
+static bool schema_known = false;
+static Oid	schema_heads = InvalidOid;
+static Oid	schema_checkpoints = InvalidOid;
+static bool heads_have_key_hash = true;
+static bool checkpoints_have_owner = true;
+
+static void
+schema_inval(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == schema_heads ||
+		relid == schema_checkpoints)
+		schema_known = false;
+}
+
+static void
+schema_load(void)
+{
+	static bool callback_registered = false;
+	Oid			nsp = es_extension_schema();
+
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(schema_inval, (Datum) 0);
+		callback_registered = true;
+	}
+	/* an invalidation arriving while we look leaves the cache unknown */
+	schema_known = true;
+	schema_heads = get_relname_relid("aggregate_heads", nsp);
+	schema_checkpoints = get_relname_relid("checkpoints", nsp);
+	heads_have_key_hash = get_attnum(schema_heads, "key_hash") != InvalidAttrNumber;
+	checkpoints_have_owner =
+		get_attnum(schema_checkpoints, "owner") != InvalidAttrNumber;
+}
+
+/* Whether the installed schema predates 0.2.0 (no aggregate_heads.key_hash). */
 static bool
 schema_is_legacy(void)
 {
-	Oid			nsp = get_namespace_oid("es_store", false);
-	Oid			heads = get_relname_relid("aggregate_heads", nsp);
-
-	if (heads != heads_checked_relid)
-	{
-		heads_have_key_hash = get_attnum(heads, "key_hash") != InvalidAttrNumber;
-		heads_checked_relid = heads;
-	}
+	if (!schema_known)
+		schema_load();
 	return !heads_have_key_hash;
+}
+
+/* Whether checkpoints have owners (the schema is 0.2.1 or later). */
+bool
+es_checkpoints_have_owner(void)
+{
+	if (!schema_known)
+		schema_load();
+	return checkpoints_have_owner;
 }
 
 /*
@@ -308,10 +415,15 @@ es_plan(EsPlanId id)
 
 	Assert(id >= 0 && id < ES_NUM_PLANS);
 	def = &plan_defs[id];
-	if (legacy_plan_defs[id].sql != NULL && schema_is_legacy())
+	if (no_key_hash_defs[id].sql != NULL && schema_is_legacy())
 	{
-		def = &legacy_plan_defs[id];
-		slot = &legacy_plans[id];
+		def = &no_key_hash_defs[id];
+		slot = &no_key_hash_plans[id];
+	}
+	else if (no_owner_defs[id].sql != NULL && !es_checkpoints_have_owner())
+	{
+		def = &no_owner_defs[id];
+		slot = &no_owner_plans[id];
 	}
 	if (*slot != NULL)
 		return *slot;
@@ -362,14 +474,19 @@ es_position_sequence(void)
 
 	if (!OidIsValid(seq))
 	{
-		seq = get_relname_relid("global_position_seq",
-								get_namespace_oid("es_store", false));
+		seq = get_relname_relid("global_position_seq", es_extension_schema());
 		if (!OidIsValid(seq))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_TABLE),
 					 errmsg("relation \"es_store.global_position_seq\" does not exist"),
 					 errdetail("es_store draws global positions from this sequence."),
 					 errhint("Drop and create the extension again, or restore the sequence from a backup.")));
+		if (!es_extension_member(seq))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("es_store.global_position_seq is not a member of extension es_store"),
+					 errdetail("es_store draws global positions only from its own sequence."),
+					 errhint("ALTER EXTENSION es_store ADD SEQUENCE es_store.global_position_seq;")));
 		if (!callback_registered)
 		{
 			CacheRegisterRelcacheCallback(position_sequence_inval, (Datum) 0);

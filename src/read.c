@@ -32,8 +32,12 @@ read_key(FunctionCallInfo fcinfo, EsStreamKey key, int argno)
 	int64		max_count = es_check_max_count(fcinfo, argno + 2);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	es_guard_enter();
 	if (es_scan_read_aggregate(fcinfo, &key, from, to, max_count))
+	{
+		es_guard_leave();
 		return (Datum) 0;
+	}
 
 	values[0] = key.bounded_context;
 	values[1] = key.aggregate_type;
@@ -46,6 +50,7 @@ read_key(FunctionCallInfo fcinfo, EsStreamKey key, int argno)
 	SPI_connect();
 	es_exec_into_srf(fcinfo, ES_PLAN_READ_AGGREGATE, values, nulls, true);
 	SPI_finish();
+	es_guard_leave();
 	return (Datum) 0;
 }
 

@@ -1,83 +1,40 @@
 /*-------------------------------------------------------------------------
  *
  * registry.c
- *	  The registry of in-flight appenders, and the global feed's safe bound.
+ *	  The registry of in-flight appenders, the global feed's safe bound, and
+ *	  what an appending transaction does when it ends.
  *
- * Global positions come from a sequence, so they are handed out before
- * commit, and transactions commit in any order.  A reader that trusted
- * "position > checkpoint" would skip an event that commits after a higher
- * one was read.  The feed therefore reads only up to a safe bound B: every
- * position <= B belongs to a transaction that has already ended, and whose
- * commit or abort is visible to any snapshot taken after B is computed.
+ * The feed reads only up to a safe bound B: every position <= B belongs to
+ * a transaction that has ended, visibly to any snapshot taken after B was
+ * computed.  src/README.md ("The safe bound") has the whole argument; the
+ * invariants this file keeps are:
  *
- * Where appenders register.  Shared memory holds one slot per PGPROC
- * (indexed by pgprocno), plus one slot per possible prepared transaction.
- * A backend slot holds the database and "low": a lower bound of every
- * position the backend's current transaction has drawn or may still draw,
- * or 0 when the transaction has drawn none.  Before an append draws its
- * first position, es_registry_before_draw publishes low = (the sequence's
- * last value) + 1; the next value the sequence hands out is above that.
- * After drawing, es_registry_after_draw raises low to the first position
- * actually drawn, so the slot holds back nothing drawn by others meanwhile.
- *
- * When they stop counting.  The transaction callback clears the slot at
- * XACT_EVENT_COMMIT or XACT_EVENT_ABORT.  Both are called after
- * ProcArrayEndTransaction (src/backend/access/transam/xact.c,
- * CommitTransaction and AbortTransaction), that is, only once the
- * transaction's end is visible to new snapshots.  A backend that dies
- * without running them takes the postmaster through a crash restart, which
- * rebuilds shared memory.
- *
- * Prepared transactions.  At XACT_EVENT_PRE_PREPARE the appender takes a
- * transaction-level lock whose tag encodes its database and low position,
- * and copies its low into a prepared slot.  PREPARE TRANSACTION hands the
- * lock to the prepared transaction (AtPrepare_Locks); the lock is kept
- * across a crash restart (the two-phase state file records it); and
- * COMMIT/ROLLBACK PREPARED releases it only after removing the transaction
- * from the proc array (FinishPreparedTransaction in
- * src/backend/access/transam/twophase.c).  So "the lock is free" implies
- * "the prepared transaction's end is visible".  A reader keeps a prepared
- * slot while a no-wait attempt to take that lock fails, and frees it
- * otherwise.  After a crash restart the shared memory is new; the first
- * backend that attaches rebuilds the prepared slots from the lock table.
- *
- * The bound.  es_feed_safe_bound reads H, the sequence's last value, then
- * scans the slots of its database: B = min(H, min(low) - 1).  Why it is
- * safe: take a position p <= B drawn by transaction T.  T published a low
- * <= p before drawing p.  p <= B <= H, so p was drawn before H was read
- * (the sequence hands out increasing values under its buffer lock, which
- * orders T's slot write before the reader's read of H).  Had T's slot
- * still been set during the scan, B < low <= p.  So T had already cleared
- * it, after its end became visible; the snapshot the feed then takes sees
- * T's events or knows they were rolled back.  Positions burnt by
- * rollbacks, failed appends or a crash cannot hold B back: their
- * transactions have no slot.  Transactions that appended nothing (reports,
- * idle sessions, advisory-lock holders, other databases) have no slot in
- * this database either.
- *
- * Why B is computed before the reading snapshot, in every isolation level:
- * feed.c computes B, then takes a new snapshot with GetLatestSnapshot and
- * reads (after, B] with it.  In READ COMMITTED that is the usual
- * statement snapshot.  In REPEATABLE READ the transaction snapshot may be
- * older than B (events committed after it would be invisible, and a
- * checkpoint saved past them would skip them), so the feed reads with the
- * newer snapshot there too; events are immutable, so seeing newer ones is
- * harmless.  SERIALIZABLE conflict detection cannot track such a read, so
- * feed.c refuses to read in a SERIALIZABLE transaction.
- *
- * B never decreases.  The raw bound can: an appender that read the
- * sequence, then was preempted while others drew and committed, publishes
- * a low below a bound already returned.  That low is only over-cautious
- * (the appender will draw above the sequence's value at that time), and a
- * bound once safe stays safe (every position at or below it was drawn
- * before it was computed, by a transaction that had ended visibly).  So
- * the registry keeps the highest bound returned per database and sequence,
- * and returns max(raw bound, that).
- *
- * Durability: before returning B, es_feed_safe_bound flushes WAL up to the
- * sequence page's LSN, so that positions at or below B are never handed out
- * again after a crash (a consumer that checkpoints outside the database
- * could otherwise skip reused positions).
+ *	- Shared memory holds one slot per PGPROC (by pgprocno) and one per
+ *	  possible prepared transaction.  A backend slot is 0 (no registration),
+ *	  REGISTERING | floor (registration under way), or "low": a lower bound
+ *	  of every position the transaction has drawn or may still draw.
+ *	- An appender publishes REGISTERING, reads the sequence's last value L,
+ *	  then replaces REGISTERING | floor with max(L + 1, floor + 1) by
+ *	  compare-and-swap, all before it draws a position.  A reader that
+ *	  finds a slot REGISTERING raises its floor to the sequence value H the
+ *	  reader read, by compare-and-swap, and then does not count the slot:
+ *	  that appender draws only above H, and will publish a low above H.  So
+ *	  B never decreases, without any per-database memory, and no reader
+ *	  ever waits for an appender.
+ *	- A slot is cleared at XACT_EVENT_COMMIT and XACT_EVENT_ABORT, which
+ *	  run after the transaction has left the proc array, and at the abort
+ *	  of the subtransaction it was registered in, which runs after that
+ *	  subtransaction is marked aborted in clog and removed from the proc
+ *	  array (xact.c AbortSubTransaction, RecordTransactionAbort).
+ *	- A prepared transaction keeps its low in a prepared slot, through a
+ *	  lock that PREPARE TRANSACTION hands over to it, that survives a crash
+ *	  restart, and that COMMIT/ROLLBACK PREPARED releases only after it has
+ *	  left the proc array.  After a restart the prepared slots are rebuilt
+ *	  from the lock table by the first backend that attaches outside
+ *	  recovery: a standby holds no such locks, and RecoverPreparedTransactions
+ *	  takes them at promotion before recovery is marked done (xlog.c
+ *	  StartupXLOG).  Nothing in the registry is attached, decided or cached
+ *	  while recovery is in progress.
  *
  * The registry is created on first use with ShmemInitStruct from the spare
  * shared memory PostgreSQL reserves, so shared_preload_libraries is not
@@ -91,6 +48,7 @@
 #include "access/twophase.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "commands/async.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/bufmgr.h"
@@ -101,15 +59,24 @@
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/fmgrprotos.h"
+#include "utils/memutils.h"
 
 #include "es_store.h"
 
 /* locktag_field4 of the advisory-type lock a prepared appender holds */
 #define ES_LOCKTAG_CLASS	0x4553
 
+/*
+ * A backend slot's value while its registration is under way: this bit,
+ * with the highest sequence value a reader saw meanwhile (the floor) in the
+ * bits below it.  Positions are positive bigints, so they never set it.
+ */
+#define ES_REGISTERING		(UINT64CONST(1) << 63)
+#define ES_FLOOR_MASK		(ES_REGISTERING - 1)
+
 typedef struct EsAppenderSlot
 {
-	pg_atomic_uint64 low;		/* 0: no position drawn or pending */
+	pg_atomic_uint64 low;		/* 0, REGISTERING | floor, or low */
 	Oid			dbid;			/* written before low is set */
 } EsAppenderSlot;
 
@@ -120,25 +87,10 @@ typedef struct EsPreparedSlot
 	uint64		low;
 } EsPreparedSlot;
 
-/*
- * The highest bound returned so far, per database and position sequence
- * (a recreated extension has a new sequence and starts over).
- */
-#define ES_HIGH_WATER_ENTRIES	128
-
-typedef struct EsHighWater
-{
-	Oid			dbid;			/* InvalidOid: free */
-	Oid			seq;
-	uint64		bound;
-} EsHighWater;
-
 typedef struct EsRegistry
 {
-	slock_t		mutex;			/* protects prepared[], high_water[] and
-								 * recovered */
+	slock_t		mutex;			/* protects prepared[] and recovered */
 	bool		recovered;		/* prepared slots rebuilt after startup */
-	EsHighWater high_water[ES_HIGH_WATER_ENTRIES];
 	int			nslots;
 	int			nprepared;
 	EsAppenderSlot slots[FLEXIBLE_ARRAY_MEMBER];
@@ -147,10 +99,16 @@ typedef struct EsRegistry
 
 static EsRegistry *registry = NULL;
 
-/* This backend's transaction, as the registry knows it. */
+/*
+ * This backend's transaction, as the registry knows it: whether it is
+ * registered, in which subtransaction the registration was made (it moves
+ * to the parent when that commits), the first position it drew, and the
+ * channels to notify at commit (in TopTransactionContext).
+ */
 static bool xact_registered = false;
-static uint64 xact_low = 0;		/* first position drawn, once known */
-static int	xact_prepared_slot = -1;
+static SubTransactionId xact_subid = InvalidSubTransactionId;
+static uint64 xact_low = 0;
+static List *xact_channels = NIL;
 
 static int
 registry_nslots(void)
@@ -184,7 +142,6 @@ registry_init(EsRegistry *r)
 
 	SpinLockInit(&r->mutex);
 	r->recovered = false;
-	memset(r->high_water, 0, sizeof(r->high_water));
 	r->nslots = registry_nslots();
 	r->nprepared = max_prepared_xacts;
 	for (int i = 0; i < r->nslots; i++)
@@ -244,15 +201,16 @@ prepared_slot_add(EsRegistry *r, Oid dbid, uint64 low)
 }
 
 /*
- * After a restart, rebuild the prepared slots from the locks that
- * recovered prepared transactions hold.  Called once, under
- * AddinShmemInitLock, before any backend registers.
+ * After a restart or a promotion, rebuild the prepared slots from the
+ * locks that recovered prepared transactions hold.  Called once, outside
+ * recovery, under AddinShmemInitLock, before any backend registers.
  */
 static void
 recover_prepared(EsRegistry *r)
 {
 	LockData   *locks;
 
+	Assert(!RecoveryInProgress());
 	if (r->nprepared == 0)
 		return;
 	locks = GetLockStatusData();
@@ -285,6 +243,12 @@ registry_alloc_context(void *arg)
 			   "adding es_store to shared_preload_libraries reserves the memory at startup)");
 }
 
+/*
+ * The registry, attached and with its prepared slots rebuilt.  Refuses
+ * during recovery: a standby has no appenders, and its lock table holds
+ * none of the locks the rebuild reads (callers check first and give the
+ * user-facing error).
+ */
 static EsRegistry *
 registry_attach(void)
 {
@@ -292,6 +256,10 @@ registry_attach(void)
 
 	if (registry != NULL && registry->recovered)
 		return registry;
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot use the es_store appender registry during recovery")));
 
 	ctx.callback = registry_alloc_context;
 	ctx.arg = NULL;
@@ -335,32 +303,59 @@ sequence_last_value(Oid seq)
 	return (uint64) DatumGetInt64(result);
 }
 
+static void
+clear_backend_slot(void)
+{
+	pg_atomic_write_u64(&registry->slots[MyProc->pgprocno].low, 0);
+	xact_registered = false;
+	xact_subid = InvalidSubTransactionId;
+	xact_low = 0;
+	xact_channels = NIL;
+}
+
 /*
  * Register the current transaction as an appender of this database before
- * it draws positions from seq.  Once per transaction.
+ * it draws positions from seq.  Once per transaction (again after the
+ * subtransaction that registered it aborted).
  */
 void
 es_registry_before_draw(Oid seq)
 {
 	EsRegistry *r;
-	EsAppenderSlot *slot;
-
+	pg_atomic_uint64 *low;
 	uint64		last;
+	uint64		expected;
 
 	if (xact_registered)
 		return;
 	r = registry_attach();
-	slot = &r->slots[MyProc->pgprocno];
-	slot->dbid = MyDatabaseId;
+	low = &r->slots[MyProc->pgprocno].low;
+
+	r->slots[MyProc->pgprocno].dbid = MyDatabaseId;
+	pg_write_barrier();
+	/* from here an error or abort clears the slot */
+	xact_registered = true;
+	xact_subid = GetCurrentSubTransactionId();
+	xact_low = 0;
+	pg_atomic_write_u64(low, ES_REGISTERING);
+	pg_memory_barrier();
+
 	last = sequence_last_value(seq);
 	if (es_debug_registration_lock != 0)
 		(void) DirectFunctionCall1(pg_advisory_xact_lock_shared_int8,
 								   Int64GetDatum(es_debug_registration_lock));
-	pg_write_barrier();
-	pg_atomic_write_u64(&slot->low, last + 1);
-	pg_memory_barrier();
-	xact_registered = true;
-	xact_low = 0;
+
+	/* publish max(last + 1, floor + 1); a failed CAS reloads expected */
+	expected = pg_atomic_read_u64(low);
+	for (;;)
+	{
+		uint64		floor = expected & ES_FLOOR_MASK;
+		uint64		publish = Max(last, floor) + 1;
+
+		Assert(expected & ES_REGISTERING);
+		if (pg_atomic_compare_exchange_u64(low, &expected, publish))
+			break;
+	}
 }
 
 /* The transaction has drawn its first position: tighten its low. */
@@ -371,7 +366,31 @@ es_registry_after_draw(int64 first_position)
 	if (xact_low != 0)
 		return;
 	xact_low = (uint64) first_position;
+	Assert(!(pg_atomic_read_u64(&registry->slots[MyProc->pgprocno].low) &
+			 ES_REGISTERING));
 	pg_atomic_write_u64(&registry->slots[MyProc->pgprocno].low, xact_low);
+}
+
+/*
+ * Notify channel when the transaction commits (once per channel), unless
+ * the registration it belongs to is undone by a subtransaction abort first.
+ * Nothing is sent for a prepared transaction.
+ */
+void
+es_registry_notify_at_commit(const char *channel)
+{
+	ListCell   *lc;
+	MemoryContext old;
+
+	Assert(xact_registered);
+	foreach(lc, xact_channels)
+	{
+		if (strcmp((const char *) lfirst(lc), channel) == 0)
+			return;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	xact_channels = lappend(xact_channels, pstrdup(channel));
+	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -406,6 +425,7 @@ sweep_prepared(EsRegistry *r, Oid dbid)
 	{
 		EsPreparedSlot copy;
 
+		CHECK_FOR_INTERRUPTS();
 		SpinLockAcquire(&r->mutex);
 		copy = prepared[i];
 		SpinLockRelease(&r->mutex);
@@ -426,42 +446,31 @@ sweep_prepared(EsRegistry *r, Oid dbid)
 }
 
 /*
- * Raise the high-water mark of this database's sequence to bound, and
- * return the mark.  With more databases than entries, a database without
- * an entry gets its raw bound (safe, but not guaranteed monotonic).
+ * The low of backend slot i for this database's feed, or 0 when it holds
+ * nothing back for a reader that read the sequence at h: no registration,
+ * another database, or a registration under way, whose floor this raises
+ * to h (its appender will draw and publish only above h).
  */
 static uint64
-high_water_apply(EsRegistry *r, Oid seq, uint64 bound)
+slot_low(EsRegistry *r, int i, uint64 h)
 {
-	EsHighWater *entry = NULL;
+	pg_atomic_uint64 *low = &r->slots[i].low;
+	uint64		v = pg_atomic_read_u64(low);
 
-	SpinLockAcquire(&r->mutex);
-	for (int i = 0; i < ES_HIGH_WATER_ENTRIES; i++)
+	while (v != 0)
 	{
-		if (r->high_water[i].dbid == MyDatabaseId)
-		{
-			entry = &r->high_water[i];
-			break;
-		}
-		if (entry == NULL && r->high_water[i].dbid == InvalidOid)
-			entry = &r->high_water[i];
+		pg_read_barrier();
+		if (r->slots[i].dbid != MyDatabaseId)
+			return 0;
+		if (!(v & ES_REGISTERING))
+			return v;
+		if ((v & ES_FLOOR_MASK) >= h)
+			return 0;
+		/* a failed CAS reloads v: published, cleared, or a higher floor */
+		if (pg_atomic_compare_exchange_u64(low, &v, ES_REGISTERING | h))
+			return 0;
 	}
-	if (entry != NULL)
-	{
-		if (entry->dbid != MyDatabaseId || entry->seq != seq)
-		{
-			/* new entry, or the extension was recreated: start over */
-			entry->dbid = MyDatabaseId;
-			entry->seq = seq;
-			entry->bound = bound;
-		}
-		else if (entry->bound > bound)
-			bound = entry->bound;
-		else
-			entry->bound = bound;
-	}
-	SpinLockRelease(&r->mutex);
-	return bound;
+	return 0;
 }
 
 /* LSN of the sequence's page: its last WAL record, logging values ahead. */
@@ -482,24 +491,24 @@ sequence_page_lsn(Oid seq)
 /*
  * The highest global position a feed read in this database may return
  * now: every position at or below it belongs to a transaction whose end
- * is visible to snapshots taken from now on.  See the file header.
+ * is visible to snapshots taken from now on.  It never decreases.  Must
+ * not be called during recovery.  See src/README.md.
  */
 int64
 es_feed_safe_bound(Oid seq)
 {
 	EsRegistry *r = registry_attach();
+	uint64		h;
 	uint64		bound;
 	uint64		low;
 
-	bound = sequence_last_value(seq);
+	h = sequence_last_value(seq);
+	bound = h;
 	pg_memory_barrier();
 	for (int i = 0; i < r->nslots; i++)
 	{
-		low = pg_atomic_read_u64(&r->slots[i].low);
-		if (low == 0)
-			continue;
-		pg_read_barrier();
-		if (r->slots[i].dbid == MyDatabaseId && low - 1 < bound)
+		low = slot_low(r, i, h);
+		if (low != 0 && low - 1 < bound)
 			bound = low - 1;
 	}
 	/* order the slot reads before the prepared-slot reads */
@@ -507,15 +516,14 @@ es_feed_safe_bound(Oid seq)
 	low = sweep_prepared(r, MyDatabaseId);
 	if (low != PG_UINT64_MAX && low - 1 < bound)
 		bound = low - 1;
-	bound = high_water_apply(r, seq, bound);
 	XLogFlush(sequence_page_lsn(seq));
 	return (int64) bound;
 }
 
 /*
  * Report every registered appender of this database: the backend's pid
- * (0 for a prepared transaction) and its low.  Returns the count; fills at
- * most max entries.
+ * (0 for a prepared transaction) and its low (a registration still under
+ * way is not reported).  Returns the count; fills at most max entries.
  */
 int
 es_registry_in_flight(int *pids, int64 *lows, int max)
@@ -528,7 +536,7 @@ es_registry_in_flight(int *pids, int64 *lows, int max)
 	{
 		uint64		low = pg_atomic_read_u64(&r->slots[i].low);
 
-		if (low == 0)
+		if (low == 0 || (low & ES_REGISTERING))
 			continue;
 		pg_read_barrier();
 		if (r->slots[i].dbid != MyDatabaseId)
@@ -581,44 +589,41 @@ prepare_handoff(void)
 				 errmsg("cannot prepare a transaction that appended events"),
 				 errdetail("All %d prepared-transaction slots of the es_store registry are in use.",
 						   r->nprepared)));
-	xact_prepared_slot = slot;
-}
-
-static void
-clear_backend_slot(void)
-{
-	pg_atomic_write_u64(&registry->slots[MyProc->pgprocno].low, 0);
-	xact_registered = false;
-	xact_low = 0;
 }
 
 static void
 registry_xact_callback(XactEvent event, void *arg)
 {
+	ListCell   *lc;
+
 	if (!xact_registered)
 		return;
 	switch (event)
 	{
+		case XACT_EVENT_PRE_COMMIT:
+			/* queued now, sent by PreCommit_Notify later in the commit */
+			foreach(lc, xact_channels)
+				Async_Notify((const char *) lfirst(lc), "");
+			break;
 		case XACT_EVENT_PRE_PREPARE:
 			if (xact_low != 0)
 				prepare_handoff();
 			break;
 		case XACT_EVENT_PREPARE:
 			/* the prepared transaction owns the prepared slot now */
-			xact_prepared_slot = -1;
 			clear_backend_slot();
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PARALLEL_ABORT:
+
 			/*
-			 * PREPARE failed after PRE_PREPARE.  Leave the prepared slot to
-			 * the sweep: its lock says whether a prepared transaction owns
-			 * it (an error late in PREPARE can abort us after the prepared
+			 * On abort after PRE_PREPARE, the prepared slot is left to the
+			 * sweep: its lock says whether a prepared transaction owns it
+			 * (an error late in PREPARE can abort us after the prepared
 			 * transaction already exists).
 			 */
-			xact_prepared_slot = -1;
 			clear_backend_slot();
 			break;
 		default:
@@ -626,9 +631,29 @@ registry_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/*
+ * A registration made in a subtransaction moves to its parent when the
+ * subtransaction commits, and is undone when it aborts: everything the
+ * transaction drew since registering was drawn inside it, and its rows can
+ * never become visible.  The callback runs after the subtransaction was
+ * marked aborted and left the proc array (xact.c AbortSubTransaction).
+ */
+static void
+registry_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						  SubTransactionId parentSubid, void *arg)
+{
+	if (!xact_registered || mySubid != xact_subid)
+		return;
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+		xact_subid = parentSubid;
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+		clear_backend_slot();
+}
+
 /* Called from _PG_init. */
 void
 es_registry_init_backend(void)
 {
 	RegisterXactCallback(registry_xact_callback, NULL);
+	RegisterSubXactCallback(registry_subxact_callback, NULL);
 }

@@ -116,7 +116,8 @@ tables_inval(Datum arg, Oid relid)
 
 /*
  * The OIDs of es_store's tables and indexes, from the cache or the
- * catalogs; false when one is missing.  Copied out at once: an invalidation
+ * catalogs; false when one is missing or a table is not one of the
+ * extension's own objects.  Copied out at once: an invalidation
  * may arrive (and clear the cache) in any later catalog access or lock
  * acquisition.
  */
@@ -127,15 +128,16 @@ es_table_oids(Oid *oids)
 
 	if (!oids_valid)
 	{
-		Oid			nsp = get_namespace_oid("es_store", true);
+		Oid			nsp = es_extension_schema();
 
-		if (!OidIsValid(nsp))
-			return false;
 		namespace_oid = nsp;
 		for (int i = 0; i < ES_NUM_RELS; i++)
 		{
 			cached_oids[i] = get_relname_relid(relation_names[i], nsp);
-			if (!OidIsValid(cached_oids[i]))
+			/* an index is the extension's through its table */
+			if (!OidIsValid(cached_oids[i]) ||
+				(get_rel_relkind(cached_oids[i]) == RELKIND_RELATION &&
+				 !es_extension_member(cached_oids[i])))
 				return false;
 		}
 		/* the arbiter of the head statements' ON CONFLICT ON CONSTRAINT */

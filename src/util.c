@@ -107,7 +107,7 @@ es_stream_category(text *name)
 
 /*
  * The aggregate key for a stream name: ('', category, name).  The name must
- * not be empty (22023).
+ * not be empty (22023) nor longer than ES_MAX_STREAM_NAME_BYTES (54000).
  */
 EsStreamKey
 es_key_for_stream_name(text *name)
@@ -119,6 +119,13 @@ es_key_for_stream_name(text *name)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("stream name cannot be empty")));
+	if (VARSIZE_ANY_EXHDR(name) > ES_MAX_STREAM_NAME_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("stream name is too long"),
+				 errdetail("The name takes %zu bytes; the limit is %d bytes.",
+						   (Size) VARSIZE_ANY_EXHDR(name),
+						   ES_MAX_STREAM_NAME_BYTES)));
 	key = es_key_make(PointerGetDatum(cstring_to_text("")),
 					  es_stream_category(name), PointerGetDatum(name));
 	key.display = text_to_cstring(name);
@@ -277,8 +284,9 @@ es_exec_scalar(EsPlanId id, Datum *values, const char *nulls, bool read_only,
 }
 
 /*
- * Connect to SPI, run a kept plan returning at most one bigint, disconnect.
- * Returns if_none when there is no row or the value is NULL.
+ * Connect to SPI, run a kept plan returning at most one bigint, disconnect,
+ * all under es_guard_enter.  Returns if_none when there is no row or the
+ * value is NULL.
  */
 int64
 es_query_int8(EsPlanId id, Datum *values, bool read_only, int64 if_none)
@@ -286,9 +294,11 @@ es_query_int8(EsPlanId id, Datum *values, bool read_only, int64 if_none)
 	bool		isnull;
 	Datum		v;
 
+	es_guard_enter();
 	SPI_connect();
 	v = es_exec_scalar(id, values, NULL, read_only, &isnull);
 	SPI_finish();
+	es_guard_leave();
 	return isnull ? if_none : DatumGetInt64(v);
 }
 
