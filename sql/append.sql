@@ -122,6 +122,22 @@ FROM es_store.append_events(0, jsonb_build_array(
 		'payload', '{}'::jsonb)));
 SELECT aggregate_type, aggregate_id FROM es_store.read_stream('cart-9');
 
+-- The same defaults in every form: a NULL event_version is 1 in
+-- append_event and append_at_version as in append (before 0.2.1 the single
+-- forms refused it), and a JSON null payload is a payload in append_events
+-- as 'null'::jsonb is in append (before 0.2.1 the JSON form refused it).
+SELECT aggregate_version FROM es_store.append_event('shop', 'cart', 'd-1', 0, 'A', 'null',
+	event_version => NULL);
+SELECT aggregate_version FROM es_store.append_at_version('shop', 'cart', 'd-1', 2, 'B', '{}',
+	event_version => NULL);
+SELECT aggregate_version FROM es_store.append('shop', 'cart', 'd-1', 2, ARRAY['C'], ARRAY['null']::jsonb[],
+	event_versions => ARRAY[NULL]::integer[]);
+SELECT aggregate_version FROM es_store.append_events(3, jsonb_build_array(
+	jsonb_build_object('bounded_context', 'shop', 'aggregate_type', 'cart', 'aggregate_id', 'd-1',
+		'event_type', 'D', 'payload', NULL)));
+SELECT aggregate_version, event_type, event_version, payload, jsonb_typeof(payload) AS payload_type
+FROM es_store.read_aggregate('shop', 'cart', 'd-1');
+
 -- Heads: one row per aggregate, at its current version.
 SELECT bounded_context, aggregate_type, aggregate_id, version
 FROM es_store.aggregate_heads ORDER BY stream_id;

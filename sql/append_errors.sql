@@ -169,10 +169,84 @@ SET es_store.max_event_bytes = 1024;
 SELECT * FROM es_store.append_event('shop', 'order', 'x', NULL, 'A',
 	jsonb_build_object('blob', repeat('x', 2000)));
 \echo :LAST_ERROR_SQLSTATE
+-- The limit counts the event type and the correlation, causation and
+-- trace ids too (before 0.2.1, 5 MB of each passed a 1 kB limit).
+SELECT * FROM es_store.append_event('shop', 'order', 'x', NULL, repeat('T', 5000), '{}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.append_event('shop', 'order', 'x', NULL, 'A', '{}',
+	correlation_id => repeat('c', 5000));
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.append('shop', 'order', 'x', NULL, ARRAY['A'], ARRAY['{}']::jsonb[],
+	causation_id => repeat('c', 600), trace_id => repeat('t', 600));
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.append_events(NULL, jsonb_build_array(jsonb_build_object(
+	'stream_name', 'cart-1', 'event_type', 'A', 'payload', 1, 'trace_id', repeat('t', 2000))));
+\echo :LAST_ERROR_SQLSTATE
 RESET es_store.max_event_bytes;
 SELECT * FROM es_store.append_event('shop', 'order', repeat('k', 3000), NULL, 'A', '{}');
 \echo :LAST_ERROR_SQLSTATE
+-- A stream name counts once, against its own limit of 1024 bytes.
+SELECT * FROM es_store.append_stream(repeat('s', 1025), NULL, ARRAY['A'], ARRAY['{}']::jsonb[]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT aggregate_version FROM es_store.append_stream(repeat('s', 1024), NULL, ARRAY['A'], ARRAY['{}']::jsonb[]);
+SELECT aggregate_version FROM es_store.append_stream('long-' || repeat('s', 1019), NULL, ARRAY['A'], ARRAY['{}']::jsonb[]);
+SELECT es_store.stream_version(repeat('s', 1025));
+\echo :LAST_ERROR_SQLSTATE
+-- A composite key up to 2048 bytes.
+SELECT aggregate_version FROM es_store.append_event(repeat('b', 1000), repeat('t', 48), repeat('i', 1000), NULL, 'A', '{}');
+SELECT * FROM es_store.append_event(repeat('b', 1000), repeat('t', 49), repeat('i', 1000), NULL, 'A', '{}');
+\echo :LAST_ERROR_SQLSTATE
+
+-- The batch limit is checked before the arrays are unpacked: an oversized
+-- batch is 54000 whatever else is wrong with it (before 0.2.1 every array
+-- was unpacked first, and a huge one cost gigabytes before the error).
+SET es_store.max_batch_events = 100;
+SELECT * FROM es_store.append('shop', 'order', 'x', NULL, array_fill('A'::text, ARRAY[101]),
+	ARRAY['{}']::jsonb[]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.append_events(NULL, (SELECT jsonb_agg(jsonb_build_object(
+	'stream_name', 'cart-1', 'event_type', 'A', 'payload', 1, 'bogus', true)) FROM generate_series(1, 101)));
+\echo :LAST_ERROR_SQLSTATE
+RESET es_store.max_batch_events;
+
+-- Versions go up to 2^53 - 1.  Before 0.2.1, append_at_version accepted
+-- 2^63 - 1, and every later append to that stream failed with 22003.
+SELECT * FROM es_store.append_at_version('shop', 'order', 'top', 9007199254740992, 'A', '{}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.append_at_version('shop', 'order', 'top', 9223372036854775807, 'A', '{}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT aggregate_version FROM es_store.append_at_version('shop', 'order', 'top', 9007199254740990, 'A', '{}');
+SELECT aggregate_version FROM es_store.append_event('shop', 'order', 'top', NULL, 'B', '{}');
+SELECT * FROM es_store.append_event('shop', 'order', 'top', NULL, 'C', '{}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.append('shop', 'order', 'top', 9007199254740991, ARRAY['C', 'D'], ARRAY['{}', '{}']::jsonb[]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT es_store.aggregate_version('shop', 'order', 'top');
+
+-- JSON event versions are integers from 1 to 2147483647: 1.5 is not
+-- rounded to 2 and 10000000000 is not a 22003 (both before 0.2.1).
+SELECT * FROM es_store.append_events(NULL, jsonb_build_array(jsonb_build_object(
+	'stream_name', 'cart-1', 'event_type', 'A', 'payload', 1, 'event_version', 1.5)));
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.append_events(NULL, jsonb_build_array(jsonb_build_object(
+	'stream_name', 'cart-1', 'event_type', 'A', 'payload', 1, 'event_version', 10000000000)));
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.append_events(NULL, jsonb_build_array(jsonb_build_object(
+	'stream_name', 'cart-1', 'event_type', 'A', 'payload', 1, 'event_version', 0)));
+\echo :LAST_ERROR_SQLSTATE
+SELECT aggregate_version FROM es_store.append_events(NULL, jsonb_build_array(jsonb_build_object(
+	'stream_name', 'cart-2', 'event_type', 'A', 'payload', 1, 'event_version', 2.0)));
+SELECT event_version FROM es_store.read_stream('cart-2');
+
+-- es_store.notify_channel must be a channel name NOTIFY takes (before
+-- 0.2.1 a 100-byte one made every append fail).
+SET es_store.notify_channel = 'cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc';
+\echo :LAST_ERROR_SQLSTATE
+SET es_store.notify_channel = 'ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc';
+SHOW es_store.notify_channel;
+RESET es_store.notify_channel;
 
 -- None of the failures above left an event or a head behind.
-SELECT aggregate_id, version FROM es_store.aggregate_heads ORDER BY stream_id;
+SELECT left(aggregate_id, 10) AS aggregate_id, length(aggregate_id) AS id_length, version
+FROM es_store.aggregate_heads ORDER BY stream_id;
 SELECT count(*) AS events FROM es_store.events;

@@ -57,3 +57,87 @@ SELECT es_store.save_checkpoint('projection-a', -1);
 \echo :LAST_ERROR_SQLSTATE
 SELECT es_store.save_checkpoint('projection-a', 1, expected_position => -1);
 \echo :LAST_ERROR_SQLSTATE
+
+-- Names: not empty, at most 1024 bytes.
+SELECT es_store.save_checkpoint('', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT es_store.get_checkpoint(repeat('n', 1025));
+\echo :LAST_ERROR_SQLSTATE
+SELECT es_store.save_checkpoint(repeat('n', 1024), 1);
+SELECT es_store.get_checkpoint(repeat('n', 1024));
+
+-- Owners: a checkpoint belongs to the role that first saved it.  Another
+-- role can neither read it nor move it (before 0.2.1 a read-only consumer
+-- could save anyone's checkpoint at 2^63-1, and nothing could move it
+-- back).  Members of the owner can; an administrator can reset it.
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS regress_cp_orders, regress_cp_other, regress_cp_orders_2, regress_cp_admin;
+RESET client_min_messages;
+CREATE ROLE regress_cp_orders IN ROLE es_store_reader;
+CREATE ROLE regress_cp_other IN ROLE es_store_reader;
+CREATE ROLE regress_cp_orders_2 IN ROLE regress_cp_orders;
+CREATE ROLE regress_cp_admin IN ROLE es_store_admin;
+SET ROLE regress_cp_orders;
+SELECT es_store.save_checkpoint('orders-view', 10);
+SELECT es_store.get_checkpoint('orders-view');
+SET ROLE regress_cp_other;
+SELECT es_store.get_checkpoint('orders-view');
+\echo :LAST_ERROR_SQLSTATE
+SELECT es_store.save_checkpoint('orders-view', 9223372036854775807);
+\echo :LAST_ERROR_SQLSTATE
+SELECT es_store.save_checkpoint('orders-view', 11, expected_position => 10);
+\echo :LAST_ERROR_SQLSTATE
+SELECT es_store.reset_checkpoint('orders-view', 0);
+\echo :LAST_ERROR_SQLSTATE
+-- A member of the owner role reads and saves it.
+SET ROLE regress_cp_orders_2;
+SELECT es_store.get_checkpoint('orders-view');
+SELECT es_store.save_checkpoint('orders-view', 12, expected_position => 10);
+RESET ROLE;
+SELECT name, position, owner FROM es_store.checkpoints WHERE name = 'orders-view';
+-- A new checkpoint belongs to the session's current role (SET ROLE), not to
+-- the group roles that role is a member of.
+SET ROLE regress_cp_orders_2;
+SELECT es_store.save_checkpoint('orders-2-view', 1);
+RESET ROLE;
+SELECT name, owner FROM es_store.checkpoints WHERE name = 'orders-2-view';
+-- The administrator moves it back (SE004 does not apply), gives it to
+-- another role, and deletes it; each returns the position it had.
+SET ROLE regress_cp_admin;
+SELECT es_store.reset_checkpoint('orders-view', 5);
+SELECT es_store.get_checkpoint('orders-view');
+\echo :LAST_ERROR_SQLSTATE
+SELECT es_store.reset_checkpoint('orders-view', 5, owner => 'regress_cp_other');
+SET ROLE regress_cp_other;
+SELECT es_store.get_checkpoint('orders-view');
+SET ROLE regress_cp_orders;
+SELECT es_store.get_checkpoint('orders-view');
+\echo :LAST_ERROR_SQLSTATE
+SET ROLE regress_cp_admin;
+SELECT es_store.reset_checkpoint('orders-view');
+SELECT es_store.reset_checkpoint('orders-view') IS NULL AS already_gone;
+SELECT es_store.reset_checkpoint('new-one', 7) IS NULL AS created;
+SELECT es_store.reset_checkpoint('orders-view', NULL, 'regress_cp_other');
+\echo :LAST_ERROR_SQLSTATE
+SELECT es_store.reset_checkpoint('orders-view', 1, 'regress_cp_nobody');
+\echo :LAST_ERROR_SQLSTATE
+SELECT es_store.reset_checkpoint('orders-view', -1);
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+-- A checkpoint without an owner (saved before 0.2.1, or created by a
+-- reset) is claimed by the next save.
+SELECT name, position, owner FROM es_store.checkpoints WHERE name = 'new-one';
+SET ROLE regress_cp_other;
+SELECT es_store.save_checkpoint('new-one', 8);
+SET ROLE regress_cp_orders;
+SELECT es_store.get_checkpoint('new-one');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT name, position, owner FROM es_store.checkpoints WHERE name = 'new-one';
+-- A superuser reads and saves any checkpoint.
+SELECT es_store.save_checkpoint('new-one', 9);
+DROP ROLE regress_cp_orders_2, regress_cp_orders, regress_cp_other, regress_cp_admin;
+-- The checkpoint of a dropped role: only a superuser or an administrator
+-- can use it now.
+SELECT name, owner, es_store.get_checkpoint(name) FROM es_store.checkpoints
+WHERE owner IN ('regress_cp_orders', 'regress_cp_orders_2', 'regress_cp_other') ORDER BY name;

@@ -1,4 +1,5 @@
--- Security: hostile search_path, privileges, the append-only event log.
+-- Security: hostile search_path, pg_temp and code attached to the tables,
+-- the extension's schema, privileges, the append-only event log.
 -- Start from an empty store, so this file runs on its own.
 DROP EXTENSION es_store;
 CREATE EXTENSION es_store;
@@ -46,7 +47,8 @@ SELECT rolname, rolcanlogin FROM pg_roles
 WHERE rolname IN ('es_store_writer', 'es_store_reader') ORDER BY 1;
 
 SET client_min_messages = warning;
-DROP ROLE IF EXISTS regress_es_nobody, regress_es_app, regress_es_consumer;
+DROP ROLE IF EXISTS regress_es_nobody, regress_es_app, regress_es_consumer,
+	regress_es_attacker, regress_es_squatter;
 RESET client_min_messages;
 CREATE ROLE regress_es_nobody;
 CREATE ROLE regress_es_app IN ROLE es_store_writer;
@@ -99,5 +101,116 @@ TRUNCATE es_store.events;
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) AS events_still_there FROM es_store.events;
 
+-- ... also with session_replication_role = replica (ENABLE ALWAYS).
+SET session_replication_role = replica;
+DELETE FROM es_store.events;
+\echo :LAST_ERROR_SQLSTATE
+TRUNCATE es_store.events;
+\echo :LAST_ERROR_SQLSTATE
+RESET session_replication_role;
+SELECT tgname, tgenabled FROM pg_trigger
+WHERE tgrelid = 'es_store.events'::regclass ORDER BY tgname;
+
+-- Code a DBA attaches to an es_store table runs as the extension's owner.
+-- Inside the functions, unqualified names resolve against pg_catalog only:
+-- not the caller's search_path, not pg_temp.  An audit trigger written
+-- with an unqualified table name, and a writer who puts a table of that
+-- name, with a trigger of its own, in pg_temp: before 0.2.1 the writer's
+-- trigger ran as the owner (a superuser here) and made the writer one.
+CREATE ROLE regress_es_attacker IN ROLE es_store_writer;
+CREATE TABLE public.audit_log (what text, schemas text);
+GRANT INSERT ON public.audit_log TO regress_es_attacker;
+CREATE FUNCTION public.audit_checkpoint() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO audit_log VALUES ('checkpoint ' || NEW.name, current_schemas(true)::text);
+	RETURN NEW;
+END $$;
+CREATE TRIGGER audit AFTER INSERT OR UPDATE ON es_store.checkpoints
+	FOR EACH ROW EXECUTE FUNCTION public.audit_checkpoint();
+SET ROLE regress_es_attacker;
+SET search_path = public;
+CREATE TEMP TABLE audit_log (what text, schemas text);
+CREATE FUNCTION pg_temp.escalate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	ALTER ROLE regress_es_attacker SUPERUSER;
+	RETURN NEW;
+END $$;
+CREATE TRIGGER escalate BEFORE INSERT ON pg_temp.audit_log
+	FOR EACH ROW EXECUTE FUNCTION pg_temp.escalate();
+-- The trigger's unqualified name resolves to nothing inside es_store.
+SELECT es_store.save_checkpoint('attack', 1);
+\echo :LAST_ERROR_SQLSTATE
+RESET search_path;
+RESET ROLE;
+SELECT rolsuper AS attacker_is_superuser FROM pg_roles WHERE rolname = 'regress_es_attacker';
+-- A trigger that qualifies its names works, and sees only pg_catalog.
+CREATE OR REPLACE FUNCTION public.audit_checkpoint() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO public.audit_log VALUES ('checkpoint ' || NEW.name, pg_catalog.current_schemas(true)::text);
+	RETURN NEW;
+END $$;
+SET ROLE regress_es_attacker;
+SET search_path = pg_temp, public;
+SELECT es_store.save_checkpoint('attack', 2);
+RESET search_path;
+RESET ROLE;
+SELECT rolsuper AS attacker_is_superuser FROM pg_roles WHERE rolname = 'regress_es_attacker';
+SELECT what, schemas FROM public.audit_log;
+SELECT count(*) AS rows_in_the_temp_table FROM pg_temp.audit_log;
+DROP TABLE pg_temp.audit_log;
+DROP FUNCTION pg_temp.escalate();
+DROP TRIGGER audit ON es_store.checkpoints;
+DROP FUNCTION public.audit_checkpoint();
+DROP TABLE public.audit_log;
+-- The same for a CHECK constraint whose function names a table unqualified.
+CREATE TABLE public.allowed_types (event_type text);
+INSERT INTO public.allowed_types VALUES ('A');
+CREATE FUNCTION public.type_allowed(t text) RETURNS boolean LANGUAGE sql STABLE
+	AS 'SELECT EXISTS (SELECT 1 FROM allowed_types WHERE event_type = t)';
+ALTER TABLE es_store.events ADD CONSTRAINT type_allowed CHECK (public.type_allowed(event_type)) NOT VALID;
+SET ROLE regress_es_attacker;
+SET search_path = public;
+SELECT aggregate_version FROM es_store.append_event('sec', 'acct', 'chk', NULL, 'A', '{}');
+\echo :LAST_ERROR_SQLSTATE
+RESET search_path;
+RESET ROLE;
+ALTER TABLE es_store.events DROP CONSTRAINT type_allowed;
+DROP FUNCTION public.type_allowed(text);
+DROP TABLE public.allowed_types;
+
+-- A schema named es_store that another role owns: the extension refuses
+-- to install into it.  Before 0.2.1, that role could rename it away after
+-- the install and put its own checkpoints table (with a trigger) in its
+-- place.
+DROP EXTENSION es_store;
+DROP SCHEMA es_store;
+CREATE ROLE regress_es_squatter;
+SELECT format('GRANT CREATE ON DATABASE %I TO regress_es_squatter', current_database()) \gexec
+SET ROLE regress_es_squatter;
+CREATE SCHEMA es_store;
+RESET ROLE;
+CREATE EXTENSION es_store;
+\echo :LAST_ERROR_SQLSTATE
+DROP SCHEMA es_store;
+CREATE EXTENSION es_store;
+-- And the functions use only the extension's own schema: renamed away and
+-- replaced by another role's schema of the same name, they refuse.
+ALTER SCHEMA es_store RENAME TO es_store_moved;
+SET ROLE regress_es_squatter;
+CREATE SCHEMA es_store;
+CREATE TABLE es_store.checkpoints (name text PRIMARY KEY, position bigint, updated_at timestamptz, owner name);
+RESET ROLE;
+SELECT es_store_moved.save_checkpoint('moved', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store_moved.read_feed(0, 10);
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS squatter_rows FROM es_store.checkpoints;
+DROP TABLE es_store.checkpoints;
+DROP SCHEMA es_store;
+ALTER SCHEMA es_store_moved RENAME TO es_store;
+SELECT es_store.save_checkpoint('moved', 1);
+SELECT format('REVOKE CREATE ON DATABASE %I FROM regress_es_squatter', current_database()) \gexec
+
 REVOKE USAGE ON SCHEMA es_store FROM regress_es_nobody;
-DROP ROLE regress_es_nobody, regress_es_app, regress_es_consumer;
+DROP ROLE regress_es_nobody, regress_es_app, regress_es_consumer,
+	regress_es_attacker, regress_es_squatter;

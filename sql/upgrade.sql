@@ -29,7 +29,11 @@ SELECT aggregate_version FROM es_store.append_at_version('up', 'acct', 'b', 3, '
 SELECT global_position, aggregate_id, event_type FROM es_store.read_feed(0, 10);
 SELECT es_store.save_checkpoint('up', 2);
 
-ALTER EXTENSION es_store UPDATE;
+-- One step at a time, in this same session: a session opened before an
+-- update must see the new schema at its next call (before 0.2.1 it kept
+-- the old one's statements and failed on key_hash, NOT NULL since 0.2.0,
+-- until it reconnected).
+ALTER EXTENSION es_store UPDATE TO '0.2.0';
 
 -- The update kept the data and filled in the key hashes.
 SELECT aggregate_id, version,
@@ -37,7 +41,28 @@ SELECT aggregate_id, version,
 FROM es_store.aggregate_heads ORDER BY aggregate_id;
 SELECT es_store.get_checkpoint('up');
 SELECT aggregate_version FROM es_store.append_event('up', 'acct', 'a', 3, 'E', '{}');
+-- New aggregates through the statements (explicit version, REPEATABLE READ).
+SELECT aggregate_version FROM es_store.append_at_version('up', 'acct', 'c', 1, 'F', '{}');
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT aggregate_version FROM es_store.append_event('up', 'acct', 'd', 0, 'G', '{}');
+SELECT aggregate_version FROM es_store.append_event('up', 'acct', 'e', NULL, 'H', '{}');
+COMMIT;
+SELECT es_store.save_checkpoint('up', 3);
 SELECT global_position, aggregate_id, event_type FROM es_store.read_feed(0, 10, aggregate_types => ARRAY['acct']);
+
+ALTER EXTENSION es_store UPDATE;
+
+-- The checkpoint saved before 0.2.1 has no owner; the next save claims it.
+SELECT name, position, owner FROM es_store.checkpoints;
+SELECT es_store.save_checkpoint('up', 4);
+SELECT name, position, owner FROM es_store.checkpoints;
+SELECT aggregate_version FROM es_store.append_at_version('up', 'acct', 'f', 1, 'I', '{}');
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT aggregate_version FROM es_store.append_event('up', 'acct', 'g', 0, 'J', '{}');
+COMMIT;
+SELECT aggregate_id, version,
+	   key_hash = pg_catalog.hashtextextended('2:up4:acct' || aggregate_id, 0) AS key_hash_right
+FROM es_store.aggregate_heads ORDER BY aggregate_id;
 SELECT extversion = (SELECT default_version FROM pg_available_extensions
 					 WHERE name = 'es_store') AS at_default_version
 FROM pg_extension WHERE extname = 'es_store';

@@ -104,9 +104,10 @@ es_extension_schema(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("schema \"es_store\" is not the schema of extension es_store"),
-				 errdetail("The extension's objects are in the schema with OID %u; a schema named \"es_store\" %s.",
-						   extension_schema,
-						   OidIsValid(named) ? "was created in its place" : "no longer exists"),
+				 errdetail("The extension's objects are in schema \"%s\"; %s.",
+						   get_namespace_name(extension_schema),
+						   OidIsValid(named) ? "the schema now named \"es_store\" is another one" :
+						   "no schema is named \"es_store\""),
 				 errhint("Rename the extension's schema back to es_store.")));
 	return extension_schema;
 }
