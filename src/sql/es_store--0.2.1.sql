@@ -8,20 +8,23 @@
 -- the schema named es_store.  A schema of that name created beforehand by
 -- another role would let that role rename it and put its own tables (and
 -- triggers) in its place, so the extension refuses to install into a
--- schema the installing role does not own.
+-- schema that neither the installing role nor a superuser owns (pg_dump
+-- recreates the schema with its original owner before CREATE EXTENSION,
+-- which may be another superuser than the one restoring).
 --
 DO $owner$
 DECLARE
 	owner_name	name;
+	owner_super	boolean;
 BEGIN
-	SELECT r.rolname INTO owner_name
+	SELECT r.rolname, r.rolsuper INTO owner_name, owner_super
 	FROM pg_catalog.pg_namespace n
 	JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
 	WHERE n.nspname OPERATOR(pg_catalog.=) 'es_store';
-	IF owner_name OPERATOR(pg_catalog.<>) CURRENT_USER THEN
+	IF owner_name OPERATOR(pg_catalog.<>) CURRENT_USER AND NOT owner_super THEN
 		RAISE EXCEPTION 'cannot install es_store into schema "es_store" owned by role "%"', owner_name
 			USING ERRCODE = '42501',
-				  DETAIL = 'The extension''s functions run as its owner and trust every object in that schema; the schema must belong to the role that installs the extension.',
+				  DETAIL = 'The extension''s functions run as its owner and trust every object in that schema; the schema must belong to the role that installs the extension or to a superuser.',
 				  HINT = pg_catalog.format('Drop the schema, or run ALTER SCHEMA es_store OWNER TO %I, then CREATE EXTENSION es_store again.', CURRENT_USER);
 	END IF;
 END
