@@ -1,0 +1,154 @@
+# Upgrades with data: install the oldest released version, put data in,
+# update step by step to the newest (ALTER EXTENSION es_store UPDATE TO
+# each version in turn), writing more data at each step, and show that the
+# data, every function, and a session that stayed connected through all the
+# updates keep working.  The versions are those the installed scripts offer.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use EsStoreTest;
+
+my $node = PostgreSQL::Test::Cluster->new('upgrade_chain');
+$node->init;
+$node->append_conf('postgresql.conf', 'max_prepared_transactions = 5');
+$node->start;
+
+my @versions = split /\n/, $node->safe_psql('postgres', q{
+	SELECT version FROM pg_available_extension_versions WHERE name = 'es_store'
+	ORDER BY string_to_array(version, '.')::int[]});
+cmp_ok(scalar(@versions), '>=', 3, 'at least three released versions: ' . join(', ', @versions));
+my $oldest = $versions[0];
+$node->safe_psql('postgres', "CREATE EXTENSION es_store VERSION '$oldest'");
+
+# A session opened before the first update, kept through all of them (as a
+# connection pool keeps its sessions).
+my $pooled = $node->background_psql('postgres');
+
+# What each step writes and expects back: per step, a few aggregates of
+# several events, a stream, and a checkpoint.
+my $events_written = 0;
+sub write_step
+{
+	my ($session, $tag) = @_;
+	$session->query_safe(qq{
+		SELECT count(*) FROM generate_series(1, 5) a,
+			LATERAL es_store.append('up', 'acct', '$tag-' || a, 0, ARRAY['A', 'B'],
+				ARRAY['{}', '{}']::jsonb[])});
+	$session->query_safe(qq{
+		SELECT count(*) FROM generate_series(1, 5) a,
+			LATERAL es_store.append_event('up', 'acct', '$tag-' || a, 2, 'C', '{}')});
+	$session->query_safe(qq{SELECT count(*) FROM es_store.append_stream('$tag-stream', NULL,
+		ARRAY['S'], ARRAY['{}']::jsonb[])});
+	$session->query_safe(qq{SELECT count(*) FROM es_store.append_at_version('up', 'acct', '$tag-x', 1, 'X', '{}')});
+	$session->query_safe(qq{SELECT es_store.save_checkpoint('$tag-cp', es_store.last_position())});
+	$events_written += 5 * 2 + 5 + 1 + 1;
+	return;
+}
+
+# Every function of the given version, called from the long-lived session.
+sub probe
+{
+	my ($version, $tag) = @_;
+	# [function, call, expected], in the order they run
+	my @calls = (
+		[ 'append', q{SELECT count(*) FROM es_store.append('up', 'probe', '%t', NULL, ARRAY['P'], ARRAY['{}']::jsonb[])}, 1 ],
+		[ 'append_event', q{SELECT aggregate_version FROM es_store.append_event('up', 'probe', '%t', -1, 'P', '{}')}, 2 ],
+		[ 'append_at_version', q{SELECT aggregate_version FROM es_store.append_at_version('up', 'probe', '%t', 3, 'P', '{}')}, 3 ],
+		[ 'append_stream', q{SELECT count(*) FROM es_store.append_stream('probe-%t', NULL, ARRAY['P'], ARRAY['{}']::jsonb[])}, 1 ],
+		[ 'append_events', q{SELECT count(*) FROM es_store.append_events(NULL, jsonb_build_array(jsonb_build_object('stream_name', 'probe-%t', 'event_type', 'P', 'payload', 1)))}, 1 ],
+		[ 'stream_key', q{SELECT aggregate_type || '/' || aggregate_id FROM es_store.stream_key('probe-%t')}, 'probe/probe-%t' ],
+		[ 'read_aggregate', q{SELECT string_agg(aggregate_version::text, ',') FROM es_store.read_aggregate('up', 'probe', '%t')}, '1,2,3' ],
+		[ 'read_stream', q{SELECT count(*) FROM es_store.read_stream('probe-%t')}, 2 ],
+		[ 'aggregate_version', q{SELECT es_store.aggregate_version('up', 'probe', '%t')}, 3 ],
+		[ 'stream_version', q{SELECT es_store.stream_version('probe-%t')}, 2 ],
+		[ 'aggregate_exists', q{SELECT es_store.aggregate_exists('up', 'probe', '%t')}, 't' ],
+		[ 'count_events', q{SELECT es_store.count_events('up', 'probe', '%t', 2)}, 2 ],
+		[ 'last_position', q{SELECT es_store.last_position() = (SELECT max(global_position) FROM es_store.read_feed(0, 100000))}, 't' ],
+	);
+	if (version_cmp($version, '0.2.0') >= 0)
+	{
+		push @calls,
+		  [ 'read_feed', q{SELECT count(*) FROM es_store.read_feed(0, 100000, aggregate_types => ARRAY['probe'], segment => 0, segment_count => 1, up_to_position => es_store.last_position()) WHERE aggregate_id = '%t'}, 3 ],
+		  [ 'in_flight_appends', q{SELECT count(*) FROM es_store.in_flight_appends()}, 0 ],
+		  [ 'save_checkpoint', q{SELECT count(*) FROM (SELECT es_store.save_checkpoint('%t-cp', 1, expected_position => 0)) s}, 1 ];
+	}
+	else
+	{
+		push @calls,
+		  [ 'read_feed', q{SELECT count(*) FROM es_store.read_feed(0, 100000) WHERE aggregate_id = '%t'}, 3 ],
+		  [ 'save_checkpoint', q{SELECT count(*) FROM (SELECT es_store.save_checkpoint('%t-cp', 1)) s}, 1 ];
+	}
+	push @calls, [ 'get_checkpoint', q{SELECT es_store.get_checkpoint('%t-cp')}, 1 ];
+	push @calls, [ 'reset_checkpoint', q{SELECT es_store.reset_checkpoint('%t-cp', 0)}, 1 ]
+	  if version_cmp($version, '0.2.1') >= 0;
+
+	# every function the installed version has is probed
+	my %probed = map { $_->[0] => 1 } @calls;
+	my @installed = split /\n/, $node->safe_psql('postgres', q{
+		SELECT DISTINCT proname FROM pg_proc
+		WHERE pronamespace = 'es_store'::regnamespace AND prorettype <> 'trigger'::regtype
+		ORDER BY 1});
+	my @missing = grep { !$probed{$_} } @installed;
+	is(join(',', @missing), '', "$version: the probe calls every installed function");
+	for my $c (@calls)
+	{
+		my ($f, $sql, $want) = @$c;
+		$sql =~ s/%t/$tag/g;
+		$want =~ s/%t/$tag/g;
+		my $got = eval { $pooled->query_safe($sql) };
+		is($got, $want, "$version: $f works in the session opened before the updates")
+		  or diag($@);
+	}
+	return;
+}
+
+sub version_cmp
+{
+	my ($a, $b) = @_;
+	my @a = split /\./, $a;
+	my @b = split /\./, $b;
+	for my $i (0 .. 2)
+	{
+		return $a[$i] <=> $b[$i] if $a[$i] != $b[$i];
+	}
+	return 0;
+}
+
+write_step($pooled, "v$oldest");
+probe($oldest, "p$oldest");
+for my $v (@versions[ 1 .. $#versions ])
+{
+	$node->safe_psql('postgres', "ALTER EXTENSION es_store UPDATE TO '$v'");
+	is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'es_store'}),
+		$v, "updated to $v");
+	write_step($pooled, "v$v");
+	probe($v, "p$v");
+	# a new session sees the same
+	my $fresh = $node->background_psql('postgres');
+	write_step($fresh, "n$v");
+	$fresh->quit;
+}
+
+# All the data written at every step is there, in order.
+for my $v (@versions)
+{
+	is($node->safe_psql('postgres', qq{
+		SELECT string_agg(aggregate_version::text || event_type, ',' ORDER BY aggregate_version)
+		FROM es_store.read_aggregate('up', 'acct', 'v$v-3')}),
+		'1A,2B,3C', "the events written under $v are intact");
+	cmp_ok($node->safe_psql('postgres', "SELECT es_store.get_checkpoint('v$v-cp')"),
+		'>', 0, "the checkpoint saved under $v is intact");
+}
+is($node->safe_psql('postgres', q{SELECT count(*) FROM es_store.events e
+	JOIN es_store.aggregate_heads h USING (stream_id)
+	WHERE h.aggregate_type = 'acct' OR (h.bounded_context = '' AND h.aggregate_type <> 'probe')}),
+	$events_written, "every event written at every step is stored ($events_written)");
+is($node->safe_psql('postgres', q{SELECT count(*) FROM es_store.aggregate_heads WHERE key_hash IS NULL}),
+	'0', 'every head has its key hash');
+check_log_invariants($node);
+
+$pooled->quit;
+$node->stop;
+done_testing();
