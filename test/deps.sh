@@ -3,8 +3,10 @@
 # test, when any is missing.  Uses sudo when not run as root.
 set -euo pipefail
 
+# bsdextrautils: column(1), which the benchmark report uses;
+# postgresql-15-pgaudit: the auditing TAP test (test/t/013_pgaudit.pl).
 PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap pgtap
-libipc-run-perl build-essential"
+postgresql-15-pgaudit libipc-run-perl build-essential bsdextrautils"
 
 missing=""
 for p in $PACKAGES; do
