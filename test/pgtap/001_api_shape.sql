@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS es_store;
-SELECT plan(62);
+SELECT plan(71);
 
 SELECT has_schema('es_store');
 SELECT has_table('es_store', 'aggregate_heads', 'aggregate_heads exists');
@@ -43,6 +43,14 @@ SELECT has_function('es_store', 'last_position', ARRAY[]::text[]);
 SELECT has_function('es_store', 'in_flight_appends', ARRAY[]::text[]);
 SELECT has_function('es_store', 'get_checkpoint', ARRAY['text']);
 SELECT has_function('es_store', 'save_checkpoint', ARRAY['text', 'bigint', 'bigint']);
+SELECT has_function('es_store', 'reset_checkpoint', ARRAY['text', 'bigint', 'name']);
+SELECT has_column('es_store', 'checkpoints', 'owner', 'checkpoints have an owner');
+SELECT has_sequence('es_store', 'aggregate_heads_stream_id_seq', 'the stream id sequence exists');
+SELECT ok((SELECT 'es_store.aggregate_heads_stream_id_seq'::regclass = ANY (extconfig)
+		   FROM pg_extension WHERE extname = 'es_store'), 'pg_dump dumps the stream id sequence');
+SELECT is((SELECT string_agg(tgenabled::text, '') FROM pg_trigger
+		   WHERE tgrelid = 'es_store.events'::regclass AND NOT tgisinternal), 'AA',
+		  'the append-only triggers fire also for replication sessions');
 
 SELECT function_returns('es_store', 'append', ARRAY['text', 'text', 'text', 'bigint', 'text[]', 'jsonb[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text'], 'setof es_store.append_result');
 SELECT function_returns('es_store', 'append_event', ARRAY['text', 'text', 'text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text'], 'es_store.append_result');
@@ -74,6 +82,10 @@ SELECT is((SELECT count(*) FROM pg_proc
 -- Privileges: nothing for PUBLIC, the shipped roles get what they need.
 SELECT has_role('es_store_writer');
 SELECT has_role('es_store_reader');
+SELECT has_role('es_store_admin');
+SELECT function_privs_are('es_store', 'reset_checkpoint', ARRAY['text', 'bigint', 'name'], 'es_store_admin', ARRAY['EXECUTE'], 'administrators reset checkpoints');
+SELECT function_privs_are('es_store', 'reset_checkpoint', ARRAY['text', 'bigint', 'name'], 'es_store_reader', ARRAY[]::text[], 'readers cannot reset checkpoints');
+SELECT function_privs_are('es_store', 'reset_checkpoint', ARRAY['text', 'bigint', 'name'], 'es_store_writer', ARRAY[]::text[], 'writers cannot reset checkpoints');
 SELECT function_privs_are('es_store', 'append_event', ARRAY['text', 'text', 'text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text'], 'public', ARRAY[]::text[], 'PUBLIC cannot append');
 SELECT function_privs_are('es_store', 'append_event', ARRAY['text', 'text', 'text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text'], 'es_store_writer', ARRAY['EXECUTE'], 'writers append');
 SELECT function_privs_are('es_store', 'append_event', ARRAY['text', 'text', 'text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text'], 'es_store_reader', ARRAY[]::text[], 'readers cannot append');

@@ -2,7 +2,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS es_store;
-SELECT plan(27);
+SELECT plan(31);
 
 SELECT lives_ok($$SELECT es_store.append_event('t', 'acct', 'a', 0, 'Opened', '{}')$$, 'create a stream');
 
@@ -75,6 +75,22 @@ SELECT throws_ok($$UPDATE es_store.events SET event_type = 'Y'$$,
 	'42501', 'cannot update es_store.events', 'events cannot be updated');
 SELECT throws_ok($$DELETE FROM es_store.events$$,
 	'42501', 'cannot delete es_store.events', 'events cannot be deleted');
+
+-- 42501 another role's checkpoint; 42704 reset to an unknown role
+CREATE ROLE pgtap_es_owner IN ROLE es_store_reader;
+CREATE ROLE pgtap_es_other IN ROLE es_store_reader;
+SET LOCAL ROLE pgtap_es_owner;
+SELECT lives_ok($$SELECT es_store.save_checkpoint('owned', 1)$$, 'a role saves its checkpoint');
+SET LOCAL ROLE pgtap_es_other;
+SELECT throws_ok($$SELECT es_store.save_checkpoint('owned', 9223372036854775807)$$,
+	'42501', 'permission denied for checkpoint "owned"', 'another role cannot move it');
+RESET ROLE;
+SELECT throws_ok($$SELECT es_store.reset_checkpoint('owned', 0, 'pgtap_no_such_role')$$,
+	'42704', 'role "pgtap_no_such_role" does not exist', 'reset to an unknown owner');
+
+-- 54000 a stream at the highest version
+SELECT throws_ok($$SELECT es_store.append_at_version('t', 'acct', 'top', 9007199254740992, 'X', '{}')$$,
+	'22023', 'invalid aggregate version 9007199254740992 for stream "t/acct/top"', 'versions stop at 2^53 - 1');
 
 -- nothing above left a partial write
 SELECT results_eq($$SELECT count(*) FROM es_store.events$$, $$SELECT 2::bigint$$,

@@ -1,0 +1,475 @@
+# Bad input, for every SQL function of es_store:
+#  1. a generated matrix: each argument of each function in turn takes each
+#     value of its kind's bad (and edge) values, the others a valid one:
+#     NULL, empty and oversized strings, payloads and arrays, malformed JSON
+#     shapes, bigint and integer extremes, negative and zero page sizes and
+#     segments, arrays of the wrong shape or length;
+#  2. invalid UTF-8 sent through a SQL_ASCII client, and bytes that are not
+#     UTF-8 stored and read back in a SQL_ASCII database;
+#  3. a seeded random fuzz loop (ES_FUZZ_CALLS calls, default 3000) over the
+#     append, read, feed and checkpoint functions, in transactions with
+#     savepoints, rollbacks and commits mixed in.
+# Every call must get the SQLSTATE its case expects (00000 for success),
+# which must be in the README's Errors table; no backend may crash (the
+# extension is built with assertions in test/check.sh); and after every
+# call the invariants hold and nothing is half-written: a failed call
+# changed no row, no append is left in flight, the feed is not held back.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use EsStoreTest;
+
+my $fuzz_calls = $ENV{ES_FUZZ_CALLS} || 3000;
+my $seed = $ENV{ES_FUZZ_SEED} // 20261201;
+srand($seed);
+note("fuzz seed $seed");
+
+my %documented = documented_sqlstates();
+$documented{'00000'} = 1;
+
+my $node = PostgreSQL::Test::Cluster->new('bad_input');
+$node->init;
+$node->append_conf('postgresql.conf', 'max_prepared_transactions = 2');
+$node->start;
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION es_store;
+	CREATE ROLE fuzz_owner;
+	CREATE VIEW inv AS SELECT
+		(SELECT count(*) FROM es_store.events) AS events,
+		(SELECT count(*) FROM es_store.aggregate_heads) AS heads,
+		(SELECT count(*) FROM es_store.checkpoints) AS checkpoints,
+		(SELECT count(*) FROM (SELECT e.stream_id FROM es_store.events e
+			JOIN es_store.aggregate_heads h USING (stream_id)
+			WHERE h.aggregate_type <> 'explicit' GROUP BY e.stream_id
+			HAVING max(e.aggregate_version) <> count(*)) s) AS gaps,
+		(SELECT count(*) FROM es_store.aggregate_heads h
+			JOIN (SELECT stream_id, max(aggregate_version) AS v FROM es_store.events GROUP BY stream_id) e
+			USING (stream_id) WHERE h.version <> e.v) AS bad_heads,
+		(SELECT count(*) - count(DISTINCT global_position) FROM es_store.events) AS dup_positions,
+		(SELECT count(*) FROM es_store.in_flight_appends()) AS in_flight,
+		es_store.last_position() >= (SELECT coalesce(max(global_position), 0) FROM es_store.events) AS not_held;
+});
+my $started = $node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()');
+
+# --- 1. The matrix ----------------------------------------------------------
+
+my $n = 0;    # makes every case's aggregate, stream and checkpoint its own
+my $big = q{repeat('x', 2 * 1024 * 1024)};
+
+# Kinds of argument: their valid value (%k is the case number) and their
+# bad or edge values, each with the SQLSTATE expected.
+my %kinds = (
+	key => [ q{'k%k'},
+		[ 'NULL', '22004' ], [ q{''}, '00000' ], [ q{repeat('k', 3000)}, '54000' ],
+		[ $big, '54000' ], [ q{E'a\'b"c\\\\d %k'}, '00000' ], [ q{'ü€𝄞 %k'}, '00000' ] ],
+	explicit => [ q{'explicit'},
+		[ 'NULL', '22004' ], [ q{''}, '00000' ], [ q{repeat('k', 3000)}, '54000' ] ],
+	stream => [ q{'s-%k'},
+		[ 'NULL', '22004' ], [ q{''}, '22023' ], [ q{'-'}, '00000' ], [ q{repeat('s', 1024)}, '00000' ],
+		[ q{repeat('s', 1025)}, '54000' ], [ $big, '54000' ] ],
+	expected => [ 'NULL',
+		[ '0', '00000' ], [ '-1', 'SE001' ], [ '-2', '22023' ], [ '1', 'SE001' ],
+		[ '-9223372036854775808', '22023' ], [ '9223372036854775807', 'SE001' ] ],
+	version => [ '1',
+		[ 'NULL', '22004' ], [ '0', '22023' ], [ '-1', '22023' ], [ '9007199254740991', '00000' ],
+		[ '9007199254740992', '22023' ], [ '9223372036854775807', '22023' ], [ '-9223372036854775808', '22023' ] ],
+	types => [ q{ARRAY['T']},
+		[ 'NULL', '22004' ], [ q{'{}'::text[]}, '22023' ], [ q{ARRAY[NULL]::text[]}, '22004' ],
+		[ q{ARRAY['']}, '22023' ], [ q{ARRAY[['T'], ['U']]}, '22023' ], [ q{ARRAY['T', 'U']}, '22023' ],
+		[ q{array_fill('T'::text, ARRAY[10001])}, '54000' ], [ "ARRAY[$big]", '54000' ] ],
+	payloads => [ q{ARRAY['{}']::jsonb[]},
+		[ 'NULL', '22004' ], [ q{'{}'::jsonb[]}, '22023' ], [ q{ARRAY[NULL]::jsonb[]}, '22004' ],
+		[ q{ARRAY['null', '1', '"s"', '[]']::jsonb[]}, '22023' ], [ q{ARRAY['null']::jsonb[]}, '00000' ],
+		[ q{ARRAY[['{}'], ['{}']]::jsonb[]}, '22023' ], [ "ARRAY[to_jsonb($big)]", '54000' ] ],
+	metadatas => [ 'NULL',
+		[ q{ARRAY[NULL]::jsonb[]}, '00000' ], [ q{ARRAY['[]']::jsonb[]}, '22023' ],
+		[ q{ARRAY['1']::jsonb[]}, '22023' ], [ q{ARRAY['{}', '{}']::jsonb[]}, '22023' ],
+		[ q{ARRAY[['{}']]::jsonb[]}, '22023' ], [ q{'{}'::jsonb[]}, '22023' ],
+		[ "ARRAY[jsonb_build_object('m', $big)]", '54000' ] ],
+	ids => [ 'NULL',
+		[ q{ARRAY[NULL]::uuid[]}, '00000' ], [ q{ARRAY[gen_random_uuid(), gen_random_uuid()]}, '22023' ],
+		[ q{'{}'::uuid[]}, '22023' ], [ q{ARRAY[[gen_random_uuid()]]}, '22023' ] ],
+	versions => [ 'NULL',
+		[ q{ARRAY[NULL]::int[]}, '00000' ], [ q{ARRAY[0]}, '22023' ], [ q{ARRAY[-1]}, '22023' ],
+		[ q{ARRAY[2147483647]}, '00000' ], [ q{ARRAY[-2147483648]}, '22023' ], [ q{ARRAY[1, 2]}, '22023' ] ],
+	text_opt => [ 'NULL',
+		[ q{''}, '00000' ], [ q{'c'}, '00000' ], [ $big, '54000' ] ],
+	type => [ q{'T'},
+		[ 'NULL', '22004' ], [ q{''}, '22023' ], [ $big, '54000' ] ],
+	payload => [ q{'{}'},
+		[ 'NULL', '22004' ], [ q{'null'}, '00000' ], [ q{'[1, 2]'}, '00000' ], [ "to_jsonb($big)", '54000' ] ],
+	metadata => [ 'NULL',
+		[ q{'[]'}, '22023' ], [ q{'"s"'}, '22023' ], [ q{'null'}, '22023' ], [ q{'{"a": 1}'}, '00000' ] ],
+	id => [ 'NULL',
+		[ q{md5('id-%k')::uuid}, '00000' ] ],
+	event_version => [ '1',
+		[ 'NULL', '00000' ], [ '0', '22023' ], [ '-1', '22023' ], [ '2147483647', '00000' ],
+		[ '-2147483648', '22023' ] ],
+	events => [ q{jsonb_build_array(jsonb_build_object('stream_name', 'j-%k', 'event_type', 'J', 'payload', 1))},
+		[ 'NULL', '22004' ], [ q{'[]'}, '22023' ], [ q{'{}'}, '22023' ], [ q{'1'}, '22023' ],
+		[ q{'null'}, '22023' ], [ q{'[1]'}, '22023' ], [ q{'[{}]'}, '22004' ],
+		[ q{'[{"stream_name": 1, "event_type": "J", "payload": 1}]'}, '22023' ],
+		[ q{'[{"stream_name": "j-%k", "payload": 1}]'}, '22004' ],
+		[ q{'[{"stream_name": "j-%k", "event_type": "J"}]'}, '22004' ],
+		[ q{'[{"stream_name": "j-%k", "event_type": "J", "payload": null}]'}, '00000' ],
+		[ q{'[{"stream_name": "j-%k", "event_type": "J", "payload": 1, "extra": 1}]'}, '22023' ],
+		[ q{'[{"stream_name": "j-%k", "bounded_context": "b", "event_type": "J", "payload": 1}]'}, '22023' ],
+		[ q{'[{"stream_name": "j-%k", "event_type": "J", "payload": 1}, {"stream_name": "other-%k", "event_type": "J", "payload": 1}]'}, '22023' ],
+		[ q{'[{"stream_name": "j-%k", "event_type": "J", "payload": 1, "event_id": "nope"}]'}, '22P02' ],
+		[ q{'[{"stream_name": "j-%k", "event_type": "J", "payload": 1, "event_version": 1.5}]'}, '22023' ],
+		[ q{'[{"stream_name": "j-%k", "event_type": "J", "payload": 1, "event_version": 1e10}]'}, '22023' ],
+		[ q{'[{"stream_name": "j-%k", "event_type": "J", "payload": 1, "metadata": []}]'}, '22023' ],
+		[ q{'[{"stream_name": "j-%k", "event_type": "", "payload": 1}]'}, '22023' ],
+		[ q{(SELECT jsonb_agg(jsonb_build_object('stream_name', 'j-%k', 'event_type', 'J', 'payload', 1)) FROM generate_series(1, 10001))}, '54000' ],
+		[ q{'[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]'}, '22023' ] ],
+	from => [ 'NULL',
+		[ '0', '00000' ], [ '-1', '22023' ], [ '9223372036854775807', '00000' ],
+		[ '-9223372036854775808', '22023' ] ],
+	count_opt => [ 'NULL',
+		[ '0', '22023' ], [ '-1', '22023' ], [ '2147483647', '00000' ], [ '-2147483648', '22023' ] ],
+	after => [ '0',
+		[ 'NULL', '22004' ], [ '-1', '22023' ], [ '9223372036854775807', '00000' ],
+		[ '-9223372036854775808', '22023' ] ],
+	count => [ '10',
+		[ 'NULL', '22004' ], [ '0', '22023' ], [ '-1', '22023' ], [ '2147483647', '00000' ] ],
+	filter => [ 'NULL',
+		[ q{'{}'::text[]}, '00000' ], [ q{ARRAY[NULL]::text[]}, '00000' ], [ q{ARRAY[['a'], ['b']]}, '22023' ],
+		[ q{array_fill('x'::text, ARRAY[100000])}, '00000' ] ],
+	segment => [ '0',
+		[ 'NULL', '00000' ], [ '-1', '22023' ], [ '1', '22023' ], [ '2147483647', '22023' ],
+		[ '-2147483648', '22023' ] ],
+	segments => [ '1',
+		[ 'NULL', '00000' ], [ '0', '22023' ], [ '-1', '22023' ], [ '2147483647', '00000' ],
+		[ '-2147483648', '22023' ] ],
+	up_to => [ 'NULL',
+		[ '0', '00000' ], [ '-1', '22023' ], [ '9223372036854775807', '22023' ] ],
+	cp_name => [ q{'cp-%k'},
+		[ 'NULL', '22004' ], [ q{''}, '22023' ], [ q{repeat('n', 1024)}, '00000' ],
+		[ q{repeat('n', 1025)}, '54000' ], [ $big, '54000' ] ],
+	position => [ '1',
+		[ 'NULL', '22004' ], [ '-1', '22023' ], [ '0', '00000' ], [ '9223372036854775807', '00000' ],
+		[ '-9223372036854775808', '22023' ] ],
+	cp_expected => [ 'NULL',
+		[ '0', '00000' ], [ '-1', '22023' ], [ '5', 'SE005' ], [ '9223372036854775807', 'SE005' ] ],
+	reset_position => [ '1',
+		[ 'NULL', '00000' ], [ '-1', '22023' ], [ '9223372036854775807', '00000' ] ],
+	owner => [ 'NULL',
+		[ q{'fuzz_owner'}, '00000' ], [ q{'no_such_role'}, '42704' ], [ q{''}, '42704' ] ],
+);
+
+# Each function's arguments, as kinds, and what a call returns (to make the
+# statement fetch every row).
+my @functions = (
+	[ 'append', qw(key key key expected types payloads metadatas ids versions text_opt text_opt text_opt) ],
+	[ 'append_event', qw(key key key expected type payload metadata id event_version text_opt text_opt text_opt) ],
+	[ 'append_at_version', qw(key explicit key version type payload metadata id event_version text_opt text_opt text_opt) ],
+	[ 'append_stream', qw(stream expected types payloads metadatas ids versions text_opt text_opt text_opt) ],
+	[ 'append_events', qw(expected events) ],
+	[ 'stream_key', qw(stream) ],
+	[ 'read_aggregate', qw(key key key from from count_opt) ],
+	[ 'read_stream', qw(stream from from count_opt) ],
+	[ 'aggregate_version', qw(key key key) ],
+	[ 'stream_version', qw(stream) ],
+	[ 'aggregate_exists', qw(key key key) ],
+	[ 'count_events', qw(key key key from) ],
+	[ 'read_feed', qw(after count filter filter filter segment segments up_to) ],
+	[ 'last_position' ],
+	[ 'in_flight_appends' ],
+	[ 'get_checkpoint', qw(cp_name) ],
+	[ 'save_checkpoint', qw(cp_name position cp_expected) ],
+	[ 'reset_checkpoint', qw(cp_name reset_position owner) ],
+);
+
+# The functions of the installed extension are exactly those listed.
+is($node->safe_psql('postgres', q{
+	SELECT string_agg(proname, ' ' ORDER BY proname) FROM pg_proc
+	WHERE pronamespace = 'es_store'::regnamespace AND prorettype <> 'trigger'::regtype}),
+	join(' ', sort map { $_->[0] } @functions), 'the matrix covers every function');
+
+# Reads of a missing aggregate or stream succeed: only the appends expect
+# SE001 for "-1" (exists) on a new aggregate.  A stream key of '' is
+# refused by stream_key like the other stream functions.  Some cases'
+# outcomes depend on the function:
+sub expected_for
+{
+	my ($function, $kind, $value, $state) = @_;
+	# STRICT: a NULL argument gives NULL, not an error
+	return '00000' if $function eq 'stream_key' && $value eq 'NULL';
+	# a lowered position with expected_position NULL on a new checkpoint
+	return $state;
+}
+
+my @cases;
+for my $f (@functions)
+{
+	my ($name, @args) = @$f;
+	if (!@args)
+	{
+		push @cases, [ "$name()", "SELECT count(*) FROM (SELECT es_store.$name()) c", '00000' ];
+		next;
+	}
+	for my $i (0 .. $#args)
+	{
+		my ($valid, @bad) = @{ $kinds{ $args[$i] } };
+		for my $b (@bad)
+		{
+			my ($value, $state) = @$b;
+			$n++;
+			my @call = map { $kinds{ $args[$_] }[0] } 0 .. $#args;
+			$call[$i] = $value;
+			s/%k/$n/g for @call;
+			my $label = "$name arg " . ($i + 1) . " ($args[$i]) = " . (length($value) > 60 ? substr($value, 0, 57) . '...' : $value);
+			$label =~ s/%k/$n/g;
+			push @cases, [ $label,
+				"SELECT count(*) FROM (SELECT * FROM es_store.$name(" . join(', ', @call) . ")) c",
+				expected_for($name, $args[$i], $value, $state) ];
+		}
+	}
+}
+# Cases that need a state: a checkpoint below its saved position, a
+# compare-and-set from the wrong position, an append at a stored version.
+push @cases,
+  [ 'save_checkpoint backwards', q{SELECT es_store.save_checkpoint('cp-back', 10)}, '00000' ],
+  [ 'save_checkpoint backwards', q{SELECT es_store.save_checkpoint('cp-back', 9)}, 'SE004' ],
+  [ 'save_checkpoint from the wrong position', q{SELECT es_store.save_checkpoint('cp-back', 11, 3)}, 'SE005' ],
+  [ 'append_at_version at a stored version', q{SELECT count(*) FROM es_store.append_at_version('b', 'explicit', 'twice', 1, 'T', '{}')}, '00000' ],
+  [ 'append_at_version at a stored version', q{SELECT count(*) FROM es_store.append_at_version('b', 'explicit', 'twice', 1, 'T', '{}')}, 'SE001' ],
+  [ 'append_event with the nil uuid', q{SELECT count(*) FROM es_store.append_event('b', 'a', 'used-1', NULL, 'T', '{}', event_id => '00000000-0000-0000-0000-000000000000')}, '00000' ],
+  [ 'append_event with a used id', q{SELECT count(*) FROM es_store.append_event('b', 'a', 'used-2', NULL, 'T', '{}', event_id => '00000000-0000-0000-0000-000000000000')}, 'SE002' ],
+  [ 'append_at_version with a used id', q{SELECT count(*) FROM es_store.append_at_version('b', 'explicit', 'used-3', 1, 'T', '{}', event_id => '00000000-0000-0000-0000-000000000000')}, 'SE002' ],
+  [ 'read_feed in SERIALIZABLE', q{BEGIN ISOLATION LEVEL SERIALIZABLE; SELECT count(*) FROM es_store.read_feed(0, 1)}, '0A000', 'ROLLBACK' ];
+
+my ($results, $broken) = run_cases(\@cases);
+my $mismatches = 0;
+for my $i (0 .. $#cases)
+{
+	my ($label, undef, $want) = @{ $cases[$i] };
+	my ($got, $inv, $inv_before) = @{ $results->[$i] };
+	if (!defined $got || $got ne $want)
+	{
+		$mismatches++;
+		diag("$label: expected $want, got " . ($got // 'nothing'));
+	}
+	if (defined $got && !$documented{$got})
+	{
+		$mismatches++;
+		diag("$label: SQLSTATE $got is not in the README's Errors table");
+	}
+}
+is($mismatches, 0, sprintf('%d matrix cases: each got its documented SQLSTATE', scalar(@cases)));
+is($broken, '', 'after every matrix call the invariants held and a failed call changed nothing');
+
+# --- 2. Invalid UTF-8 from a SQL_ASCII client; a SQL_ASCII database --------
+
+my $bad_utf8 = "\xc3\x28\xff";
+my @utf8_cases = (
+	"SELECT count(*) FROM es_store.append_event('b', 'a', 'bad$bad_utf8', NULL, 'T', '{}')",
+	"SELECT count(*) FROM es_store.append_event('b', 'a', 'ok', NULL, 'T$bad_utf8', '{}')",
+	"SELECT count(*) FROM es_store.append_event('b', 'a', 'ok', NULL, 'T', '{\"k\": \"$bad_utf8\"}')",
+	"SELECT count(*) FROM es_store.append_stream('s-$bad_utf8', NULL, ARRAY['T'], ARRAY['{}']::jsonb[])",
+	"SELECT count(*) FROM es_store.append_events(NULL, '[{\"stream_name\": \"s-$bad_utf8\", \"event_type\": \"J\", \"payload\": 1}]')",
+	"SELECT es_store.save_checkpoint('cp-$bad_utf8', 1)",
+	"SELECT count(*) FROM es_store.read_stream('s-$bad_utf8')",
+);
+my @utf8_states;
+{
+	local $ENV{PGCLIENTENCODING} = 'SQL_ASCII';
+	for my $sql (@utf8_cases)
+	{
+		my ($ret, $out, $err) = $node->psql('postgres', "\\set VERBOSITY verbose\n$sql");
+		push @utf8_states, $err =~ /ERROR:  ([0-9A-Z]{5}):/ ? $1 : 'none';
+	}
+}
+is(join(' ', @utf8_states), join(' ', ('22021') x @utf8_cases),
+	'invalid UTF-8 from a SQL_ASCII client is refused with 22021 before es_store sees it');
+
+$node->safe_psql('postgres', q{CREATE DATABASE ascii TEMPLATE template0 ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C'});
+$node->safe_psql('ascii', 'CREATE EXTENSION es_store');
+{
+	local $ENV{PGCLIENTENCODING} = 'SQL_ASCII';
+	my $key = "k\xff\xfe";
+	my $out = $node->safe_psql('ascii', qq{
+		SELECT count(*) FROM es_store.append_event('b', 'a', '$key', 0, 'T\xe9', '{"v": "\xe9\xff"}');
+		SELECT count(*) FROM es_store.append_stream('s-\xff', NULL, ARRAY['T'], ARRAY['{}']::jsonb[]);
+		SELECT es_store.save_checkpoint('cp-\xff', 1);
+		SELECT aggregate_id = '$key' AND event_type = 'T\xe9' AND payload->>'v' = '\xe9\xff'
+		FROM es_store.read_aggregate('b', 'a', '$key');
+		SELECT count(*) FROM es_store.read_feed(0, 10);
+		SELECT es_store.get_checkpoint('cp-\xff');
+	});
+	is($out, "1\n1\n\nt\n2\n1", 'a SQL_ASCII database stores and returns bytes that are not UTF-8');
+}
+
+# --- 3. The fuzz loop -------------------------------------------------------
+
+sub pick { return $_[ int(rand(@_)) ] }
+sub key_args { return join(', ', map { "'" . pick('ctx', '', 'x') . "'" } 1 .. 2) . ", '" . pick('a1', 'a2', 'a3', 'a4', '') . "'" }
+sub stream_arg { return "'" . pick('s-1', 's-2', 'cart-1', 'x', '') . "'" }
+sub version_arg { return pick('NULL', 'NULL', '0', '-1', '1', '2', '3', '5', '-2', '9223372036854775807') }
+sub ids_arg
+{
+	return pick('NULL', 'NULL', q{ARRAY[md5('i1')::uuid]}, q{ARRAY[md5('i2')::uuid]}, q{ARRAY[gen_random_uuid()]},
+		q{ARRAY[NULL]::uuid[]});
+}
+my @templates = (
+	sub { 'SELECT count(*) FROM es_store.append(' . key_args() . ', ' . version_arg() . ", ARRAY['F'], ARRAY['{}']::jsonb[], event_ids => " . ids_arg() . ')' },
+	sub { 'SELECT count(*) FROM es_store.append(' . key_args() . ', ' . version_arg() . ", ARRAY['F', 'G'], " . pick(q{ARRAY['{}', 'null']::jsonb[]}, q{ARRAY['{}']::jsonb[]}) . ')' },
+	sub { 'SELECT count(*) FROM es_store.append_event(' . key_args() . ', ' . version_arg() . ", 'F', " . pick(q{'{}'}, 'NULL', q{'[1]'}) . ', event_id => ' . pick('NULL', q{md5('e1')::uuid}, q{md5('e2')::uuid}) . ')' },
+	sub { "SELECT count(*) FROM es_store.append_at_version('ctx', 'explicit', '" . pick('v1', 'v2') . "', " . pick('1', '2', '3', '7', '0', '-1', 'NULL') . ", 'F', '{}')" },
+	sub { 'SELECT count(*) FROM es_store.append_stream(' . stream_arg() . ', ' . version_arg() . ", ARRAY['F'], ARRAY['{}']::jsonb[])" },
+	sub { 'SELECT count(*) FROM es_store.append_events(' . version_arg() . ", jsonb_build_array(jsonb_build_object('stream_name', " . stream_arg() . ", 'event_type', 'J', 'payload', 1)))" },
+	sub { 'SELECT count(*) FROM es_store.read_aggregate(' . key_args() . ', ' . pick('NULL', '1', '-1', '2') . ', ' . pick('NULL', '3', '0') . ', ' . pick('NULL', '1', '0', '-1') . ')' },
+	sub { 'SELECT count(*) FROM es_store.read_stream(' . stream_arg() . ')' },
+	sub { 'SELECT es_store.aggregate_version(' . key_args() . ')' },
+	sub { 'SELECT es_store.count_events(' . key_args() . ', ' . pick('NULL', '1', '2', '-1') . ')' },
+	sub { 'SELECT count(*) FROM es_store.read_feed(' . pick('0', '3', '-1', 'NULL', 'es_store.last_position()') . ', ' . pick('1', '10', '0', 'NULL') . ', segment => ' . pick('0', '1', '2', '-1') . ', segment_count => ' . pick('1', '2', '3', '0') . ')' },
+	sub { 'SELECT count(*) FROM es_store.read_feed(0, 100, event_types => ' . pick(q{ARRAY['F']}, q{'{}'::text[]}, 'NULL') . ', up_to_position => ' . pick('NULL', 'es_store.last_position()', '-1', '9223372036854775807') . ')' },
+	sub { 'SELECT es_store.last_position() >= 0' },
+	sub { "SELECT es_store.get_checkpoint('" . pick('p1', 'p2', '') . "')" },
+	sub { "SELECT es_store.save_checkpoint('" . pick('p1', 'p2') . "', " . pick('1', '2', '5', '0', '-1', 'es_store.last_position()') . ', ' . pick('NULL', '0', '1', '2', '5') . ')' },
+	sub { "SELECT es_store.reset_checkpoint('" . pick('p1', 'p2') . "', " . pick('NULL', '0', '3') . ')' },
+);
+my @fuzz;
+my $in_xact = 0;
+for my $i (1 .. $fuzz_calls)
+{
+	my $r = rand();
+	if (!$in_xact && $r < 0.15) { push @fuzz, [ 'BEGIN', 'ctl' ]; $in_xact = 1; }
+	elsif ($in_xact && $r < 0.05) { push @fuzz, [ 'SAVEPOINT f', 'ctl' ]; $in_xact = 2 if $in_xact == 1; }
+	elsif ($in_xact == 2 && $r < 0.09) { push @fuzz, [ 'ROLLBACK TO SAVEPOINT f', 'ctl' ]; }
+	elsif ($in_xact && $r < 0.13) { push @fuzz, [ pick('COMMIT', 'ROLLBACK'), 'end' ]; $in_xact = 0; }
+	push @fuzz, [ $templates[ int(rand(@templates)) ]->(), 'call' ];
+}
+push @fuzz, [ 'COMMIT', 'end' ] if $in_xact;
+
+my ($fuzz_states, $fuzz_broken) = run_fuzz(\@fuzz);
+my %seen_states;
+$seen_states{$_}++ for @$fuzz_states;
+note('fuzz outcomes: ' . join(', ', map { "$_ x$seen_states{$_}" } sort keys %seen_states));
+my @undocumented = grep { !$documented{$_} } sort keys %seen_states;
+is(join(' ', @undocumented), '', "$fuzz_calls fuzz calls: every SQLSTATE is in the README's Errors table");
+cmp_ok(scalar(keys %seen_states), '>=', 5, 'the fuzz loop reached successes and several kinds of error');
+is($fuzz_broken, '', 'after every fuzz transaction the invariants held, and a rolled-back one left nothing');
+
+is($node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()'), $started,
+	'no backend crashed (the server never restarted)');
+unlike(slurp_file($node->logfile), qr/terminated by signal|TRAP:|was terminated/, 'the server log shows no crash');
+check_log_invariants($node, 'postgres', 'explicit');
+
+$node->stop;
+done_testing();
+
+# --- helpers ----------------------------------------------------------------
+
+# Run each case in its own transaction, with the invariant view read before
+# and after it.  Returns the SQLSTATE of each, and a description of every
+# broken invariant or half-written failure ('' when none).
+sub run_cases
+{
+	my ($cases) = @_;
+	my $script = "\\set VERBOSITY terse\n";
+	for my $i (0 .. $#$cases)
+	{
+		my (undef, $sql, undef, $after) = @{ $cases->[$i] };
+		$script .= "SELECT 'B', * FROM inv;\n$sql;\n\\echo S $i :SQLSTATE\n";
+		$script .= "$after;\n" if $after;
+		$script .= "SELECT 'A', * FROM inv;\n";
+	}
+	my ($out, $err) = run_script($script);
+	my (@results, @broken, $before);
+	my $i;
+	for my $line (split /\n/, $out)
+	{
+		if ($line =~ /^B\|(.*)$/) { $before = $1; }
+		elsif ($line =~ /^S (\d+) (\w+)$/) { $i = $1; $results[$i] = [ $2 ]; }
+		elsif ($line =~ /^A\|(.*)$/)
+		{
+			my $inv = $1;
+			my ($events, $heads, $cps, $gaps, $bad_heads, $dups, $in_flight, $not_held) = split /\|/, $inv;
+			push @broken, "$cases->[$i][0]: invariants $inv"
+			  if $gaps || $bad_heads || $dups || $in_flight || $not_held ne 't';
+			push @broken, "$cases->[$i][0]: failed but changed rows ($before -> $inv)"
+			  if $results[$i][0] ne '00000' && join('|', (split /\|/, $inv)[0 .. 2]) ne join('|', (split /\|/, $before)[0 .. 2]);
+		}
+	}
+	return (\@results, join("\n", @broken));
+}
+
+# Run the fuzz statements in one session (psql rolls a failed statement
+# back to an implicit savepoint inside a transaction, as pgjdbc's autosave
+# does).  After each call the invariants must hold; outside a transaction
+# block, and after each COMMIT or ROLLBACK, no append may be in flight and
+# the feed not held back; a ROLLBACK must leave the rows as they were
+# before its BEGIN.  Returns every call's SQLSTATE and what broke.
+sub run_fuzz
+{
+	my ($stmts) = @_;
+	my $script = "\\set VERBOSITY terse\n\\set ON_ERROR_ROLLBACK on\n";
+	my $in_xact = 0;
+	for my $s (@$stmts)
+	{
+		my ($sql, $what) = @$s;
+		if ($sql eq 'BEGIN') { $script .= "SELECT 'B', * FROM inv;\n"; $in_xact = 1; }
+		$script .= "$sql;\n";
+		$script .= "\\echo S :SQLSTATE\n" if $what eq 'call';
+		if ($what eq 'end')
+		{
+			$script .= "SELECT '" . ($sql eq 'ROLLBACK' ? 'R' : 'O') . "', * FROM inv;\n";
+			$in_xact = 0;
+		}
+		elsif ($what eq 'call')
+		{
+			$script .= "SELECT '" . ($in_xact ? 'I' : 'O') . "', * FROM inv;\n";
+		}
+	}
+	my ($out, $err) = run_script($script);
+	my (@states, @broken, $before);
+	for my $line (split /\n/, $out)
+	{
+		if ($line =~ /^S (\w+)$/) { push @states, $1; next; }
+		next unless $line =~ /^([BIOR])\|(.*)$/;
+		my ($tag, $inv) = ($1, $2);
+		my @v = split /\|/, $inv;
+		if ($tag eq 'B') { $before = $inv; next; }
+		my $at = 'after call ' . scalar(@states);
+		push @broken, "$at: gaps, wrong heads or duplicate positions ($inv)"
+		  if $v[3] || $v[4] || $v[5];
+		push @broken, "$at: an append left in flight or the feed held back ($inv)"
+		  if $tag ne 'I' && ($v[6] || $v[7] ne 't');
+		push @broken, "$at: a rolled-back transaction left rows ($before -> $inv)"
+		  if $tag eq 'R' && join('|', @v[0 .. 2]) ne join('|', (split /\|/, $before)[0 .. 2]);
+	}
+	my $calls = grep { $_->[1] eq 'call' } @$stmts;
+	push @broken, "the fuzz script stopped after " . scalar(@states) . " of $calls calls: $err"
+	  if @states != $calls;
+	return (\@states, join("\n", @broken));
+}
+
+sub run_script
+{
+	my ($script) = @_;
+	my $file = PostgreSQL::Test::Utils::tempdir() . '/script.sql';
+	open my $fh, '>', $file or die;
+	print $fh $script;
+	close $fh;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'psql', '-XAtq', '-d', $node->connstr('postgres'), '-f', $file ], '>', \$out, '2>', \$err);
+	return ($out, $err);
+}
+
+sub documented_sqlstates
+{
+	my %d;
+	open my $fh, '<', 'README.md' or die "README.md: $!";
+	my $in = 0;
+	while (<$fh>)
+	{
+		$in = 1 if /^## Errors/;
+		$in = 0 if /^## / && !/^## Errors/;
+		$d{$1} = 1 if $in && /^\| `([0-9A-Z]{5})` \|/;
+	}
+	close $fh;
+	return %d;
+}
