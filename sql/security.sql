@@ -48,7 +48,7 @@ WHERE rolname IN ('es_store_writer', 'es_store_reader') ORDER BY 1;
 
 SET client_min_messages = warning;
 DROP ROLE IF EXISTS regress_es_nobody, regress_es_app, regress_es_consumer,
-	regress_es_attacker, regress_es_squatter;
+	regress_es_attacker, regress_es_squatter, regress_es_other_super;
 RESET client_min_messages;
 CREATE ROLE regress_es_nobody;
 CREATE ROLE regress_es_app IN ROLE es_store_writer;
@@ -192,7 +192,16 @@ RESET ROLE;
 CREATE EXTENSION es_store;
 \echo :LAST_ERROR_SQLSTATE
 DROP SCHEMA es_store;
+-- A schema that another superuser created is fine (pg_dump recreates the
+-- schema with its original owner before CREATE EXTENSION).
+CREATE ROLE regress_es_other_super SUPERUSER;
+SET ROLE regress_es_other_super;
+CREATE SCHEMA es_store;
+RESET ROLE;
 CREATE EXTENSION es_store;
+SELECT nspowner::regrole AS schema_owner FROM pg_namespace WHERE nspname = 'es_store';
+ALTER SCHEMA es_store OWNER TO CURRENT_USER;
+DROP ROLE regress_es_other_super;
 -- And the functions use only the extension's own schema: renamed away and
 -- replaced by another role's schema of the same name, they refuse.
 ALTER SCHEMA es_store RENAME TO es_store_moved;
