@@ -6,7 +6,7 @@ use warnings;
 use Test::More;
 use Exporter 'import';
 
-our @EXPORT = qw(check_log_invariants);
+our @EXPORT = qw(check_log_invariants consumer_sql drain_consumer documented_sqlstates);
 
 # The invariants of the event log that must hold after anything: versions
 # dense in every stream (but those of aggregate type $gaps_in, written with
@@ -34,6 +34,62 @@ sub check_log_invariants
 		USING (stream_id) WHERE h.version <> e.v}),
 		'0', 'every head is at its stream\'s highest version');
 	return;
+}
+
+# SQL that creates a consumer: a table "seen" of the positions it applied,
+# and consume(), one step of it: a page of the feed after checkpoint
+# $checkpoint, applied and checkpointed (compare-and-set) in one
+# transaction.  A disorder raises; a duplicate hits seen's primary key.
+sub consumer_sql
+{
+	my ($checkpoint, $page) = @_;
+	$page //= 100;
+	return qq{
+	CREATE TABLE seen (global_position bigint PRIMARY KEY);
+	CREATE FUNCTION consume() RETURNS bigint LANGUAGE plpgsql AS \$\$
+	DECLARE cp bigint := es_store.get_checkpoint('$checkpoint'); prev bigint := cp; ev record;
+	BEGIN
+		FOR ev IN SELECT * FROM es_store.read_feed(cp, $page) LOOP
+			IF ev.global_position <= prev THEN RAISE EXCEPTION 'out of order'; END IF;
+			INSERT INTO seen VALUES (ev.global_position);
+			prev := ev.global_position;
+		END LOOP;
+		IF prev > cp THEN
+			PERFORM es_store.save_checkpoint('$checkpoint', prev, expected_position => cp);
+		END IF;
+		RETURN prev;
+	END \$\$;
+	};
+}
+
+# Run consume() (consumer_sql) until it makes no progress; true if it did
+# within $max_steps (default 100000) steps.
+sub drain_consumer
+{
+	my ($node, $checkpoint, $max_steps) = @_;
+	for (1 .. ($max_steps // 100000))
+	{
+		my $before = $node->safe_psql('postgres', "SELECT es_store.get_checkpoint('$checkpoint')");
+		return 1 if $node->safe_psql('postgres', 'SELECT consume()') == $before;
+	}
+	return 0;
+}
+
+# The SQLSTATEs the README's Errors table lists (the tests run from the
+# tree's root).
+sub documented_sqlstates
+{
+	my %d;
+	open my $fh, '<', 'README.md' or die "README.md: $!";
+	my $in = 0;
+	while (<$fh>)
+	{
+		$in = 1 if /^## Errors/;
+		$in = 0 if /^## / && !/^## Errors/;
+		$d{$1} = 1 if $in && /^\| `([0-9A-Z]{5})` \|/;
+	}
+	close $fh;
+	return %d;
 }
 
 1;

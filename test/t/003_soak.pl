@@ -21,17 +21,7 @@ use IPC::Run;
 
 my $seconds = $ENV{ES_SOAK_SECONDS} || 10;
 
-# The SQLSTATEs the README documents.
-my %documented;
-open my $readme, '<', 'README.md' or die "README.md: $!";
-my $in_errors = 0;
-while (<$readme>)
-{
-	$in_errors = 1 if /^## Errors/;
-	$in_errors = 0 if /^## / && !/^## Errors/;
-	$documented{$1} = 1 if $in_errors && /^\| `([0-9A-Z]{5})` \|/;
-}
-close $readme;
+my %documented = documented_sqlstates();
 cmp_ok(scalar(keys %documented), '>=', 10, 'the README documents the SQLSTATEs: ' . join(' ', sort keys %documented));
 
 my $node = PostgreSQL::Test::Cluster->new('soak');

@@ -27,24 +27,8 @@ max_prepared_transactions = 5
 max_connections = 40
 });
 $primary->start;
-$primary->safe_psql('postgres', q{
-	CREATE EXTENSION es_store;
-	CREATE TABLE seen (global_position bigint PRIMARY KEY);
-	-- one consumer step: a page applied and checkpointed in one transaction
-	CREATE FUNCTION consume() RETURNS bigint LANGUAGE plpgsql AS $$
-	DECLARE cp bigint := es_store.get_checkpoint('failover-view'); prev bigint := cp; ev record;
-	BEGIN
-		FOR ev IN SELECT * FROM es_store.read_feed(cp, 100) LOOP
-			IF ev.global_position <= prev THEN RAISE EXCEPTION 'out of order'; END IF;
-			INSERT INTO seen VALUES (ev.global_position);
-			prev := ev.global_position;
-		END LOOP;
-		IF prev > cp THEN
-			PERFORM es_store.save_checkpoint('failover-view', prev, expected_position => cp);
-		END IF;
-		RETURN prev;
-	END $$;
-});
+$primary->safe_psql('postgres', 'CREATE EXTENSION es_store');
+$primary->safe_psql('postgres', consumer_sql('failover-view'));
 $primary->backup('base');
 my $standby = PostgreSQL::Test::Cluster->new('failover_standby');
 $standby->init_from_backup($primary, 'base', has_streaming => 1);
@@ -138,12 +122,7 @@ is($standby->safe_psql('postgres', 'SELECT es_store.last_position()') >= $max ? 
 	'after COMMIT PREPARED the feed reaches the last event: lost positions hold nothing back');
 
 # The consumer resumes from its replicated checkpoint.
-my $cp = $standby->safe_psql('postgres', q{SELECT es_store.get_checkpoint('failover-view')});
-for (1 .. 1000)
-{
-	my $before = $standby->safe_psql('postgres', q{SELECT es_store.get_checkpoint('failover-view')});
-	last if $standby->safe_psql('postgres', 'SELECT consume()') == $before;
-}
+ok(drain_consumer($standby, 'failover-view'), 'the consumer caught up on the new primary');
 is($standby->safe_psql('postgres', q{
 	SELECT count(*) FROM es_store.events e WHERE NOT EXISTS (SELECT 1 FROM seen s WHERE s.global_position = e.global_position)}),
 	'0', 'the consumer saw every event on the new primary');

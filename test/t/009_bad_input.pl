@@ -458,18 +458,3 @@ sub run_script
 	IPC::Run::run([ 'psql', '-XAtq', '-d', $node->connstr('postgres'), '-f', $file ], '>', \$out, '2>', \$err);
 	return ($out, $err);
 }
-
-sub documented_sqlstates
-{
-	my %d;
-	open my $fh, '<', 'README.md' or die "README.md: $!";
-	my $in = 0;
-	while (<$fh>)
-	{
-		$in = 1 if /^## Errors/;
-		$in = 0 if /^## / && !/^## Errors/;
-		$d{$1} = 1 if $in && /^\| `([0-9A-Z]{5})` \|/;
-	}
-	close $fh;
-	return %d;
-}

@@ -29,23 +29,8 @@ my $node = PostgreSQL::Test::Cluster->new('faults');
 $node->init;
 $node->append_conf('postgresql.conf', "max_connections = 60\nmax_prepared_transactions = 5");
 $node->start;
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION es_store;
-	CREATE TABLE seen (global_position bigint PRIMARY KEY);
-	CREATE FUNCTION consume() RETURNS bigint LANGUAGE plpgsql AS $$
-	DECLARE cp bigint := es_store.get_checkpoint('faults-view'); prev bigint := cp; ev record;
-	BEGIN
-		FOR ev IN SELECT * FROM es_store.read_feed(cp, 200) LOOP
-			IF ev.global_position <= prev THEN RAISE EXCEPTION 'out of order'; END IF;
-			INSERT INTO seen VALUES (ev.global_position);
-			prev := ev.global_position;
-		END LOOP;
-		IF prev > cp THEN
-			PERFORM es_store.save_checkpoint('faults-view', prev, expected_position => cp);
-		END IF;
-		RETURN prev;
-	END $$;
-});
+$node->safe_psql('postgres', 'CREATE EXTENSION es_store');
+$node->safe_psql('postgres', consumer_sql('faults-view', 200));
 
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 my %scripts = (
@@ -142,11 +127,7 @@ for my $round (1 .. $rounds)
 }
 
 # Drain the consumer: every event once.
-for (1 .. 100000)
-{
-	my $before = $node->safe_psql('postgres', q{SELECT es_store.get_checkpoint('faults-view')});
-	last if $node->safe_psql('postgres', 'SELECT consume()') == $before;
-}
+ok(drain_consumer($node, 'faults-view'), 'the consumer caught up');
 my $events = $node->safe_psql('postgres', 'SELECT count(*) FROM es_store.events');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM es_store.events e
 	WHERE NOT EXISTS (SELECT 1 FROM seen s WHERE s.global_position = e.global_position)}),
