@@ -25,7 +25,7 @@
  * es_store, so that a schema renamed away and replaced by someone else's
  * is refused rather than used.  The check is one syscache probe; the
  * extension's schema and OID are cached and forgotten on any pg_namespace
- * invalidation.
+ * invalidation and on one of es_store.events (which DROP EXTENSION sends).
  *
  *-------------------------------------------------------------------------
  */
@@ -49,11 +49,20 @@
 static bool extension_valid = false;
 static Oid	extension_oid = InvalidOid;
 static Oid	extension_schema = InvalidOid;
+static Oid	extension_events = InvalidOid;	/* es_store.events, a member */
 
 static void
 namespace_inval(Datum arg, int cacheid, uint32 hashvalue)
 {
 	extension_valid = false;
+}
+
+/* DROP EXTENSION drops es_store.events: forget the extension's OID too. */
+static void
+events_inval(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == extension_events)
+		extension_valid = false;
 }
 
 /* Read es_store's row of pg_extension into the cache. */
@@ -69,6 +78,7 @@ load_extension(void)
 	if (!callback_registered)
 	{
 		CacheRegisterSyscacheCallback(NAMESPACEOID, namespace_inval, (Datum) 0);
+		CacheRegisterRelcacheCallback(events_inval, (Datum) 0);
 		callback_registered = true;
 	}
 	/* an invalidation arriving while we read leaves the cache invalid */
@@ -86,6 +96,7 @@ load_extension(void)
 	extension_schema = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+	extension_events = get_relname_relid("events", extension_schema);
 }
 
 /*
