@@ -24,6 +24,7 @@ int			es_max_batch_events = 10000;
 int			es_max_event_bytes = 1024 * 1024;
 char	   *es_notify_channel = "";
 int			es_debug_registration_lock = 0;
+int			es_debug_reader_lock = 0;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -92,6 +93,14 @@ _PG_init(void)
 							"0 disables it.  Lets isolation tests stop an append between reading "
 							"the position sequence and publishing its registration.",
 							&es_debug_registration_lock,
+							0, 0, INT_MAX,
+							PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("es_store.debug_reader_lock",
+							"Developer option: advisory lock key a feed read waits for before it raises a registering slot's floor.",
+							"0 disables it.  Lets tests stop a reader between finding a slot registering and "
+							"swapping its floor.",
+							&es_debug_reader_lock,
 							0, 0, INT_MAX,
 							PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							NULL, NULL, NULL);

@@ -30,6 +30,7 @@ extern int	es_max_batch_events;
 extern int	es_max_event_bytes;
 extern char *es_notify_channel;
 extern int	es_debug_registration_lock;
+extern int	es_debug_reader_lock;
 
 /*
  * Longest aggregate key we accept, in bytes over its three parts, and

@@ -14,8 +14,10 @@
  *	  REGISTERING | floor (registration under way), or "low": a lower bound
  *	  of every position the transaction has drawn or may still draw.
  *	- An appender publishes REGISTERING, reads the sequence's last value L,
- *	  then replaces REGISTERING | floor with max(L + 1, floor + 1) by
- *	  compare-and-swap, all before it draws a position.  A reader that
+ *	  then replaces REGISTERING | floor with max(L, floor) + 1 by
+ *	  compare-and-swap, all before it draws a position (a floor above L is
+ *	  first clamped to the sequence's value read after it: a reader of
+ *	  another database may have left it on a reused slot).  A reader that
  *	  finds a slot REGISTERING raises its floor to the sequence value H the
  *	  reader read, by compare-and-swap, and then does not count the slot:
  *	  that appender draws only above H, and will publish a low above H.  So
@@ -345,14 +347,25 @@ es_registry_before_draw(Oid seq)
 		(void) DirectFunctionCall1(pg_advisory_xact_lock_shared_int8,
 								   Int64GetDatum(es_debug_registration_lock));
 
-	/* publish max(last + 1, floor + 1); a failed CAS reloads expected */
+	/*
+	 * Publish max(last, floor) + 1; a failed CAS reloads expected.  A floor
+	 * above last was raised by a reader meanwhile, or by a reader of another
+	 * database that found this slot registering for an earlier transaction
+	 * and swapped after the slot was reused (it compares values, not
+	 * owners).  So clamp it to the sequence's value read after the floor:
+	 * every floor a reader of this database left was read from the sequence
+	 * before that, and our draws come after it.
+	 */
 	expected = pg_atomic_read_u64(low);
 	for (;;)
 	{
 		uint64		floor = expected & ES_FLOOR_MASK;
-		uint64		publish = Max(last, floor) + 1;
+		uint64		publish;
 
 		Assert(expected & ES_REGISTERING);
+		if (floor > last)
+			floor = Min(floor, sequence_last_value(seq));
+		publish = Max(last, floor) + 1;
 		if (pg_atomic_compare_exchange_u64(low, &expected, publish))
 			break;
 	}
@@ -466,6 +479,9 @@ slot_low(EsRegistry *r, int i, uint64 h)
 			return v;
 		if ((v & ES_FLOOR_MASK) >= h)
 			return 0;
+		if (es_debug_reader_lock != 0)
+			(void) DirectFunctionCall1(pg_advisory_xact_lock_shared_int8,
+									   Int64GetDatum(es_debug_reader_lock));
 		/* a failed CAS reloads v: published, cleared, or a higher floor */
 		if (pg_atomic_compare_exchange_u64(low, &v, ES_REGISTERING | h))
 			return 0;
