@@ -136,6 +136,54 @@ RESET ROLE;
 SELECT name, position, owner FROM es_store.checkpoints WHERE name = 'new-one';
 -- A superuser reads and saves any checkpoint.
 SELECT es_store.save_checkpoint('new-one', 9);
+-- The caller is the role that calls the function, not the session's: one
+-- role's code run by another acts with its own rights, not the runner's
+-- (before 0.2.1 the session's role counted, so a function or an index
+-- expression of regress_cp_other, run by regress_cp_orders or by a
+-- superuser's ANALYZE, moved regress_cp_orders' checkpoints).
+CREATE SCHEMA regress_cp;
+GRANT USAGE, CREATE ON SCHEMA regress_cp TO regress_cp_orders, regress_cp_other;
+SET ROLE regress_cp_orders;
+SELECT es_store.save_checkpoint('orders-owned', 5);
+SET ROLE regress_cp_other;
+CREATE FUNCTION regress_cp.move() RETURNS void LANGUAGE sql SECURITY DEFINER
+	AS $$ SELECT es_store.save_checkpoint('orders-owned', 1000000) $$;
+GRANT EXECUTE ON FUNCTION regress_cp.move() TO regress_cp_orders;
+-- an index expression that saves the checkpoint when regress.trap is on
+CREATE FUNCTION regress_cp.sneak(i int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	IF current_setting('regress.trap', true) = 'on' THEN
+		PERFORM es_store.save_checkpoint('orders-owned', 2000000);
+	END IF;
+	RETURN i;
+END $$;
+CREATE TABLE regress_cp.bait (i int);
+INSERT INTO regress_cp.bait SELECT generate_series(1, 10);
+CREATE INDEX ON regress_cp.bait (regress_cp.sneak(i));
+SET ROLE regress_cp_orders;
+SELECT regress_cp.move();
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SET regress.trap = 'on';
+ANALYZE regress_cp.bait;
+\echo :LAST_ERROR_SQLSTATE
+RESET regress.trap;
+SELECT name, position, owner FROM es_store.checkpoints WHERE name = 'orders-owned';
+-- A function of the owner itself, run by another role, may save it.
+SET ROLE regress_cp_orders;
+CREATE FUNCTION regress_cp.advance() RETURNS void LANGUAGE sql SECURITY DEFINER
+	AS $$ SELECT es_store.save_checkpoint('orders-owned', 6) $$;
+GRANT EXECUTE ON FUNCTION regress_cp.advance() TO regress_cp_other;
+SET ROLE regress_cp_other;
+SELECT regress_cp.advance();
+RESET ROLE;
+SELECT name, position, owner FROM es_store.checkpoints WHERE name = 'orders-owned';
+DROP SCHEMA regress_cp CASCADE;
+-- The checkpoint functions are SECURITY INVOKER (they must know their
+-- caller) and become the extension's owner themselves.
+SELECT p.proname, p.prosecdef FROM pg_proc p
+WHERE p.pronamespace = 'es_store'::regnamespace AND p.proname LIKE '%checkpoint' ORDER BY 1;
+
 DROP ROLE regress_cp_orders_2, regress_cp_orders, regress_cp_other, regress_cp_admin;
 -- The checkpoint of a dropped role: only a superuser or an administrator
 -- can use it now.

@@ -198,6 +198,11 @@ CREATE ROLE regress_es_other_super SUPERUSER;
 SET ROLE regress_es_other_super;
 CREATE SCHEMA es_store;
 RESET ROLE;
+-- ... unless it lets others create objects in it.
+GRANT CREATE ON SCHEMA es_store TO PUBLIC;
+CREATE EXTENSION es_store;
+\echo :LAST_ERROR_SQLSTATE
+REVOKE CREATE ON SCHEMA es_store FROM PUBLIC;
 CREATE EXTENSION es_store;
 SELECT nspowner::regrole AS schema_owner FROM pg_namespace WHERE nspname = 'es_store';
 ALTER SCHEMA es_store OWNER TO CURRENT_USER;

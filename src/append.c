@@ -19,6 +19,20 @@
 
 #include "es_store.h"
 
+/* Unpack a one-dimensional array (22023 for more dimensions). */
+static void
+unpack_checked_array(ArrayType *arr, const char *name, Oid elemtype,
+					 int16 elemlen, bool elembyval, char elemalign,
+					 Datum **elems, bool **nulls, int *n)
+{
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a one-dimensional array", name)));
+	deconstruct_array(arr, elemtype, elemlen, elembyval, elemalign,
+					  elems, nulls, n);
+}
+
 /*
  * Unpack an optional one-dimensional array argument.  Returns the element
  * count, or -1 when the argument is NULL.
@@ -28,18 +42,12 @@ unpack_array(FunctionCallInfo fcinfo, int argno, const char *name, Oid elemtype,
 			 int16 elemlen, bool elembyval, char elemalign,
 			 Datum **elems, bool **nulls)
 {
-	ArrayType  *arr;
 	int			n;
 
 	if (PG_ARGISNULL(argno))
 		return -1;
-	arr = PG_GETARG_ARRAYTYPE_P(argno);
-	if (ARR_NDIM(arr) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a one-dimensional array", name)));
-	deconstruct_array(arr, elemtype, elemlen, elembyval, elemalign,
-					  elems, nulls, &n);
+	unpack_checked_array(PG_GETARG_ARRAYTYPE_P(argno), name, elemtype, elemlen,
+						 elembyval, elemalign, elems, nulls, &n);
 	return n;
 }
 
@@ -76,6 +84,7 @@ batch_from_arrays(FunctionCallInfo fcinfo, EsStreamKey key, int expected_argno,
 				  int argno)
 {
 	EsBatch    *b;
+	ArrayType  *type_array;
 	Datum	   *types,
 			   *payloads,
 			   *meta = NULL,
@@ -95,11 +104,11 @@ batch_from_arrays(FunctionCallInfo fcinfo, EsStreamKey key, int expected_argno,
 	es_check_not_null(fcinfo, argno, "event_types");
 	es_check_not_null(fcinfo, argno + 1, "payloads");
 	/* before any array is unpacked: a huge one costs memory in proportion */
-	es_check_batch_size(ArrayGetNItems(ARR_NDIM(PG_GETARG_ARRAYTYPE_P(argno)),
-									   ARR_DIMS(PG_GETARG_ARRAYTYPE_P(argno))),
+	type_array = PG_GETARG_ARRAYTYPE_P(argno);
+	es_check_batch_size(ArrayGetNItems(ARR_NDIM(type_array), ARR_DIMS(type_array)),
 						key.display);
-	n = unpack_array(fcinfo, argno, "event_types", TEXTOID, -1, false,
-					 TYPALIGN_INT, &types, &type_nulls);
+	unpack_checked_array(type_array, "event_types", TEXTOID, -1, false,
+						 TYPALIGN_INT, &types, &type_nulls, &n);
 	npayloads = unpack_array(fcinfo, argno + 1, "payloads", JSONBOID, -1, false,
 							 TYPALIGN_INT, &payloads, &payload_nulls);
 	nmeta = unpack_array(fcinfo, argno + 2, "metadata", JSONBOID, -1, false,

@@ -15,12 +15,15 @@
  * and superusers) may read or save it; an administrator (EXECUTE on
  * es_store.reset_checkpoint) may move it anywhere, delete it, or give it
  * to another role.  Checkpoints saved before 0.2.1 have no owner until the
- * next save claims them.  "The caller" is the current role of the session
- * (GetOuterUserId: the login role or the one SET ROLE chose), since inside
- * these SECURITY DEFINER functions the current user is the extension's
- * owner.  The owner check of a save is part of its statement, against
- * the owner the caller was checked for, so a concurrent change of owner
- * cannot slip in between.
+ * next save claims them.  "The caller" is the current user when the
+ * function is called: these functions are SECURITY INVOKER, so that it is
+ * the owner of a SECURITY DEFINER function or of an index expression that
+ * calls them, not the session's role (which would let one role's code act
+ * on the checkpoints of whoever runs it); they then become the extension's
+ * owner for the work, as a SECURITY DEFINER function does (guard.c).  The
+ * owner check of a save is part of its statement, against the owner the
+ * caller was checked for, so a concurrent change of owner cannot slip in
+ * between.
  *
  *-------------------------------------------------------------------------
  */
@@ -106,11 +109,11 @@ read_checkpoint(Datum name, bool latest)
 	return cp;
 }
 
-/* The caller's role (see the file header) and its name. */
+/* The calling role (see the file header) and its name. */
 static Oid
 caller_role(NameData *name)
 {
-	Oid			role = GetOuterUserId();
+	Oid			role = GetUserId();
 
 	namestrcpy(name, GetUserNameFromId(role, false));
 	return role;
@@ -157,7 +160,10 @@ check_serializable(Datum name, const EsCheckpoint *seen)
 	if (!IsolationUsesXactSnapshot())
 		return;
 	latest = read_checkpoint(name, true);
-	if (latest.found != seen->found || latest.position != seen->position)
+	if (latest.found != seen->found || latest.position != seen->position ||
+		latest.has_owner != seen->has_owner ||
+		(latest.has_owner &&
+		 strcmp(NameStr(latest.owner), NameStr(seen->owner)) != 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("could not serialize access due to concurrent update"),
@@ -180,8 +186,11 @@ es_get_checkpoint(PG_FUNCTION_ARGS)
 	Datum		name = checkpoint_name_arg(fcinfo, 0);
 	NameData	role_name;
 	Oid			role = caller_role(&role_name);
+	Oid			saved_user;
+	int			saved_context;
 	EsCheckpoint cp;
 
+	es_become_owner(&saved_user, &saved_context);
 	es_guard_enter();
 	SPI_connect();
 	cp = read_checkpoint(name, false);
@@ -189,6 +198,7 @@ es_get_checkpoint(PG_FUNCTION_ARGS)
 		raise_not_owner(name, &cp);
 	SPI_finish();
 	es_guard_leave();
+	es_restore_user(saved_user, saved_context);
 	PG_RETURN_INT64(cp.found ? cp.position : 0);
 }
 
@@ -217,6 +227,8 @@ es_save_checkpoint(PG_FUNCTION_ARGS)
 	NameData	allowed;
 	EsPlanId	plan = ES_PLAN_SAVE_CHECKPOINT;
 	EsCheckpoint cp;
+	Oid			saved_user;
+	int			saved_context;
 
 	es_check_not_null(fcinfo, 1, "position");
 	position = es_arg_nonnegative(fcinfo, 1, "position", 0);
@@ -227,12 +239,14 @@ es_save_checkpoint(PG_FUNCTION_ARGS)
 			ES_PLAN_SAVE_CHECKPOINT_FROM_ZERO : ES_PLAN_SAVE_CHECKPOINT_FROM;
 	}
 
+	es_become_owner(&saved_user, &saved_context);
 	es_guard_enter();
 	SPI_connect();
 
 	/*
 	 * First as if the caller owned it (the usual case); when another owner
-	 * the caller may act for is found, once more against that owner.
+	 * the caller may act for is found, again against that owner (at most
+	 * three attempts: only an administrator's reset changes an owner).
 	 */
 	allowed = role_name;
 	for (int attempt = 0;; attempt++)
@@ -255,9 +269,9 @@ es_save_checkpoint(PG_FUNCTION_ARGS)
 
 		/* Not saved: say why, from the checkpoint as it is now. */
 		cp = read_checkpoint(name, false);
-		check_serializable(name, &cp);
 		if (!may_use(role, &role_name, &cp))
 			raise_not_owner(name, &cp);
+		check_serializable(name, &cp);
 		if (cas && (cp.found ? cp.position : 0) != expected)
 			ereport(ERROR,
 					(errcode(ERRCODE_ES_CHECKPOINT_MOVED),
@@ -277,7 +291,6 @@ es_save_checkpoint(PG_FUNCTION_ARGS)
 		/*
 		 * Its owner is not the one the statement was checked against (or
 		 * it was deleted meanwhile): try again against what it is now.
-		 * Only an administrator's reset changes an owner.
 		 */
 		if (attempt >= 2)
 			ereport(ERROR,
@@ -289,6 +302,7 @@ es_save_checkpoint(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	es_guard_leave();
+	es_restore_user(saved_user, saved_context);
 	PG_RETURN_VOID();
 }
 
@@ -311,6 +325,8 @@ es_reset_checkpoint(PG_FUNCTION_ARGS)
 	bool		isnull;
 	Datum		before;
 	int			rc;
+	Oid			saved_user;
+	int			saved_context;
 
 	values[0] = name;
 	values[1] = Int64GetDatum(es_arg_nonnegative(fcinfo, 1, "global_position", 0));
@@ -328,6 +344,7 @@ es_reset_checkpoint(PG_FUNCTION_ARGS)
 				 errmsg("cannot give a checkpoint to a role while deleting it"),
 				 errhint("Pass a global_position to keep the checkpoint.")));
 
+	es_become_owner(&saved_user, &saved_context);
 	es_guard_enter();
 	SPI_connect();
 	before = es_exec_scalar(ES_PLAN_LOCK_CHECKPOINT, values, NULL, false,
@@ -343,6 +360,7 @@ es_reset_checkpoint(PG_FUNCTION_ARGS)
 			 SPI_result_code_string(rc));
 	SPI_finish();
 	es_guard_leave();
+	es_restore_user(saved_user, saved_context);
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(before);

@@ -112,6 +112,8 @@ typedef struct EsAppendResult
 /* guard.c */
 extern void es_guard_enter(void);
 extern void es_guard_leave(void);
+extern void es_become_owner(Oid *saved_user, int *saved_context);
+extern void es_restore_user(Oid saved_user, int saved_context);
 extern Oid	es_extension_schema(void);
 extern Oid	es_extension_oid(void);
 extern bool es_extension_member(Oid relid);

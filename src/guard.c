@@ -38,6 +38,7 @@
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
+#include "miscadmin.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -49,6 +50,7 @@
 static bool extension_valid = false;
 static Oid	extension_oid = InvalidOid;
 static Oid	extension_schema = InvalidOid;
+static Oid	extension_owner = InvalidOid;
 static Oid	extension_events = InvalidOid;	/* es_store.events, a member */
 
 static void
@@ -94,6 +96,7 @@ load_extension(void)
 				 errmsg("extension \"es_store\" does not exist")));
 	extension_oid = ((Form_pg_extension) GETSTRUCT(tup))->oid;
 	extension_schema = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	extension_owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	extension_events = get_relname_relid("events", extension_schema);
@@ -161,4 +164,27 @@ void
 es_guard_leave(void)
 {
 	PopOverrideSearchPath();
+}
+
+/*
+ * For the SECURITY INVOKER entry points, which must know who called them
+ * (checkpoint.c): become the extension's owner, as a SECURITY DEFINER
+ * function would (fmgr_security_definer), saving the caller's identity in
+ * *saved_user and *saved_context for es_restore_user.  An error restores it
+ * through the transaction's abort.
+ */
+void
+es_become_owner(Oid *saved_user, int *saved_context)
+{
+	GetUserIdAndSecContext(saved_user, saved_context);
+	if (!extension_valid)
+		load_extension();
+	SetUserIdAndSecContext(extension_owner,
+						   *saved_context | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+void
+es_restore_user(Oid saved_user, int saved_context)
+{
+	SetUserIdAndSecContext(saved_user, saved_context);
 }

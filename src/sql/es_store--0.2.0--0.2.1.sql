@@ -24,6 +24,19 @@ BEGIN
 				  DETAIL = 'The extension''s functions run as its owner and trust every object in that schema; an ordinary role owning it could replace them.',
 				  HINT = pg_catalog.format('Check the schema''s objects, run ALTER SCHEMA es_store OWNER TO %I, then update again.', CURRENT_USER);
 	END IF;
+	IF EXISTS (SELECT 1
+			   FROM pg_catalog.pg_namespace n
+			   CROSS JOIN LATERAL pg_catalog.aclexplode(n.nspacl) a
+			   LEFT JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) a.grantee
+			   WHERE n.nspname OPERATOR(pg_catalog.=) 'es_store'
+				 AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+				 AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner
+				 AND NOT COALESCE(g.rolsuper, false)) THEN
+		RAISE EXCEPTION 'cannot update es_store in schema "es_store": roles other than its owner may create objects in it'
+			USING ERRCODE = '42501',
+				  DETAIL = 'The extension''s functions trust every object in that schema.',
+				  HINT = 'REVOKE CREATE ON SCHEMA es_store FROM the roles (or PUBLIC) that have it.';
+	END IF;
 END
 $owner$;
 
@@ -38,13 +51,19 @@ ALTER TABLE es_store.events ENABLE ALWAYS TRIGGER events_append_only_truncate;
 -- claims them.
 ALTER TABLE es_store.checkpoints ADD COLUMN owner name;
 
+-- A checkpoint belongs to the role calling these functions, which only a
+-- SECURITY INVOKER function can tell; the C code becomes the extension's
+-- owner for the work itself.
+ALTER FUNCTION es_store.get_checkpoint(text) SECURITY INVOKER;
+ALTER FUNCTION es_store.save_checkpoint(text, bigint, bigint) SECURITY INVOKER;
+
 CREATE FUNCTION es_store.reset_checkpoint(
 	name				text,
 	global_position		bigint DEFAULT NULL,
 	owner				name DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'es_reset_checkpoint'
-LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY DEFINER;
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
 COMMENT ON FUNCTION es_store.reset_checkpoint(text, bigint, name)
 	IS 'administrators: set a checkpoint to any position (NULL deletes it), or give it to another role; returns the position it had';
 REVOKE ALL ON FUNCTION es_store.reset_checkpoint(text, bigint, name) FROM PUBLIC;

@@ -27,6 +27,19 @@ BEGIN
 				  DETAIL = 'The extension''s functions run as its owner and trust every object in that schema; the schema must belong to the role that installs the extension or to a superuser.',
 				  HINT = pg_catalog.format('Drop the schema, or run ALTER SCHEMA es_store OWNER TO %I, then CREATE EXTENSION es_store again.', CURRENT_USER);
 	END IF;
+	IF EXISTS (SELECT 1
+			   FROM pg_catalog.pg_namespace n
+			   CROSS JOIN LATERAL pg_catalog.aclexplode(n.nspacl) a
+			   LEFT JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) a.grantee
+			   WHERE n.nspname OPERATOR(pg_catalog.=) 'es_store'
+				 AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+				 AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner
+				 AND NOT COALESCE(g.rolsuper, false)) THEN
+		RAISE EXCEPTION 'cannot install es_store into schema "es_store": roles other than its owner may create objects in it'
+			USING ERRCODE = '42501',
+				  DETAIL = 'The extension''s functions trust every object in that schema.',
+				  HINT = 'REVOKE CREATE ON SCHEMA es_store FROM the roles (or PUBLIC) that have it.';
+	END IF;
 END
 $owner$;
 
@@ -368,12 +381,16 @@ COMMENT ON FUNCTION es_store.in_flight_appends()
 	IS 'transactions of this database that appended and have not ended: what holds the feed back';
 
 --
--- Checkpoints.
+-- Checkpoints.  These three are SECURITY INVOKER: a checkpoint belongs to
+-- the role that calls them (the owner of a SECURITY DEFINER function that
+-- calls them, for example), which a SECURITY DEFINER function could not
+-- tell; the C code becomes the extension's owner for the work itself, with
+-- the same search-path guard (src/checkpoint.c, src/guard.c).
 --
 CREATE FUNCTION es_store.get_checkpoint(name text)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'es_get_checkpoint'
-LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY DEFINER;
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY INVOKER;
 COMMENT ON FUNCTION es_store.get_checkpoint(text)
 	IS 'last saved position of a named checkpoint, 0 when unknown';
 
@@ -383,7 +400,7 @@ CREATE FUNCTION es_store.save_checkpoint(
 	expected_position	bigint DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'es_save_checkpoint'
-LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY DEFINER;
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
 COMMENT ON FUNCTION es_store.save_checkpoint(text, bigint, bigint)
 	IS 'save a named checkpoint in the caller''s transaction; never backwards; compare-and-set with expected_position';
 
@@ -393,7 +410,7 @@ CREATE FUNCTION es_store.reset_checkpoint(
 	owner				name DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'es_reset_checkpoint'
-LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY DEFINER;
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
 COMMENT ON FUNCTION es_store.reset_checkpoint(text, bigint, name)
 	IS 'administrators: set a checkpoint to any position (NULL deletes it), or give it to another role; returns the position it had';
 

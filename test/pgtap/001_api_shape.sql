@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS es_store;
-SELECT plan(71);
+SELECT plan(74);
 
 SELECT has_schema('es_store');
 SELECT has_table('es_store', 'aggregate_heads', 'aggregate_heads exists');
@@ -72,6 +72,11 @@ SELECT function_lang_is('es_store', 'append', ARRAY['text', 'text', 'text', 'big
 SELECT function_lang_is('es_store', 'read_feed', ARRAY['bigint', 'integer', 'text[]', 'text[]', 'text[]', 'integer', 'integer', 'bigint'], 'c');
 SELECT is_definer('es_store', 'append', ARRAY['text', 'text', 'text', 'bigint', 'text[]', 'jsonb[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text']);
 SELECT is_definer('es_store', 'read_feed', ARRAY['bigint', 'integer', 'text[]', 'text[]', 'text[]', 'integer', 'integer', 'bigint']);
+-- the checkpoint functions must know their caller: SECURITY INVOKER, and
+-- they become the extension's owner in C
+SELECT isnt_definer('es_store', 'get_checkpoint', ARRAY['text']);
+SELECT isnt_definer('es_store', 'save_checkpoint', ARRAY['text', 'bigint', 'bigint']);
+SELECT isnt_definer('es_store', 'reset_checkpoint', ARRAY['text', 'bigint', 'name']);
 
 -- Every function has a comment.
 SELECT is((SELECT count(*) FROM pg_proc
