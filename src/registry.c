@@ -14,10 +14,10 @@
  *	  REGISTERING | floor (registration under way), or "low": a lower bound
  *	  of every position the transaction has drawn or may still draw.
  *	- An appender publishes REGISTERING, reads the sequence's last value L,
- *	  then replaces REGISTERING | floor with max(L, floor) + 1 by
- *	  compare-and-swap, all before it draws a position (a floor above L is
- *	  first clamped to the sequence's value read after it: a reader of
- *	  another database may have left it on a reused slot).  A reader that
+ *	  then replaces REGISTERING | floor with L + 1 by compare-and-swap, all
+ *	  before it draws a position.  A floor above L (a reader raised it, or a
+ *	  reader of another database left it on a reused slot) is first reset
+ *	  to L, and L is read again from the sequence.  A reader that
  *	  finds a slot REGISTERING raises its floor to the sequence value H the
  *	  reader read, by compare-and-swap, and then does not count the slot:
  *	  that appender draws only above H, and will publish a low above H.  So
@@ -352,21 +352,30 @@ es_registry_before_draw(Oid seq)
 	 * above last was raised by a reader meanwhile, or by a reader of another
 	 * database that found this slot registering for an earlier transaction
 	 * and swapped after the slot was reused (it compares values, not
-	 * owners).  So clamp it to the sequence's value read after the floor:
-	 * every floor a reader of this database left was read from the sequence
-	 * before that, and our draws come after it.
+	 * owners), from its own sequence; and a reader of this database may
+	 * already have trusted that floor and not counted the slot.  So reset
+	 * the floor to last, then read the sequence again and take that as
+	 * last: it is above every floor a reader of this database left or
+	 * trusted before the reset, and our draws come after it.  Repeat while
+	 * readers raise the floor again.
 	 */
 	expected = pg_atomic_read_u64(low);
 	for (;;)
 	{
 		uint64		floor = expected & ES_FLOOR_MASK;
-		uint64		publish;
 
 		Assert(expected & ES_REGISTERING);
 		if (floor > last)
-			floor = Min(floor, sequence_last_value(seq));
-		publish = Max(last, floor) + 1;
-		if (pg_atomic_compare_exchange_u64(low, &expected, publish))
+		{
+			if (pg_atomic_compare_exchange_u64(low, &expected,
+											   ES_REGISTERING | last))
+			{
+				last = sequence_last_value(seq);
+				expected = pg_atomic_read_u64(low);
+			}
+			continue;
+		}
+		if (pg_atomic_compare_exchange_u64(low, &expected, last + 1))
 			break;
 	}
 }

@@ -30,7 +30,7 @@ $node->safe_psql('one', q{
 $node->safe_psql('two', q{
 	CREATE EXTENSION es_store;
 	SELECT count(*) FROM es_store.append_event('t', 'acct', 'seed', 0, 'Seed', '{}');
-	CREATE TABLE samples (n int, max_seen bigint);
+	CREATE TABLE samples (n int, max_seen bigint, min_seen bigint);
 });
 
 # The gates, and every session but the appenders, connected first.
@@ -86,30 +86,45 @@ $gate_r->query_safe('COMMIT');
 my $reader_result = $reader->query_safe('');
 note("the reader of database one returned $reader_result");
 
+# Database two moves on; a reader there finds the registration's foreign
+# floor above its own sequence value and trusts it (does not count the
+# slot).  The position it returns must stay a lower bound of every later
+# one: the registration, when it goes on, must not publish below it.
+$node->safe_psql('two', q{
+	SELECT count(*) FROM es_store.append('t', 'acct', 'c', NULL,
+		array_fill('Other'::text, ARRAY[200]), array_fill('{}'::jsonb, ARRAY[200]))});
+my $trusted = $node->safe_psql('two', 'SELECT es_store.last_position()');
+is($trusted, $node->safe_psql('two', 'SELECT max(global_position) FROM es_store.events'),
+	"database two's position covers what committed while the foreign floor was in place ($trusted)");
+
 # Sample database two's position while its appender draws its batch.
 my $two_before = $node->safe_psql('two', 'SELECT last_value FROM es_store.global_position_seq');
 $sampler->query_until(qr/sampling/, qq{\\echo sampling
 DO \$\$
-DECLARE n int := 0; m bigint := 0;
+DECLARE n int := 0; m bigint := 0; lo bigint := 9223372036854775807; v bigint;
 BEGIN
 	LOOP
-		m := greatest(m, es_store.last_position());
+		v := es_store.last_position();
+		m := greatest(m, v);
+		lo := least(lo, v);
 		n := n + 1;
 		EXIT WHEN (SELECT last_value FROM es_store.global_position_seq) >= $two_before + $batch;
 	END LOOP;
-	INSERT INTO samples VALUES (n, m);
+	INSERT INTO samples VALUES (n, m, lo);
 END \$\$;
 });
 $gate_two->query_safe('COMMIT');
 my $batch_first = $second->query_safe('');
 $sampler->query_safe('SELECT 1');
-my ($samples, $max_seen) = split /\|/, $node->safe_psql('two', 'SELECT n, max_seen FROM samples');
+my ($samples, $max_seen, $min_seen) = split /\|/, $node->safe_psql('two', 'SELECT n, max_seen, min_seen FROM samples');
 cmp_ok($max_seen, '<', $batch_first,
 	"database two's feed stayed below the open batch (first position $batch_first; highest of $samples reads: $max_seen)");
-is($node->safe_psql('two', 'SELECT count(*) FROM es_store.read_feed(0, 100000)'), '1',
+cmp_ok($min_seen, '>=', $trusted,
+	"and did not go back below the position returned before (lowest read: $min_seen)");
+is($node->safe_psql('two', 'SELECT count(*) FROM es_store.read_feed(0, 100000)'), '201',
 	'the open batch is not readable');
 $second->query_safe('COMMIT');
-is($node->safe_psql('two', 'SELECT count(*) FROM es_store.read_feed(0, 100000)'), 1 + $batch,
+is($node->safe_psql('two', 'SELECT count(*) FROM es_store.read_feed(0, 100000)'), 201 + $batch,
 	'after its commit it is, whole');
 
 $_->quit for ($gate_a, $gate_r, $gate_two, $sampler, $reader, $second);
