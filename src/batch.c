@@ -373,12 +373,8 @@ raise_wrong_version(const EsBatch *b)
 
 	if (IsolationUsesXactSnapshot() &&
 		es_head_current_version(&b->key, true) != current)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not serialize access due to concurrent update"),
-				 errdetail("Stream \"%s\" was appended to after this transaction's snapshot was taken.",
-						   b->key.display),
-				 errhint("Retry the transaction.")));
+		es_raise_serialization_failure(psprintf("Stream \"%s\" was appended to after this transaction's snapshot was taken.",
+												b->key.display));
 
 	if (b->expect == ES_EXPECT_AT_VERSION)
 		ereport(ERROR,

@@ -164,12 +164,8 @@ check_serializable(Datum name, const EsCheckpoint *seen)
 		latest.has_owner != seen->has_owner ||
 		(latest.has_owner &&
 		 strcmp(NameStr(latest.owner), NameStr(seen->owner)) != 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not serialize access due to concurrent update"),
-				 errdetail("Checkpoint \"%s\" was saved after this transaction's snapshot was taken.",
-						   TextDatumGetCString(name)),
-				 errhint("Retry the transaction.")));
+		es_raise_serialization_failure(psprintf("Checkpoint \"%s\" was saved after this transaction's snapshot was taken.",
+												TextDatumGetCString(name)));
 }
 
 /*

@@ -260,6 +260,7 @@ extern Oid	es_position_sequence(void);
 extern bool es_checkpoints_have_owner(void);
 
 /* util.c */
+extern void es_raise_serialization_failure(const char *what);
 extern void es_check_not_null(FunctionCallInfo fcinfo, int argno, const char *what);
 extern EsStreamKey es_key_make(Datum bounded_context, Datum aggregate_type,
 							   Datum aggregate_id);

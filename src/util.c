@@ -21,6 +21,20 @@
 
 #include "es_store.h"
 
+/*
+ * Raise 40001, as PostgreSQL does for an UPDATE of a row changed after the
+ * transaction's snapshot: what (a full sentence) says which row changed.
+ */
+void
+es_raise_serialization_failure(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("could not serialize access due to concurrent update"),
+			 errdetail_internal("%s", what),
+			 errhint("Retry the transaction.")));
+}
+
 /* Raise 22004 when argument argno is NULL. */
 void
 es_check_not_null(FunctionCallInfo fcinfo, int argno, const char *what)
