@@ -16,6 +16,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "utils/uuid.h"
 
 #include "es_store.h"
@@ -134,28 +135,26 @@ same_key(const EsStreamKey *a, const EsStreamKey *b)
 static int32
 event_version_field(JsonbValue *v, int i)
 {
-	Datum		n;
-	bool		integral = false;
-	bool		in_range = false;
+	bool		error = true;
+	int32		version = 0;
 
 	if (v->type == jbvNumeric)
 	{
-		n = NumericGetDatum(v->val.numeric);
-		integral = DatumGetBool(DirectFunctionCall2(numeric_eq, n,
-													DirectFunctionCall2(numeric_trunc, n, Int32GetDatum(0))));
-		in_range = integral &&
-			DatumGetBool(DirectFunctionCall2(numeric_ge, n,
-											 DirectFunctionCall1(int4_numeric, Int32GetDatum(1)))) &&
-			DatumGetBool(DirectFunctionCall2(numeric_le, n,
-											 DirectFunctionCall1(int4_numeric, Int32GetDatum(PG_INT32_MAX))));
+		Datum		n = NumericGetDatum(v->val.numeric);
+
+		/* numeric_int4 would round: only an integral value converts */
+		if (DatumGetBool(DirectFunctionCall2(numeric_eq, n,
+											 DirectFunctionCall2(numeric_trunc, n,
+																 Int32GetDatum(0)))))
+			version = numeric_int4_opt_error(v->val.numeric, &error);
 	}
-	if (!in_range)
+	if (error || version < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("event field \"event_version\" must be an integer from 1 to %d",
 						PG_INT32_MAX),
 				 errdetail("Event %d of the batch has an \"event_version\" that is not.", i + 1)));
-	return DatumGetInt32(DirectFunctionCall1(numeric_int4, n));
+	return version;
 }
 
 static void

@@ -269,8 +269,7 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		1, {TEXTOID}
 	},
 	[ES_PLAN_RESET_CHECKPOINT] = {
-		"INSERT INTO es_store.checkpoints AS c (name, position, owner) "
-		"VALUES ($1, $2, $3) ON CONFLICT ON CONSTRAINT checkpoints_pkey "
+		CHECKPOINT_INSERT
 		"DO UPDATE SET position = excluded.position, "
 		"updated_at = pg_catalog.now(), "
 		"owner = COALESCE(excluded.owner, c.owner)",
