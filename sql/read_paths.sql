@@ -1,4 +1,4 @@
--- The two ways an aggregate read and an unfiltered feed page read (src/scan.c):
+-- The two ways an aggregate read and a feed page read (src/scan.c):
 -- index scans straight into the result, or the SQL statements when the scans
 -- do not apply.  Both must return the same rows.
 DROP EXTENSION es_store;
@@ -25,7 +25,9 @@ SELECT count(*) FROM es_store.append_event('rp', 'acct', 'rolled-back', 0, 'E', 
 ROLLBACK;
 SELECT count(*) FROM es_store.append_stream('order-1', 0, ARRAY['Placed', 'Paid'],
 	ARRAY['{}', '{}']::jsonb[]);
--- A head row removed by hand: the feed's join leaves its events out.
+-- A head row removed by hand: the aggregate read no longer finds its events,
+-- and the feed returns them all the same (each event row carries its key
+-- since 0.2.2, on both paths).
 DELETE FROM es_store.aggregate_heads WHERE aggregate_id = '7';
 
 -- The reads, into a table: once through the scans, once through SQL.
@@ -49,6 +51,17 @@ CREATE FUNCTION do_reads(path text) RETURNS void LANGUAGE sql AS $$
 	INSERT INTO reads SELECT path, 'feed ' || a, e.*
 	FROM (VALUES (0), (100), (389)) v(a),
 		 LATERAL es_store.read_feed(a, 150) WITH ORDINALITY e;
+	-- filters (a NULL element matches nothing) and segments
+	INSERT INTO reads SELECT path, 'feed filter ' || f, e.*
+	FROM (VALUES (1, NULL, ARRAY['doc', 'order', NULL], NULL::text[]),
+				 (2, ARRAY['rp'], NULL, ARRAY['Small', 'Paid']),
+				 (3, ARRAY['nope', NULL], NULL, NULL),
+				 (4, NULL, NULL, ARRAY['Round'])) v(f, bc, at, et),
+		 LATERAL es_store.read_feed(0, 200, bc, at, et) WITH ORDINALITY e;
+	INSERT INTO reads SELECT path, 'feed segment ' || k || ' of ' || n, e.*
+	FROM (VALUES (3), (7)) v(n), LATERAL generate_series(0, n - 1) k,
+		 LATERAL es_store.read_feed(0, 1000, segment => k, segment_count => n)
+			WITH ORDINALITY e;
 $$;
 SELECT do_reads('scan');
 -- Row-level security on the events table turns the scans off (the owner
@@ -91,8 +104,20 @@ SELECT aggregate_version, event_version, correlation_id, causation_id,
 FROM reads WHERE path = 'scan' AND read = 'aggregate 6' ORDER BY n;
 SELECT event_type, octet_length(payload::text) FROM reads
 WHERE path = 'scan' AND read = 'big' ORDER BY n;
-SELECT count(*) AS events_of_removed_head FROM reads
-WHERE read LIKE 'feed %' AND aggregate_id = '7';
+SELECT path, count(*) AS events_of_removed_head FROM reads
+WHERE read LIKE 'feed %' AND aggregate_id = '7' GROUP BY path ORDER BY path;
+-- Each aggregate is in exactly one segment of each count, the one of its
+-- head row's key_hash (as computed when the head row was created).
+SELECT n.n AS segment_count, count(*) AS aggregates,
+	   count(*) FILTER (WHERE r.segments = 1 AND r.segment = pg_catalog.mod(pg_catalog.mod(h.key_hash, n.n) + n.n, n.n)) AS in_their_segment
+FROM (VALUES (3), (7)) n(n)
+JOIN es_store.aggregate_heads h ON true
+JOIN LATERAL (SELECT count(DISTINCT split_part(read, ' ', 3)) AS segments,
+					 min(split_part(read, ' ', 3)::int) AS segment
+			  FROM reads WHERE path = 'scan' AND read LIKE 'feed segment % of ' || n.n
+				AND bounded_context = h.bounded_context AND aggregate_type = h.aggregate_type
+				AND aggregate_id = h.aggregate_id) r ON true
+GROUP BY n.n ORDER BY n.n;
 
 -- The scans lock the tables and the indexes they read, and no other index
 -- (the statements' planning locks every index of both tables).  DISCARD
@@ -122,17 +147,25 @@ ALTER TABLE es_store.events DISABLE ROW LEVEL SECURITY;
 
 -- Schema changes the scans do not follow turn them off, in the same
 -- transaction: an events_pkey in descending order (a forward scan of it
--- would return the page backwards), and a key column that may be NULL.
+-- would return the page backwards), and a key column that may be NULL
+-- (the scans read the key without looking at null flags).
 BEGIN;
 ALTER TABLE es_store.events DROP CONSTRAINT events_pkey;
 CREATE UNIQUE INDEX events_pkey ON es_store.events (global_position DESC);
 SELECT array_agg(global_position) AS ascending FROM es_store.read_feed(380, 5);
 ROLLBACK;
 BEGIN;
-ALTER TABLE es_store.aggregate_heads ALTER COLUMN aggregate_type DROP NOT NULL;
-UPDATE es_store.aggregate_heads SET aggregate_type = NULL WHERE aggregate_id = '8';
+ALTER TABLE es_store.events ALTER COLUMN aggregate_type DROP NOT NULL;
+INSERT INTO es_store.events
+SELECT nextval('es_store.global_position_seq'), bounded_context, NULL, aggregate_id,
+	   4, gen_random_uuid(), event_type, event_version, payload, metadata,
+	   NULL, NULL, NULL, created_at, stream_id
+FROM es_store.events WHERE aggregate_id = '8' AND aggregate_version = 3;
 SELECT aggregate_id, aggregate_type IS NULL AS type_is_null, aggregate_version
 FROM es_store.read_feed(0, 1000) WHERE aggregate_id = '8';
+SELECT aggregate_id, aggregate_type IS NULL AS type_is_null, aggregate_version
+FROM es_store.read_feed(0, 1000, event_types => ARRAY['Round'], segment => 0, segment_count => 1)
+WHERE aggregate_id = '8';
 ROLLBACK;
 SELECT count(*) AS after_rollback FROM es_store.read_feed(0, 1000) WHERE aggregate_id = '8';
 

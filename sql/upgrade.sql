@@ -7,9 +7,22 @@ SELECT p.oid::regprocedure::text AS signature,
 	   obj_description(p.oid, 'pg_proc') IS NOT NULL AS has_comment, p.proacl::text AS acl
 FROM pg_proc p WHERE p.pronamespace = 'es_store'::regnamespace;
 CREATE TEMP TABLE fresh_columns AS
-SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull
+SELECT c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull
 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
 WHERE c.relnamespace = 'es_store'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped;
+-- Constraints, triggers, and what pg_dump dumps.
+CREATE VIEW es_objects AS
+SELECT 'constraint' AS kind, conrelid::regclass::text AS rel,
+	   conname::text AS name, pg_get_constraintdef(oid) AS definition
+FROM pg_constraint WHERE connamespace = 'es_store'::regnamespace
+UNION ALL
+SELECT 'trigger', tgrelid::regclass::text, tgname::text,
+	   tgenabled::text || ' ' || pg_get_triggerdef(oid)
+FROM pg_trigger WHERE tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'es_store'::regnamespace)
+UNION ALL
+SELECT 'dumped', unnest(extconfig)::regclass::text, '', ''
+FROM pg_extension WHERE extname = 'es_store';
+CREATE TEMP TABLE fresh_objects AS SELECT * FROM es_objects;
 CREATE TEMP TABLE fresh_options AS
 SELECT c.relname, c.reloptions::text AS options
 FROM pg_class c WHERE c.relnamespace = 'es_store'::regnamespace AND c.reloptions IS NOT NULL;
@@ -50,7 +63,51 @@ COMMIT;
 SELECT es_store.save_checkpoint('up', 3);
 SELECT global_position, aggregate_id, event_type FROM es_store.read_feed(0, 10, aggregate_types => ARRAY['acct']);
 
+ALTER EXTENSION es_store UPDATE TO '0.2.1';
+-- The 0.2.2 update rewrites es_store.events (its rows carry the key since).
+-- It refuses while the table has objects of a user's own it would drop...
+CREATE FUNCTION user_trigger() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE TRIGGER user_audit AFTER INSERT ON es_store.events
+	FOR EACH ROW EXECUTE FUNCTION user_trigger();
+CREATE INDEX user_index ON es_store.events (event_type);
+ALTER EXTENSION es_store UPDATE TO '0.2.2';
+DROP TRIGGER user_audit ON es_store.events;
+DROP INDEX es_store.user_index;
+DROP FUNCTION user_trigger();
+-- A view on the table makes PostgreSQL's DROP TABLE refuse (2BP01).
+CREATE VIEW user_view AS SELECT global_position FROM es_store.events;
+\set VERBOSITY sqlstate
+ALTER EXTENSION es_store UPDATE TO '0.2.2';
+\set VERBOSITY default
+ALTER EXTENSION es_store UPDATE TO '0.2.2';
+DROP VIEW user_view;
+-- ... and keeps the table's grants and publications.
+CREATE ROLE es_upgrade_auditor;
+GRANT SELECT ON es_store.events TO es_upgrade_auditor;
+SET client_min_messages = error;
+CREATE PUBLICATION es_upgrade_pub FOR TABLE es_store.events;
+RESET client_min_messages;
+CREATE TEMP TABLE feed_before AS SELECT * FROM es_store.read_feed(0, 1000);
 ALTER EXTENSION es_store UPDATE;
+-- The same feed, read now from the event rows alone.
+SELECT count(*) AS events, (SELECT count(*) FROM (
+	(SELECT * FROM feed_before EXCEPT ALL SELECT * FROM es_store.read_feed(0, 1000))
+	UNION ALL
+	(SELECT * FROM es_store.read_feed(0, 1000) EXCEPT ALL SELECT * FROM feed_before)) d) AS differences
+FROM feed_before;
+SELECT count(*) AS rows_with_their_key
+FROM es_store.events e JOIN es_store.aggregate_heads h USING (stream_id)
+WHERE (e.bounded_context, e.aggregate_type, e.aggregate_id)
+	= (h.bounded_context, h.aggregate_type, h.aggregate_id);
+SELECT has_table_privilege('es_upgrade_auditor', 'es_store.events', 'SELECT') AS auditor_kept,
+	   has_table_privilege('es_upgrade_auditor', 'es_store.events', 'INSERT') AS auditor_insert;
+SELECT pubname, schemaname, tablename FROM pg_publication_tables WHERE pubname = 'es_upgrade_pub';
+DROP PUBLICATION es_upgrade_pub;
+REVOKE ALL ON es_store.events FROM es_upgrade_auditor;
+DROP ROLE es_upgrade_auditor;
+-- The append-only guard holds on the new table.
+UPDATE es_store.events SET event_type = 'X';
+TRUNCATE es_store.events;
 
 -- The checkpoint saved before 0.2.1 has no owner; the next save claims it.
 SELECT name, position, owner FROM es_store.checkpoints;
@@ -79,15 +136,19 @@ UNION ALL
 		p.proisstrict, p.prosecdef, p.proparallel,
 		obj_description(p.oid, 'pg_proc') IS NOT NULL, p.proacl::text
  FROM pg_proc p WHERE p.pronamespace = 'es_store'::regnamespace);
-(SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
+(SELECT c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
  WHERE c.relnamespace = 'es_store'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
  EXCEPT SELECT * FROM fresh_columns)
 UNION ALL
 (SELECT * FROM fresh_columns
- EXCEPT SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
+ EXCEPT SELECT c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
  WHERE c.relnamespace = 'es_store'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped);
+(SELECT * FROM es_objects EXCEPT SELECT * FROM fresh_objects)
+UNION ALL
+(SELECT * FROM fresh_objects EXCEPT SELECT * FROM es_objects);
+DROP VIEW es_objects;
 
 (SELECT c.relname, c.reloptions::text FROM pg_class c
  WHERE c.relnamespace = 'es_store'::regnamespace AND c.reloptions IS NOT NULL

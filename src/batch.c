@@ -429,14 +429,17 @@ nullable_array(Datum *values, bool *nulls, int n, Oid type, int16 len,
 static uint64
 insert_events(const EsBatch *b, int64 stream_id, const EsAppendResult *r)
 {
-	Datum		values[11];
-	char		nulls[11];
+	Datum		values[14];
+	char		nulls[14];
 	EsPlanId	plan;
 	int			n = b->nevents;
 	int			rc;
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[1] = Int64GetDatum(stream_id);
+	values[11] = b->key.bounded_context;
+	values[12] = b->key.aggregate_type;
+	values[13] = b->key.aggregate_id;
 	if (n == 1)
 	{
 		plan = b->ids_supplied ? ES_PLAN_INSERT_ONE_IDEMPOTENT : ES_PLAN_INSERT_ONE;

@@ -621,6 +621,9 @@ es_direct_insert_events(EsDirect *d, const EsBatch *b, int64 stream_id,
 		ExecClearTuple(slot);
 		memset(n, true, sizeof(bool) * natts);	/* dropped columns */
 		v[att[EVENT_GLOBAL_POSITION]] = Int64GetDatum(r->positions[i]);
+		v[att[EVENT_BOUNDED_CONTEXT]] = b->key.bounded_context;
+		v[att[EVENT_AGGREGATE_TYPE]] = b->key.aggregate_type;
+		v[att[EVENT_AGGREGATE_ID]] = b->key.aggregate_id;
 		v[att[EVENT_STREAM_ID]] = Int64GetDatum(stream_id);
 		v[att[EVENT_AGGREGATE_VERSION]] = Int64GetDatum(r->versions[i]);
 		v[att[EVENT_EVENT_ID]] = b->event_ids[i];

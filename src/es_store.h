@@ -163,14 +163,21 @@ typedef enum EsHeadColumn
 
 #define HEAD_NCOLS_READ HEAD_CREATED_AT	/* the columns reads and updates use */
 
-/* Columns of events, all of which an insert sets */
+/*
+ * Columns of events, all of which an insert sets: those of es_store.event
+ * in its order, then stream_id (the 0.2.2 schema; before it, events had no
+ * key columns and the C paths do not apply).
+ */
 typedef enum EsEventColumn
 {
-	EVENT_GLOBAL_POSITION, EVENT_STREAM_ID, EVENT_AGGREGATE_VERSION,
-	EVENT_EVENT_ID, EVENT_EVENT_TYPE, EVENT_EVENT_VERSION, EVENT_PAYLOAD,
-	EVENT_METADATA, EVENT_CORRELATION_ID, EVENT_CAUSATION_ID, EVENT_TRACE_ID,
-	EVENT_CREATED_AT, EVENT_NCOLS
+	EVENT_GLOBAL_POSITION, EVENT_BOUNDED_CONTEXT, EVENT_AGGREGATE_TYPE,
+	EVENT_AGGREGATE_ID, EVENT_AGGREGATE_VERSION, EVENT_EVENT_ID,
+	EVENT_EVENT_TYPE, EVENT_EVENT_VERSION, EVENT_PAYLOAD, EVENT_METADATA,
+	EVENT_CORRELATION_ID, EVENT_CAUSATION_ID, EVENT_TRACE_ID,
+	EVENT_CREATED_AT, EVENT_STREAM_ID, EVENT_NCOLS
 } EsEventColumn;
+
+#define EVENT_NCOLS_OUT EVENT_STREAM_ID /* the columns es_store.event has */
 
 /* Attribute offsets (0-based) of those columns */
 typedef struct EsTableMap
@@ -182,6 +189,9 @@ typedef struct EsTableMap
 									 * stream_id an identity column */
 	Oid			stream_id_sequence; /* its sequence, when insertable */
 	bool		events_mappable;	/* every event column and no other */
+	bool		events_in_row_order;	/* ... each at its EsEventColumn
+										 * position, NOT NULL where a read
+										 * copies rows as stored (scan.c) */
 } EsTableMap;
 
 extern bool es_table_oids(Oid *oids);
@@ -208,12 +218,27 @@ extern bool es_direct_can_insert(const EsDirect *direct, const EsBatch *batch);
 extern void es_direct_insert_events(EsDirect *direct, const EsBatch *batch,
 									int64 stream_id, const EsAppendResult *r);
 
+/* results.c */
+extern void es_result_init(FunctionCallInfo fcinfo);
+
 /* scan.c */
+
+/* A feed page's filters (feed.c), for the events they keep */
+typedef struct EsFeedFilter
+{
+	struct ArrayType *values[3];	/* bounded contexts, aggregate types,
+									 * event types: one of these, or NULL
+									 * for any */
+	int64		segment;		/* segment of segments by key hash */
+	int64		segments;		/* 1: any */
+} EsFeedFilter;
+
 extern bool es_scan_read_aggregate(FunctionCallInfo fcinfo,
 								   const EsStreamKey *key, int64 from,
 								   int64 to, int64 max_count);
 extern bool es_scan_read_feed(FunctionCallInfo fcinfo, int64 after,
-							  int64 bound, int64 max_count);
+							  int64 bound, int64 max_count,
+							  const EsFeedFilter *filter);
 
 /* registry.c */
 extern void es_registry_init_backend(void);
@@ -258,6 +283,7 @@ typedef enum EsPlanId
 extern SPIPlanPtr es_plan(EsPlanId id);
 extern Oid	es_position_sequence(void);
 extern bool es_checkpoints_have_owner(void);
+extern bool es_events_have_key(void);
 
 /* util.c */
 extern void es_raise_serialization_failure(const char *what);

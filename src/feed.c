@@ -89,6 +89,7 @@ es_read_feed(PG_FUNCTION_ARGS)
 {
 	Datum		values[8];
 	char		nulls[8] = "        ";
+	EsFeedFilter filter = {{NULL, NULL, NULL}, 0, 1};
 	bool		filtered = false;
 	int64		after;
 	int64		bound;
@@ -121,6 +122,13 @@ es_read_feed(PG_FUNCTION_ARGS)
 		values[6] = Int64GetDatum(segments);
 		filtered = nulls[2] == ' ' || nulls[3] == ' ' || nulls[4] == ' ' ||
 			segments > 1;
+		for (int f = 0; f < 3; f++)
+		{
+			if (nulls[2 + f] == ' ')
+				filter.values[f] = DatumGetArrayTypeP(values[2 + f]);
+		}
+		filter.segment = segment;
+		filter.segments = segments;
 	}
 
 	check_not_in_recovery("read the global feed");
@@ -145,7 +153,7 @@ es_read_feed(PG_FUNCTION_ARGS)
 		bound = up_to;
 	}
 
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	es_result_init(fcinfo);
 	if (bound <= after)
 	{
 		es_guard_leave();
@@ -155,8 +163,8 @@ es_read_feed(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(after);
 	values[1] = Int64GetDatum(bound);
 	PushActiveSnapshot(GetLatestSnapshot());
-	if (filtered || !es_scan_read_feed(fcinfo, after, bound,
-									   DatumGetInt64(values[7])))
+	if (!es_scan_read_feed(fcinfo, after, bound, DatumGetInt64(values[7]),
+						   filtered ? &filter : NULL))
 	{
 		SPI_connect();
 		if (filtered)

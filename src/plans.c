@@ -31,17 +31,20 @@
 
 #define EVENT_COLUMNS \
 	"e.global_position, h.bounded_context, h.aggregate_type, h.aggregate_id, " \
+	EVENT_COLUMNS_AFTER_KEY
+#define EVENT_COLUMNS_AFTER_KEY \
 	"e.aggregate_version, e.event_id, e.event_type, e.event_version, " \
 	"e.payload, e.metadata, e.correlation_id, e.causation_id, e.trace_id, " \
 	"e.created_at"
 
-/* aggregate_heads.key_hash of the key in $1, $2, $3 */
-#define KEY_HASH \
+/* aggregate_heads.key_hash of the key bc, at, aid */
+#define KEY_HASH_OF(bc, at, aid) \
 	"pg_catalog.hashtextextended(" \
-	"CAST(pg_catalog.length($1) AS pg_catalog.text) OPERATOR(pg_catalog.||) ':' " \
-	"OPERATOR(pg_catalog.||) $1 OPERATOR(pg_catalog.||) " \
-	"CAST(pg_catalog.length($2) AS pg_catalog.text) OPERATOR(pg_catalog.||) ':' " \
-	"OPERATOR(pg_catalog.||) $2 OPERATOR(pg_catalog.||) $3, 0)"
+	"CAST(pg_catalog.length(" bc ") AS pg_catalog.text) OPERATOR(pg_catalog.||) ':' " \
+	"OPERATOR(pg_catalog.||) " bc " OPERATOR(pg_catalog.||) " \
+	"CAST(pg_catalog.length(" at ") AS pg_catalog.text) OPERATOR(pg_catalog.||) ':' " \
+	"OPERATOR(pg_catalog.||) " at " OPERATOR(pg_catalog.||) " aid ", 0)"
+#define KEY_HASH KEY_HASH_OF("$1", "$2", "$3")
 
 /*
  * A new head row, with and without key_hash (the 0.1.0 schema has none),
@@ -67,8 +70,13 @@
 	"version = GREATEST(h.version, $4), updated_at = pg_catalog.now() " \
 	"RETURNING h.stream_id, h.version"
 
+/* The columns of es_store.event, from an event row (0.2.2 and later) */
+#define ROW_COLUMNS \
+	"e.global_position, e.bounded_context, e.aggregate_type, " \
+	"e.aggregate_id, " EVENT_COLUMNS_AFTER_KEY
+
 /*
- * The head row of each event, for the feed reads.  As a LATERAL subquery
+ * The head row of each event, for the feed reads of schemas before 0.2.2.  As a LATERAL subquery
  * that cannot be flattened (OFFSET 0), it can only be joined by a nested
  * loop over the events in position order, which stops after the page's
  * last row.  A plain join leaves the generic plan free to pick a merge or
@@ -84,23 +92,55 @@
 	"h.bounded_context" EQ "$1 AND h.aggregate_type" EQ "$2 AND " \
 	"h.aggregate_id" EQ "$3"
 
+/*
+ * The event inserts.  $12, $13 and $14 are the aggregate's key, which the
+ * event rows carry since 0.2.2; the statements for older schemas take the
+ * same parameters and leave the key out.
+ */
 #define INSERT_COLUMNS \
-	"INSERT INTO es_store.events (global_position, stream_id, " \
-	"aggregate_version, event_id, event_type, event_version, payload, " \
-	"metadata, correlation_id, causation_id, trace_id, created_at) "
+	"INSERT INTO es_store.events (global_position, bounded_context, " \
+	"aggregate_type, aggregate_id, aggregate_version, event_id, event_type, " \
+	"event_version, payload, metadata, correlation_id, causation_id, " \
+	"trace_id, created_at, stream_id) "
 
 #define INSERT_ONE_SQL \
 	INSERT_COLUMNS \
-	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, pg_catalog.now())"
+	"VALUES ($1, $12, $13, $14, $3, $4, $5, $6, $7, $8, $9, $10, $11, " \
+	"pg_catalog.now(), $2)"
 
-#define INSERT_MANY_SQL \
-	INSERT_COLUMNS \
-	"SELECT u.p, $2, u.v, u.i, u.t, u.ev, u.pl, u.m, u.c, u.ca, u.tr, " \
-	"pg_catalog.now() FROM ROWS FROM (pg_catalog.unnest($1), " \
+#define UNNEST_EVENTS \
+	"FROM ROWS FROM (pg_catalog.unnest($1), " \
 	"pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), " \
 	"pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), " \
 	"pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11)) " \
 	"AS u(p, v, i, t, ev, pl, m, c, ca, tr)"
+
+#define INSERT_MANY_SQL \
+	INSERT_COLUMNS \
+	"SELECT u.p, $12, $13, $14, u.v, u.i, u.t, u.ev, u.pl, u.m, u.c, u.ca, " \
+	"u.tr, pg_catalog.now(), $2 " UNNEST_EVENTS
+
+#define NO_KEY_INSERT_COLUMNS \
+	"INSERT INTO es_store.events (global_position, stream_id, " \
+	"aggregate_version, event_id, event_type, event_version, payload, " \
+	"metadata, correlation_id, causation_id, trace_id, created_at) "
+
+#define NO_KEY_INSERT_ONE_SQL \
+	NO_KEY_INSERT_COLUMNS \
+	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, pg_catalog.now())"
+
+#define NO_KEY_INSERT_MANY_SQL \
+	NO_KEY_INSERT_COLUMNS \
+	"SELECT u.p, $2, u.v, u.i, u.t, u.ev, u.pl, u.m, u.c, u.ca, u.tr, " \
+	"pg_catalog.now() " UNNEST_EVENTS
+
+#define INSERT_ONE_TYPES \
+	14, {INT8OID, INT8OID, INT8OID, UUIDOID, TEXTOID, INT4OID, JSONBOID, \
+	JSONBOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}
+#define INSERT_MANY_TYPES \
+	14, {INT8ARRAYOID, INT8OID, INT8ARRAYOID, UUIDARRAYOID, TEXTARRAYOID, \
+	INT4ARRAYOID, JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID, TEXTARRAYOID, \
+	TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID}
 
 /*
  * Checkpoint saves: a new checkpoint belongs to the saver ($3); an existing
@@ -117,7 +157,7 @@
 
 #define SKIP_STORED_IDS " ON CONFLICT ON CONSTRAINT events_event_id_key DO NOTHING"
 
-#define MAX_PLAN_ARGS 11
+#define MAX_PLAN_ARGS 14
 
 typedef struct EsPlanDef
 {
@@ -165,25 +205,19 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	},
 	[ES_PLAN_INSERT_ONE] = {
 		INSERT_ONE_SQL,
-		11, {INT8OID, INT8OID, INT8OID, UUIDOID, TEXTOID, INT4OID, JSONBOID,
-		JSONBOID, TEXTOID, TEXTOID, TEXTOID}
+		INSERT_ONE_TYPES
 	},
 	[ES_PLAN_INSERT_ONE_IDEMPOTENT] = {
 		INSERT_ONE_SQL SKIP_STORED_IDS,
-		11, {INT8OID, INT8OID, INT8OID, UUIDOID, TEXTOID, INT4OID, JSONBOID,
-		JSONBOID, TEXTOID, TEXTOID, TEXTOID}
+		INSERT_ONE_TYPES
 	},
 	[ES_PLAN_INSERT_MANY] = {
 		INSERT_MANY_SQL,
-		11, {INT8ARRAYOID, INT8OID, INT8ARRAYOID, UUIDARRAYOID, TEXTARRAYOID,
-		INT4ARRAYOID, JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-		TEXTARRAYOID}
+		INSERT_MANY_TYPES
 	},
 	[ES_PLAN_INSERT_MANY_IDEMPOTENT] = {
 		INSERT_MANY_SQL SKIP_STORED_IDS,
-		11, {INT8ARRAYOID, INT8OID, INT8ARRAYOID, UUIDARRAYOID, TEXTARRAYOID,
-		INT4ARRAYOID, JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-		TEXTARRAYOID}
+		INSERT_MANY_TYPES
 	},
 	[ES_PLAN_FIND_EVENT_IDS] = {
 		"SELECT e.event_id, e.aggregate_version, e.global_position, "
@@ -210,23 +244,23 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
 	},
 	[ES_PLAN_READ_FEED] = {
-		"SELECT " EVENT_COLUMNS " FROM es_store.events e " HEADS_OF_EVENT("")
+		"SELECT " ROW_COLUMNS " FROM es_store.events e "
 		"WHERE e.global_position OPERATOR(pg_catalog.>) $1 "
 		"AND e.global_position OPERATOR(pg_catalog.<=) $2 "
 		"ORDER BY e.global_position LIMIT $3",
 		3, {INT8OID, INT8OID, INT8OID}
 	},
 	[ES_PLAN_READ_FEED_FILTERED] = {
-		"SELECT " EVENT_COLUMNS " FROM es_store.events e "
-		HEADS_OF_EVENT(", h.key_hash")
+		"SELECT " ROW_COLUMNS " FROM es_store.events e "
 		"WHERE e.global_position OPERATOR(pg_catalog.>) $1 "
 		"AND e.global_position OPERATOR(pg_catalog.<=) $2 "
-		"AND ($3 IS NULL OR h.bounded_context" EQ "ANY ($3)) "
-		"AND ($4 IS NULL OR h.aggregate_type" EQ "ANY ($4)) "
+		"AND ($3 IS NULL OR e.bounded_context" EQ "ANY ($3)) "
+		"AND ($4 IS NULL OR e.aggregate_type" EQ "ANY ($4)) "
 		"AND ($5 IS NULL OR e.event_type" EQ "ANY ($5)) "
 		"AND ($7 OPERATOR(pg_catalog.=) 1 OR "
-		"pg_catalog.mod(pg_catalog.mod(h.key_hash, $7) OPERATOR(pg_catalog.+) $7, $7)"
-		EQ "$6) "
+		"pg_catalog.mod(pg_catalog.mod("
+		KEY_HASH_OF("e.bounded_context", "e.aggregate_type", "e.aggregate_id")
+		", $7) OPERATOR(pg_catalog.+) $7, $7)" EQ "$6) "
 		"ORDER BY e.global_position LIMIT $8",
 		8, {INT8OID, INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 		INT8OID, INT8OID, INT8OID}
@@ -336,30 +370,80 @@ static const EsPlanDef no_owner_defs[ES_NUM_PLANS] = {
 	},
 };
 
+/*
+ * The statements of schemas before 0.2.2, whose event rows do not carry
+ * the aggregate's key: the inserts leave it out, the feed reads join each
+ * event with its head row.
+ */
+static const EsPlanDef no_event_key_defs[ES_NUM_PLANS] = {
+	[ES_PLAN_INSERT_ONE] = {
+		NO_KEY_INSERT_ONE_SQL,
+		INSERT_ONE_TYPES
+	},
+	[ES_PLAN_INSERT_ONE_IDEMPOTENT] = {
+		NO_KEY_INSERT_ONE_SQL SKIP_STORED_IDS,
+		INSERT_ONE_TYPES
+	},
+	[ES_PLAN_INSERT_MANY] = {
+		NO_KEY_INSERT_MANY_SQL,
+		INSERT_MANY_TYPES
+	},
+	[ES_PLAN_INSERT_MANY_IDEMPOTENT] = {
+		NO_KEY_INSERT_MANY_SQL SKIP_STORED_IDS,
+		INSERT_MANY_TYPES
+	},
+	[ES_PLAN_READ_FEED] = {
+		"SELECT " EVENT_COLUMNS " FROM es_store.events e " HEADS_OF_EVENT("")
+		"WHERE e.global_position OPERATOR(pg_catalog.>) $1 "
+		"AND e.global_position OPERATOR(pg_catalog.<=) $2 "
+		"ORDER BY e.global_position LIMIT $3",
+		3, {INT8OID, INT8OID, INT8OID}
+	},
+	[ES_PLAN_READ_FEED_FILTERED] = {
+		"SELECT " EVENT_COLUMNS " FROM es_store.events e "
+		HEADS_OF_EVENT(", h.key_hash")
+		"WHERE e.global_position OPERATOR(pg_catalog.>) $1 "
+		"AND e.global_position OPERATOR(pg_catalog.<=) $2 "
+		"AND ($3 IS NULL OR h.bounded_context" EQ "ANY ($3)) "
+		"AND ($4 IS NULL OR h.aggregate_type" EQ "ANY ($4)) "
+		"AND ($5 IS NULL OR e.event_type" EQ "ANY ($5)) "
+		"AND ($7 OPERATOR(pg_catalog.=) 1 OR "
+		"pg_catalog.mod(pg_catalog.mod(h.key_hash, $7) OPERATOR(pg_catalog.+) $7, $7)"
+		EQ "$6) "
+		"ORDER BY e.global_position LIMIT $8",
+		8, {INT8OID, INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+		INT8OID, INT8OID, INT8OID}
+	},
+};
+
 static SPIPlanPtr plans[ES_NUM_PLANS];
+static SPIPlanPtr no_event_key_plans[ES_NUM_PLANS];
 static SPIPlanPtr no_key_hash_plans[ES_NUM_PLANS];
 static SPIPlanPtr no_owner_plans[ES_NUM_PLANS];
 
 /*
  * What the installed schema has, cached per backend: whether
- * aggregate_heads has key_hash (0.2.0) and checkpoints has owner (0.2.1).
+ * aggregate_heads has key_hash (0.2.0), checkpoints has owner (0.2.1) and
+ * events carry the aggregate's key (0.2.2).
  * A library newer than the installed SQL keeps working with the older
  * tables until ALTER EXTENSION es_store UPDATE; the cache is forgotten on
- * any relcache invalidation of the two tables, which the update's ALTER
- * TABLE sends to every session, so a session opened before the update uses
+ * any relcache invalidation of the three tables, which the update's ALTER
+ * TABLE (or DROP TABLE) sends to every session, so a session opened before the update uses
  * the new columns at its next call.
  */
 static bool schema_known = false;
 static Oid	schema_heads = InvalidOid;
 static Oid	schema_checkpoints = InvalidOid;
+static Oid	schema_events = InvalidOid;
 static bool heads_have_key_hash = true;
 static bool checkpoints_have_owner = true;
+static bool events_have_key = true;
 
 static void
 schema_inval(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == schema_heads ||
-		relid == schema_checkpoints)
+		relid == schema_checkpoints || relid == schema_events)
 		schema_known = false;
 }
 
@@ -381,6 +465,9 @@ schema_load(void)
 	heads_have_key_hash = get_attnum(schema_heads, "key_hash") != InvalidAttrNumber;
 	checkpoints_have_owner =
 		get_attnum(schema_checkpoints, "owner") != InvalidAttrNumber;
+	schema_events = get_relname_relid("events", nsp);
+	events_have_key =
+		get_attnum(schema_events, "aggregate_id") != InvalidAttrNumber;
 }
 
 /* Whether the installed schema predates 0.2.0 (no aggregate_heads.key_hash). */
@@ -399,6 +486,15 @@ es_checkpoints_have_owner(void)
 	if (!schema_known)
 		schema_load();
 	return checkpoints_have_owner;
+}
+
+/* Whether event rows carry the aggregate's key (the schema is 0.2.2 or later). */
+bool
+es_events_have_key(void)
+{
+	if (!schema_known)
+		schema_load();
+	return events_have_key;
 }
 
 /*
@@ -423,6 +519,11 @@ es_plan(EsPlanId id)
 	{
 		def = &no_owner_defs[id];
 		slot = &no_owner_plans[id];
+	}
+	else if (no_event_key_defs[id].sql != NULL && !es_events_have_key())
+	{
+		def = &no_event_key_defs[id];
+		slot = &no_event_key_plans[id];
 	}
 	if (*slot != NULL)
 		return *slot;

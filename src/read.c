@@ -31,7 +31,7 @@ read_key(FunctionCallInfo fcinfo, EsStreamKey key, int argno)
 										PG_INT64_MAX);
 	int64		max_count = es_check_max_count(fcinfo, argno + 2);
 
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	es_result_init(fcinfo);
 	es_guard_enter();
 	if (es_scan_read_aggregate(fcinfo, &key, from, to, max_count))
 	{

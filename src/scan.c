@@ -2,18 +2,15 @@
  *
  * scan.c
  *	  The read hot paths without SQL statements: one aggregate's events by
- *	  version, and an unfiltered page of the global feed, read with index
- *	  scans straight into the caller's result set.
+ *	  version, and a page of the global feed (filtered or not), read with
+ *	  index scans straight into the caller's result set.
  *
- * Why: a read through SPI runs the executor on a join (start-up of five
- * plan nodes, a sort of the aggregate's events, a memoized nested loop for
- * the feed) and then copies each row into the result set.  Measured with
- * callgrind and test/bench (README "Performance"), that made a read of 10
- * events cost about 20% more than the same plain SELECT.  Here each row is
- * read from the index and copied once.
+ * Why: a read through SPI runs the executor (plan start-up, a join for an
+ * aggregate) and then copies each row into the result set, field by field.
+ * Here each row is read from the index and copied once.
  *
- * What it does, and why it returns the same rows as the SQL it replaces
- * (plans.c ES_PLAN_READ_AGGREGATE and ES_PLAN_READ_FEED):
+ * What it returns, and why it is what the SQL it replaces returns (plans.c
+ * ES_PLAN_READ_AGGREGATE, ES_PLAN_READ_FEED and ES_PLAN_READ_FEED_FILTERED):
  *	- It reads with the active snapshot, as SPI's read-only execution of
  *	  those statements does: the caller's for an aggregate, the feed's
  *	  fresh snapshot (feed.c) for a page.
@@ -21,35 +18,40 @@
  *	  events through events_stream_version_key (stream_id, version) between
  *	  the two versions, in version order, at most max_count of them.
  *	- A feed page: events through events_pkey in position order above
- *	  after and at or below the bound, at most max_count, each with its
- *	  head row's key found through aggregate_heads_pkey.  The keys of the
- *	  last streams seen are kept for the page (as the plan's Memoize node
- *	  does); an event whose head row is not visible is skipped, as the
- *	  join skips it.
- *	- Rows carry what the statements return: the head row's key columns and
- *	  the event row's columns, not detoasted (the statements' tuplestore
- *	  receiver does not detoast either).
+ *	  after and at or below the bound, those the filters keep, at most
+ *	  max_count.  The filters compare bytes, as text equality does under a
+ *	  deterministic collation (the database's default always is), and the
+ *	  segment is the key hash's, computed as aggregate_heads.key_hash is
+ *	  (segment_hash).
+ *	- Each event row carries its aggregate's key and es_store.event's
+ *	  columns in that type's order, followed by stream_id (0.2.2).  When the
+ *	  table is laid out that way (tables.c rows_in_output_order), a result
+ *	  row is the stored row without its last 8 bytes (stream_id), copied as
+ *	  it is; otherwise it is built from the row's columns.  Either way the
+ *	  values are not detoasted (the statements' tuplestore receiver does not
+ *	  detoast either).
  *	- It takes AccessShareLock on the tables and indexes it reads, kept
  *	  until the end of the transaction, and applies only when the SELECT
  *	  privileges the statements would need are there.
  *
- * When it does not apply, the caller uses the SQL statements: when either
- * table has row-level security, is not a plain table, or has columns or
- * indexes other than those this file knows (a later schema or a user's
- * ALTER TABLE), and when the result type is not es_store.event as
- * installed.
+ * scan_applies is the one place that decides whether this path runs; its
+ * comment lists every reason the caller must use the SQL statements.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/pg_type_d.h"
+#include "common/hashfn.h"
 #include "executor/executor.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/memutils.h"
@@ -59,65 +61,49 @@
 
 #include "es_store.h"
 
-/* Columns of es_store.event, the rows the reads return */
-enum
-{
-	OUT_GLOBAL_POSITION, OUT_BOUNDED_CONTEXT, OUT_AGGREGATE_TYPE,
-	OUT_AGGREGATE_ID, OUT_AGGREGATE_VERSION, OUT_EVENT_ID, OUT_EVENT_TYPE,
-	OUT_EVENT_VERSION, OUT_PAYLOAD, OUT_METADATA, OUT_CORRELATION_ID,
-	OUT_CAUSATION_ID, OUT_TRACE_ID, OUT_CREATED_AT, OUT_NCOLS
-};
-static const Oid out_types[OUT_NCOLS] = {
+/* The types of es_store.event's columns, the rows the reads return */
+static const Oid out_types[EVENT_NCOLS_OUT] = {
 	INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, UUIDOID, TEXTOID, INT4OID,
 	JSONBOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID
 };
 
-/* The event columns each output column after the key comes from */
-static const EsEventColumn out_event_columns[OUT_NCOLS] = {
-	[OUT_GLOBAL_POSITION] = EVENT_GLOBAL_POSITION,
-	[OUT_AGGREGATE_VERSION] = EVENT_AGGREGATE_VERSION,
-	[OUT_EVENT_ID] = EVENT_EVENT_ID,
-	[OUT_EVENT_TYPE] = EVENT_EVENT_TYPE,
-	[OUT_EVENT_VERSION] = EVENT_EVENT_VERSION,
-	[OUT_PAYLOAD] = EVENT_PAYLOAD,
-	[OUT_METADATA] = EVENT_METADATA,
-	[OUT_CORRELATION_ID] = EVENT_CORRELATION_ID,
-	[OUT_CAUSATION_ID] = EVENT_CAUSATION_ID,
-	[OUT_TRACE_ID] = EVENT_TRACE_ID,
-	[OUT_CREATED_AT] = EVENT_CREATED_AT,
-};
-
-/* How many stream keys a feed page keeps (a power of 2) */
-#define KEY_CACHE_SIZE 64
-
-typedef struct CachedKey
+/* Which read a scan serves */
+typedef enum EsScanKind
 {
-	int64		stream_id;
-	bool		valid;
-	bool		found;			/* the head row is visible */
-	Datum		key[3];			/* bounded_context, aggregate_type, aggregate_id */
-} CachedKey;
+	SCAN_AGGREGATE,				/* heads by key, then events by version */
+	SCAN_FEED					/* events by position */
+} EsScanKind;
 
 typedef struct EsScan
 {
-	Relation	heads;
+	Relation	heads;			/* SCAN_AGGREGATE only */
 	Relation	events;
-	Relation	head_index;		/* the head lookup's index */
+	Relation	head_index;		/* aggregate_heads_key, SCAN_AGGREGATE only */
 	Relation	event_index;	/* the event scan's index */
 	EsTableMap	map;
 	Snapshot	snapshot;
 	TupleTableSlot *head_slot;
 	TupleTableSlot *event_slot;
 	MemoryContext cxt;			/* the scan's own allocations */
+	char	   *copy;			/* the copy of a row, put_event */
+	uint32		copy_alloc;		/* its allocated size */
+	uint32		copy_len;		/* the length of the row in it */
+	int64		last_stream_id; /* the last aggregate a segment filter met */
+	bool		last_stream_kept;	/* ... and whether it is in the segment */
 } EsScan;
+
+/* The filter arrays' columns, in EsFeedFilter.values order */
+static const EsEventColumn filter_columns[3] = {
+	EVENT_BOUNDED_CONTEXT, EVENT_AGGREGATE_TYPE, EVENT_EVENT_TYPE
+};
 
 /* Whether the result set's rows are es_store.event as installed */
 static bool
 result_type_known(TupleDesc desc)
 {
-	if (desc->natts != OUT_NCOLS)
+	if (desc->natts != EVENT_NCOLS_OUT)
 		return false;
-	for (int i = 0; i < OUT_NCOLS; i++)
+	for (int i = 0; i < EVENT_NCOLS_OUT; i++)
 	{
 		Form_pg_attribute attr = TupleDescAttr(desc, i);
 
@@ -147,22 +133,28 @@ scan_end(EsScan *s)
 }
 
 /*
- * Open the tables and the two indexes (head_rel to find head rows,
- * event_rel to scan events) and check that this path applies; false (with
- * everything released) when it does not.
+ * Open what a read of this kind needs (locked with AccessShareLock) and
+ * decide whether this path applies.  It does not, and the caller runs the
+ * statement, when:
+ *	- the result type is not es_store.event as installed;
+ *	- a table or index is missing, is not the extension's own, or was
+ *	  dropped or renamed since its OID was cached (tables.c);
+ *	- a table has row-level security, rules, inheritance, partitions or
+ *	  generated columns (es_plain_table);
+ *	- events lacks a column of 0.2.2 (an older schema, whose rows do not
+ *	  carry the key) or has one more, or the head table lacks one it reads;
+ *	- an index it scans is not a valid unique btree on exactly the columns
+ *	  assumed (es_index_usable);
+ *	- the caller lacks the SELECT privileges the statement would need.
+ * False, with everything released, when it does not apply.
  */
 static bool
-scan_begin(EsScan *s, ReturnSetInfo *rsinfo, EsRelation head_rel,
-		   EsRelation event_rel)
+scan_applies(EsScan *s, ReturnSetInfo *rsinfo, EsScanKind kind)
 {
 	Oid			oids[ES_NUM_RELS];
-	RangeTblEntry *heads_rte;
 	RangeTblEntry *events_rte;
-	const AttrNumber *head_key;
-	int			head_key_len;
-	Oid			head_key_type;
-	const AttrNumber *event_key;
-	int			event_key_len;
+	List	   *rtes;
+	const AttrNumber *att;
 
 	memset(s, 0, sizeof(EsScan));
 	if (!result_type_known(rsinfo->setDesc) || !es_table_oids(oids))
@@ -184,121 +176,165 @@ scan_begin(EsScan *s, ReturnSetInfo *rsinfo, EsRelation head_rel,
 		return false;
 	}
 
-	if (head_rel == ES_REL_HEADS_KEY)
+	att = s->map.event_att;
+	if (kind == SCAN_AGGREGATE)
 	{
-		head_key = &s->map.head_att[HEAD_BOUNDED_CONTEXT];
-		head_key_len = 3;
-		head_key_type = TEXTOID;
+		s->head_index = es_index_open(s->heads, oids[ES_REL_HEADS_KEY],
+									  AccessShareLock);
+		s->event_index = es_index_open(s->events,
+									   oids[ES_REL_EVENTS_STREAM_VERSION],
+									   AccessShareLock);
+		if (s->head_index == NULL || s->event_index == NULL ||
+			!es_index_usable(s->head_index, s->heads,
+							 &s->map.head_att[HEAD_BOUNDED_CONTEXT], 3,
+							 TEXTOID) ||
+			!es_index_usable(s->event_index, s->events,
+							 (AttrNumber[]) {att[EVENT_STREAM_ID],
+							 att[EVENT_AGGREGATE_VERSION]}, 2, INT8OID))
+		{
+			scan_end(s);
+			return false;
+		}
 	}
 	else
 	{
-		Assert(head_rel == ES_REL_HEADS_PKEY);
-		head_key = &s->map.head_att[HEAD_STREAM_ID];
-		head_key_len = 1;
-		head_key_type = INT8OID;
-	}
-	if (event_rel == ES_REL_EVENTS_STREAM_VERSION)
-	{
-		event_key = &s->map.event_att[EVENT_STREAM_ID];
-		event_key_len = 2;
-	}
-	else
-	{
-		Assert(event_rel == ES_REL_EVENTS_PKEY);
-		event_key = &s->map.event_att[EVENT_GLOBAL_POSITION];
-		event_key_len = 1;
-	}
-	s->head_index = es_index_open(s->heads, oids[head_rel], AccessShareLock);
-	s->event_index = es_index_open(s->events, oids[event_rel], AccessShareLock);
-	if (s->head_index == NULL || s->event_index == NULL ||
-		!es_index_usable(s->head_index, s->heads, head_key, head_key_len,
-						 head_key_type) ||
-		!es_index_usable(s->event_index, s->events, event_key, event_key_len,
-						 INT8OID))
-	{
-		scan_end(s);
-		return false;
+		/* the feed reads no head row */
+		table_close(s->heads, NoLock);
+		s->heads = NULL;
+		s->event_index = es_index_open(s->events, oids[ES_REL_EVENTS_PKEY],
+									   AccessShareLock);
+		if (s->event_index == NULL ||
+			!es_index_usable(s->event_index, s->events,
+							 &att[EVENT_GLOBAL_POSITION], 1, INT8OID))
+		{
+			scan_end(s);
+			return false;
+		}
 	}
 
 	/*
 	 * The privileges the SELECT would need; without them, the statement
 	 * runs and reports it (as direct.c does).
 	 */
-	heads_rte = es_table_rte(s->heads, AccessShareLock, ACL_SELECT);
-	heads_rte->selectedCols = es_column_set(s->map.head_att, HEAD_AGGREGATE_ID + 1);
 	events_rte = es_table_rte(s->events, AccessShareLock, ACL_SELECT);
-	events_rte->selectedCols = es_column_set(s->map.event_att, EVENT_NCOLS);
-	if (!ExecCheckRTPerms(list_make2(heads_rte, events_rte), false))
+	events_rte->selectedCols = es_column_set(att, EVENT_NCOLS);
+	rtes = list_make1(events_rte);
+	if (kind == SCAN_AGGREGATE)
+	{
+		RangeTblEntry *heads_rte = es_table_rte(s->heads, AccessShareLock,
+												ACL_SELECT);
+
+		heads_rte->selectedCols = es_column_set(s->map.head_att,
+												HEAD_AGGREGATE_ID + 1);
+		rtes = lappend(rtes, heads_rte);
+	}
+	if (!ExecCheckRTPerms(rtes, false))
 	{
 		scan_end(s);
 		return false;
 	}
 
 	s->snapshot = GetActiveSnapshot();
-	s->head_slot = table_slot_create(s->heads, NULL);
+	if (s->heads != NULL)
+		s->head_slot = table_slot_create(s->heads, NULL);
 	s->event_slot = table_slot_create(s->events, NULL);
 	s->cxt = AllocSetContextCreate(CurrentMemoryContext, "es_store read",
 								   ALLOCSET_SMALL_SIZES);
 	return true;
 }
 
+#ifdef USE_ASSERT_CHECKING
+/* Whether the result row mt holds the first columns of the event row */
+static bool
+copy_matches(EsScan *s, ReturnSetInfo *rsinfo, MinimalTuple mt)
+{
+	TupleTableSlot *copy = MakeSingleTupleTableSlot(rsinfo->setDesc,
+													&TTSOpsMinimalTuple);
+	TupleTableSlot *row = s->event_slot;
+	bool		same = true;
+
+	mt->t_len = s->copy_len - MINIMAL_TUPLE_OFFSET;	/* as the copy's */
+	ExecStoreMinimalTuple(mt, copy, false);
+	slot_getallattrs(copy);
+	slot_getallattrs(row);
+	for (int i = 0; i < EVENT_NCOLS_OUT; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(rsinfo->setDesc, i);
+
+		if (copy->tts_isnull[i] != row->tts_isnull[i] ||
+			(!copy->tts_isnull[i] &&
+			 !datumIsEqual(copy->tts_values[i], row->tts_values[i],
+						   attr->attbyval, attr->attlen)))
+			same = false;
+	}
+	ExecDropSingleTupleTableSlot(copy);
+	return same;
+}
+#endif
+
 /*
- * The event in s->event_slot as a result row with the given key, into the
- * result set.
+ * The event in s->event_slot as a result row, into the result set: its
+ * first EVENT_NCOLS_OUT columns, which are es_store.event's.
  */
 static void
-put_event(EsScan *s, ReturnSetInfo *rsinfo, const Datum *key)
+put_event(EsScan *s, ReturnSetInfo *rsinfo)
 {
 	TupleTableSlot *slot = s->event_slot;
-	Datum		values[OUT_NCOLS];
-	bool		nulls[OUT_NCOLS];
+	Datum		values[EVENT_NCOLS_OUT];
+	bool		nulls[EVENT_NCOLS_OUT];
+
+	if (s->map.events_in_row_order)
+	{
+		bool		should_free;
+		HeapTuple	row = ExecFetchSlotHeapTuple(slot, false, &should_free);
+
+		/*
+		 * A row written with this table's columns: stream_id is its last 8
+		 * bytes (tables.c rows_in_output_order), and what precedes them is
+		 * a tuple of es_store.event once it says it has that many columns.
+		 */
+		if (!should_free &&
+			HeapTupleHeaderGetNatts(row->t_data) == EVENT_NCOLS &&
+			row->t_len >= row->t_data->t_hoff + sizeof(int64))
+		{
+			HeapTupleData out;
+			uint32		len = row->t_len - sizeof(int64);
+
+			if (s->copy_alloc < len)
+			{
+				if (s->copy != NULL)
+					pfree(s->copy);
+				s->copy_alloc = Max(len, 1024);
+				s->copy = MemoryContextAlloc(s->cxt, s->copy_alloc);
+			}
+			s->copy_len = len;
+			memcpy(s->copy, row->t_data, len);
+			out.t_len = len;
+			out.t_data = (HeapTupleHeader) s->copy;
+			out.t_tableOid = InvalidOid;
+			ItemPointerSetInvalid(&out.t_self);
+			HeapTupleHeaderSetNatts(out.t_data, EVENT_NCOLS_OUT);
+			out.t_data->t_infomask &= ~HEAP_XACT_MASK;
+			out.t_data->t_infomask2 &= ~HEAP2_XACT_MASK;
+			Assert(copy_matches(s, rsinfo,
+								(MinimalTuple) ((char *) out.t_data +
+												MINIMAL_TUPLE_OFFSET)));
+			tuplestore_puttuple(rsinfo->setResult, &out);
+			return;
+		}
+		if (should_free)
+			heap_freetuple(row);
+	}
 
 	slot_getallattrs(slot);
-	for (int i = 0; i < OUT_NCOLS; i++)
+	for (int i = 0; i < EVENT_NCOLS_OUT; i++)
 	{
-		AttrNumber	att;
+		AttrNumber	att = s->map.event_att[i];
 
-		if (i >= OUT_BOUNDED_CONTEXT && i <= OUT_AGGREGATE_ID)
-		{
-			values[i] = key[i - OUT_BOUNDED_CONTEXT];
-			nulls[i] = false;
-			continue;
-		}
-		att = s->map.event_att[out_event_columns[i]];
 		values[i] = slot->tts_values[att];
 		nulls[i] = slot->tts_isnull[att];
 	}
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-}
-
-/*
- * The events of the stream stream_id in s->event_index, versions from..to,
- * at most max_count (< 0: all), with key, into the result set.
- */
-static void
-put_stream_events(EsScan *s, ReturnSetInfo *rsinfo, int64 stream_id,
-				  const Datum *key, int64 from, int64 to, int64 max_count)
-{
-	ScanKeyData keys[3];
-	IndexScanDesc scan;
-	int64		n = 0;
-
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
-				Int64GetDatum(stream_id));
-	ScanKeyInit(&keys[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE,
-				Int64GetDatum(from));
-	ScanKeyInit(&keys[2], 2, BTLessEqualStrategyNumber, F_INT8LE,
-				Int64GetDatum(to));
-	scan = index_beginscan(s->events, s->event_index, s->snapshot, 3, 0);
-	index_rescan(scan, keys, 3, NULL, 0);
-	while ((max_count < 0 || n < max_count) &&
-		   index_getnext_slot(scan, ForwardScanDirection, s->event_slot))
-	{
-		CHECK_FOR_INTERRUPTS();
-		put_event(s, rsinfo, key);
-		n++;
-	}
-	index_endscan(scan);
 }
 
 /*
@@ -316,22 +352,37 @@ es_scan_read_aggregate(FunctionCallInfo fcinfo, const EsStreamKey *key,
 	ScanKeyData keys[3];
 	IndexScanDesc scan;
 
-	if (!scan_begin(&s, rsinfo, ES_REL_HEADS_KEY, ES_REL_EVENTS_STREAM_VERSION))
+	if (!scan_applies(&s, rsinfo, SCAN_AGGREGATE))
 		return false;
 	es_key_scan_keys(keys, s.head_index, key);
 	scan = index_beginscan(s.heads, s.head_index, s.snapshot, 3, 0);
 	index_rescan(scan, keys, 3, NULL, 0);
 	if (index_getnext_slot(scan, ForwardScanDirection, s.head_slot))
 	{
-		const AttrNumber *att = s.map.head_att;
-		Datum		head_key[3];
+		bool		isnull;
+		int64		stream_id;
+		IndexScanDesc events;
+		int64		n = 0;
 
-		slot_getallattrs(s.head_slot);
-		for (int i = 0; i < 3; i++)
-			head_key[i] = s.head_slot->tts_values[att[HEAD_BOUNDED_CONTEXT + i]];
-		put_stream_events(&s, rsinfo,
-						  DatumGetInt64(s.head_slot->tts_values[att[HEAD_STREAM_ID]]),
-						  head_key, from, to, max_count);
+		stream_id = DatumGetInt64(slot_getattr(s.head_slot,
+											   s.map.head_att[HEAD_STREAM_ID] + 1,
+											   &isnull));
+		ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
+					Int64GetDatum(stream_id));
+		ScanKeyInit(&keys[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE,
+					Int64GetDatum(from));
+		ScanKeyInit(&keys[2], 2, BTLessEqualStrategyNumber, F_INT8LE,
+					Int64GetDatum(to));
+		events = index_beginscan(s.events, s.event_index, s.snapshot, 3, 0);
+		index_rescan(events, keys, 3, NULL, 0);
+		while ((max_count < 0 || n < max_count) &&
+			   index_getnext_slot(events, ForwardScanDirection, s.event_slot))
+		{
+			CHECK_FOR_INTERRUPTS();
+			put_event(&s, rsinfo);
+			n++;
+		}
+		index_endscan(events);
 	}
 	index_endscan(scan);
 	scan_end(&s);
@@ -339,92 +390,178 @@ es_scan_read_aggregate(FunctionCallInfo fcinfo, const EsStreamKey *key,
 }
 
 /*
- * The key of the stream stream_id, from the cache or its head row (NULL
- * when the head row is not visible).
+ * aggregate_heads.key_hash of a key, as the head statements compute it
+ * (plans.c KEY_HASH): hashtextextended(text, 0) of
+ * length(bc) || ':' || bc || length(at) || ':' || at || aid, where length
+ * counts characters.  hashtextextended hashes the bytes under a
+ * deterministic collation (src/backend/utils/adt/varlena.c), and the
+ * database's default collation always is one.
  */
-static const Datum *
-stream_key(EsScan *s, IndexScanDesc head_scan, CachedKey *cache,
-		   int64 stream_id)
+static int64
+segment_hash(MemoryContext cxt, text *bc, text *at, text *aid)
 {
-	CachedKey  *c = &cache[(uint64) stream_id & (KEY_CACHE_SIZE - 1)];
-	ScanKeyData skey;
+	StringInfoData buf;
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	int64		hash;
 
-	if (c->valid && c->stream_id == stream_id)
-		return c->found ? c->key : NULL;
-
-	if (c->valid && c->found)
-	{
-		for (int i = 0; i < 3; i++)
-			pfree(DatumGetPointer(c->key[i]));
-	}
-	c->valid = true;
-	c->stream_id = stream_id;
-	ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_INT8EQ,
-				Int64GetDatum(stream_id));
-	index_rescan(head_scan, &skey, 1, NULL, 0);
-	c->found = index_getnext_slot(head_scan, ForwardScanDirection, s->head_slot);
-	if (c->found)
-	{
-		const AttrNumber *att = &s->map.head_att[HEAD_BOUNDED_CONTEXT];
-		MemoryContext old = MemoryContextSwitchTo(s->cxt);
-
-		slot_getallattrs(s->head_slot);
-		for (int i = 0; i < 3; i++)
-			c->key[i] = datumCopy(s->head_slot->tts_values[att[i]], false, -1);
-		MemoryContextSwitchTo(old);
-		ExecClearTuple(s->head_slot);
-	}
-	return c->found ? c->key : NULL;
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%d:", pg_mbstrlen_with_len(VARDATA_ANY(bc),
+													   VARSIZE_ANY_EXHDR(bc)));
+	appendBinaryStringInfo(&buf, VARDATA_ANY(bc), VARSIZE_ANY_EXHDR(bc));
+	appendStringInfo(&buf, "%d:", pg_mbstrlen_with_len(VARDATA_ANY(at),
+													   VARSIZE_ANY_EXHDR(at)));
+	appendBinaryStringInfo(&buf, VARDATA_ANY(at), VARSIZE_ANY_EXHDR(at));
+	appendBinaryStringInfo(&buf, VARDATA_ANY(aid), VARSIZE_ANY_EXHDR(aid));
+	hash = DatumGetInt64(hash_any_extended((unsigned char *) buf.data,
+										   buf.len, 0));
+	pfree(buf.data);
+	MemoryContextSwitchTo(old);
+	return hash;
 }
 
 /*
- * es_scan_read_feed: what ES_PLAN_READ_FEED returns for positions in
- * (after, bound], at most max_count, read with the active snapshot, into
- * the result set (InitMaterializedSRF done).  False, with nothing
- * returned, when this path does not apply and the caller must run the
- * statement.
+ * A filter's values, deconstructed once for the page: the non-NULL
+ * elements of a text[] (a NULL element never equals anything).
+ */
+typedef struct TextSet
+{
+	bool		any;			/* no filter */
+	int			n;
+	text	  **elems;
+} TextSet;
+
+static void
+text_set_init(TextSet *set, ArrayType *arr)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	set->any = arr == NULL;
+	set->n = 0;
+	set->elems = NULL;
+	if (arr == NULL)
+		return;
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	set->elems = palloc(sizeof(text *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		if (!nulls[i])
+			set->elems[set->n++] = DatumGetTextPP(elems[i]);
+	}
+}
+
+/* Whether the text value is in set */
+static bool
+text_set_has(const TextSet *set, Datum value)
+{
+	text	   *t;
+	int			len;
+
+	if (set->any)
+		return true;
+	t = DatumGetTextPP(value);
+	len = VARSIZE_ANY_EXHDR(t);
+	for (int i = 0; i < set->n; i++)
+	{
+		if (VARSIZE_ANY_EXHDR(set->elems[i]) == len &&
+			memcmp(VARDATA_ANY(set->elems[i]), VARDATA_ANY(t), len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Whether the event in s->event_slot passes the filters: sets, in
+ * filter_columns order, and segment of segments.  Allocations go to the
+ * per-row context cxt.
+ */
+static bool
+feed_filter_keeps(EsScan *s, const TextSet *sets, int64 segment,
+				  int64 segments, MemoryContext cxt)
+{
+	TupleTableSlot *slot = s->event_slot;
+	const AttrNumber *att = s->map.event_att;
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	bool		keep = true;
+
+	slot_getallattrs(slot);
+	for (int f = 0; f < 3 && keep; f++)
+		keep = text_set_has(&sets[f], slot->tts_values[att[filter_columns[f]]]);
+	if (keep && segments > 1 &&
+		DatumGetInt64(slot->tts_values[att[EVENT_STREAM_ID]]) == s->last_stream_id)
+		keep = s->last_stream_kept;
+	else if (keep && segments > 1)
+	{
+		int64		hash = segment_hash(cxt,
+										DatumGetTextPP(slot->tts_values[att[EVENT_BOUNDED_CONTEXT]]),
+										DatumGetTextPP(slot->tts_values[att[EVENT_AGGREGATE_TYPE]]),
+										DatumGetTextPP(slot->tts_values[att[EVENT_AGGREGATE_ID]]));
+
+		keep = ((hash % segments) + segments) % segments == segment;
+		/* the next event is often of the same aggregate */
+		s->last_stream_id = DatumGetInt64(slot->tts_values[att[EVENT_STREAM_ID]]);
+		s->last_stream_kept = keep;
+	}
+	MemoryContextSwitchTo(old);
+	return keep;
+}
+
+/*
+ * es_scan_read_feed: what ES_PLAN_READ_FEED (filter NULL) or
+ * ES_PLAN_READ_FEED_FILTERED returns for positions in (after, bound], at
+ * most max_count, read with the active snapshot, into the result set
+ * (InitMaterializedSRF done).  False, with nothing returned, when this path
+ * does not apply and the caller must run the statement.
  */
 bool
 es_scan_read_feed(FunctionCallInfo fcinfo, int64 after, int64 bound,
-				  int64 max_count)
+				  int64 max_count, const EsFeedFilter *filter)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	EsScan		s;
 	ScanKeyData keys[2];
 	IndexScanDesc scan;
-	IndexScanDesc head_scan;
-	CachedKey  *cache;
-	AttrNumber	stream_att;
+	MemoryContext row_cxt = NULL;
+	TextSet		sets[3];
 	int64		n = 0;
 
-	if (!scan_begin(&s, rsinfo, ES_REL_HEADS_PKEY, ES_REL_EVENTS_PKEY))
+	if (!scan_applies(&s, rsinfo, SCAN_FEED))
 		return false;
-	cache = MemoryContextAllocZero(s.cxt, sizeof(CachedKey) * KEY_CACHE_SIZE);
-	stream_att = s.map.event_att[EVENT_STREAM_ID];
+	if (filter != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(s.cxt);
+
+		for (int f = 0; f < 3; f++)
+			text_set_init(&sets[f], filter->values[f]);
+		MemoryContextSwitchTo(old);
+		row_cxt = AllocSetContextCreate(s.cxt, "es_store feed filter",
+										ALLOCSET_SMALL_SIZES);
+		s.last_stream_id = -1;	/* stream ids are positive */
+	}
 	ScanKeyInit(&keys[0], 1, BTGreaterStrategyNumber, F_INT8GT,
 				Int64GetDatum(after));
 	ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE,
 				Int64GetDatum(bound));
-	head_scan = index_beginscan(s.heads, s.head_index, s.snapshot, 1, 0);
 	scan = index_beginscan(s.events, s.event_index, s.snapshot, 2, 0);
 	index_rescan(scan, keys, 2, NULL, 0);
 	while (n < max_count &&
 		   index_getnext_slot(scan, ForwardScanDirection, s.event_slot))
 	{
-		bool		isnull;
-		const Datum *key;
-
 		CHECK_FOR_INTERRUPTS();
-		key = stream_key(&s, head_scan, cache,
-						 DatumGetInt64(slot_getattr(s.event_slot,
-													stream_att + 1, &isnull)));
-		if (key == NULL)
-			continue;
-		put_event(&s, rsinfo, key);
+		if (filter != NULL)
+		{
+			bool		keep = feed_filter_keeps(&s, sets, filter->segment,
+												 filter->segments, row_cxt);
+
+			MemoryContextReset(row_cxt);
+			if (!keep)
+				continue;
+		}
+		put_event(&s, rsinfo);
 		n++;
 	}
 	index_endscan(scan);
-	index_endscan(head_scan);
 	scan_end(&s);
 	return true;
 }

@@ -59,13 +59,14 @@ static const Oid head_types[HEAD_NCOLS] = {
 };
 
 static const char *const event_columns[EVENT_NCOLS] = {
-	"global_position", "stream_id", "aggregate_version", "event_id",
-	"event_type", "event_version", "payload", "metadata", "correlation_id",
-	"causation_id", "trace_id", "created_at"
+	"global_position", "bounded_context", "aggregate_type", "aggregate_id",
+	"aggregate_version", "event_id", "event_type", "event_version",
+	"payload", "metadata", "correlation_id", "causation_id", "trace_id",
+	"created_at", "stream_id"
 };
 static const Oid event_types[EVENT_NCOLS] = {
-	INT8OID, INT8OID, INT8OID, UUIDOID, TEXTOID, INT4OID, JSONBOID, JSONBOID,
-	TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID
+	INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, UUIDOID, TEXTOID, INT4OID,
+	JSONBOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID
 };
 
 /* Columns a C path reads without looking at their null flag */
@@ -75,8 +76,9 @@ static const bool head_notnull[HEAD_NCOLS] = {
 	[HEAD_VERSION] = true,
 };
 static const bool event_notnull[EVENT_NCOLS] = {
-	[EVENT_GLOBAL_POSITION] = true, [EVENT_STREAM_ID] = true,
-	[EVENT_AGGREGATE_VERSION] = true,
+	[EVENT_GLOBAL_POSITION] = true, [EVENT_BOUNDED_CONTEXT] = true,
+	[EVENT_AGGREGATE_TYPE] = true, [EVENT_AGGREGATE_ID] = true,
+	[EVENT_AGGREGATE_VERSION] = true, [EVENT_STREAM_ID] = true,
 };
 
 static bool oids_valid = false;
@@ -237,6 +239,38 @@ default_is_now(Relation rel, AttrNumber att)
 		((FuncExpr *) def)->funcid == F_NOW;
 }
 
+/*
+ * Whether events (mapped: every column known, no other live one) stores
+ * its rows so that the first EVENT_NCOLS_OUT attributes of each are an
+ * es_store.event as heap_form_tuple would lay it out: no dropped column
+ * (every column at its EsEventColumn position), and the last two columns
+ * (created_at, stream_id) NOT NULL, 8 bytes wide and double-aligned, so
+ * that stream_id takes exactly the last 8 bytes of a row's data
+ * (heap_compute_data_size in src/backend/access/common/heaptuple.c).
+ */
+static bool
+rows_in_output_order(Relation events, const AttrNumber *att)
+{
+	TupleDesc	desc = RelationGetDescr(events);
+
+	if (desc->natts != EVENT_NCOLS)
+		return false;
+	for (int i = 0; i < EVENT_NCOLS; i++)
+	{
+		if (att[i] != i)
+			return false;
+	}
+	for (int i = EVENT_CREATED_AT; i <= EVENT_STREAM_ID; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+
+		if (!attr->attnotnull || attr->attlen != 8 ||
+			attr->attalign != TYPALIGN_DOUBLE)
+			return false;
+	}
+	return true;
+}
+
 /* The column maps of heads and events, which the caller has locked. */
 void
 es_table_map(Relation heads, Relation events, EsTableMap *map)
@@ -252,6 +286,8 @@ es_table_map(Relation heads, Relation events, EsTableMap *map)
 		m->events_mappable = map_columns(events, event_columns, event_types,
 										 event_notnull, EVENT_NCOLS,
 										 m->event_att, true);
+		m->events_in_row_order = m->events_mappable &&
+			rows_in_output_order(events, m->event_att);
 		m->heads_insertable = map_columns(heads, head_columns, head_types,
 										  head_notnull, HEAD_NCOLS,
 										  m->head_att, true);

@@ -1,8 +1,8 @@
 -- test/bench/baselines.sql: what es_store is measured against, in the same
 -- run and database.
 --
--- raw.events: the floor.  The same columns and indexes as es_store.events,
--- written with a plain INSERT: no heads, no checks.
+-- raw.events: the floor.  The same columns (the key included) and indexes
+-- as es_store.events, written with a plain INSERT: no heads, no checks.
 --
 -- plstore: what a user writes instead.  A heads table and an events table
 -- shaped like es_store's, and plpgsql functions with the same checks:
@@ -70,9 +70,10 @@ DECLARE
 	pos bigint;
 BEGIN
 	h := plstore.advance(bc, at, aid, expected, 1);
-	INSERT INTO plstore.events (global_position, stream_id, aggregate_version, event_id,
+	INSERT INTO plstore.events (global_position, bounded_context, aggregate_type, aggregate_id,
+								stream_id, aggregate_version, event_id,
 								event_type, event_version, payload, metadata, created_at)
-	VALUES (nextval('plstore.global_position_seq'), h.sid, h.before + 1, gen_random_uuid(),
+	VALUES (nextval('plstore.global_position_seq'), bc, at, aid, h.sid, h.before + 1, gen_random_uuid(),
 			etype, 1, payload, '{}', now())
 	RETURNING global_position INTO pos;
 	RETURN pos;
@@ -86,10 +87,36 @@ DECLARE
 BEGIN
 	h := plstore.advance(bc, at, aid, expected, cardinality(etypes));
 	RETURN QUERY
-	INSERT INTO plstore.events (global_position, stream_id, aggregate_version, event_id,
+	INSERT INTO plstore.events (global_position, bounded_context, aggregate_type, aggregate_id,
+								stream_id, aggregate_version, event_id,
 								event_type, event_version, payload, metadata, created_at)
-	SELECT nextval('plstore.global_position_seq'), h.sid, h.before + u.ord, gen_random_uuid(),
+	SELECT nextval('plstore.global_position_seq'), bc, at, aid, h.sid, h.before + u.ord, gen_random_uuid(),
 		   u.t, 1, u.p, '{}', now()
 	FROM unnest(etypes, payloads) WITH ORDINALITY AS u(t, p, ord)
 	RETURNING global_position;
 END $$;
+
+-- single: what a user who writes the store by hand reads instead, one table
+-- that carries the stream key in every row, with the indexes such a store
+-- has for a stream read (key, version) and for the feed (position).  The
+-- read scenarios fill it with the same events as es_store.
+CREATE SCHEMA single;
+CREATE SEQUENCE single.global_position_seq AS bigint CACHE 1;
+CREATE TABLE single.events (
+	global_position		bigint PRIMARY KEY,
+	bounded_context		text NOT NULL,
+	aggregate_type		text NOT NULL,
+	aggregate_id		text NOT NULL,
+	aggregate_version	bigint NOT NULL,
+	event_id			uuid NOT NULL UNIQUE,
+	event_type			text NOT NULL,
+	event_version		integer NOT NULL,
+	payload				jsonb NOT NULL,
+	metadata			jsonb NOT NULL,
+	correlation_id		text,
+	causation_id		text,
+	trace_id			text,
+	created_at			timestamptz NOT NULL,
+	UNIQUE (bounded_context, aggregate_type, aggregate_id, aggregate_version)
+);
+CREATE TABLE single.checkpoints (name text PRIMARY KEY, position bigint NOT NULL);

@@ -4,25 +4,40 @@
 #
 #   bash test/bench/bench.sh            # the full run (about 40 minutes)
 #   bash test/bench/bench.sh --quick    # a smoke run of a few seconds per scenario
+#   bash test/bench/bench.sh --peers    # the full run, then ../shared/peers-bench
 #   ES_BENCH_ONLY='^append_uniform' bash test/bench/bench.sh   # only the scenarios
 #                                       # (and "lag", "growth") matching a regex
 #
 # Baselines (test/bench/baselines.sql): raw.events, a plain INSERT into a
 # table shaped like es_store.events (the floor); plstore, a hand-written
-# plpgsql store with a heads table and the same checks; and plain indexed
-# SELECTs of the same rows for reads.  Every figure is the median of
+# plpgsql store with a heads table and the same checks; for every read,
+# single.events, the one table a hand-written store reads (the stream key
+# in every row, indexed for the stream read and the feed), and a plain
+# SELECT on es_store's own tables; the feed under write load against the
+# single table under the same load.  --peers (or ES_BENCH_PEERS=1) then
+# runs ../shared/peers-bench when it is there: Message DB, Emmett and
+# pupsourcing beside es_store (see its README; Emmett needs EMMETT_GIT).  Every figure is the median of
 # repeated pgbench runs (prepared statements, fixed seeds); latencies are
 # percentiles over all transactions of those runs.
 #
 # Output (ES_BENCH_OUT, default test/bench/out): results.csv (one row per
 # scenario, clients and store), ratios.csv (es_store against each
-# baseline), growth.csv, lag.csv, and the same tables on stdout.
+# baseline), bytes.csv (table and index bytes per event), load.csv (the
+# feed under write load), growth.csv, lag.csv, and the same tables on
+# stdout.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 
 MODE=full
-[ "${1:-}" = "--quick" ] && MODE=quick
+PEERS=${ES_BENCH_PEERS:-0}
+for arg in "$@"; do
+    case $arg in
+        --quick) MODE=quick ;;
+        --peers) PEERS=1 ;;
+        *) echo "usage: $0 [--quick] [--peers]" >&2; exit 2 ;;
+    esac
+done
 if [ "$MODE" = quick ]; then
     DURATION=${ES_BENCH_SECONDS:-1}
     REPEATS=${ES_BENCH_REPEATS:-1}
@@ -152,8 +167,8 @@ EOF
 )
 A_RAW=$(script append_raw <<EOF
 $KEY
-INSERT INTO raw.events (global_position, stream_id, aggregate_version, event_id, event_type, event_version, payload, metadata, created_at)
-VALUES (nextval('raw.global_position_seq'), :k, :v + 1, gen_random_uuid(), 'Deposited', 1, '{"amount": 1}', '{}', now());
+INSERT INTO raw.events (global_position, bounded_context, aggregate_type, aggregate_id, stream_id, aggregate_version, event_id, event_type, event_version, payload, metadata, created_at)
+VALUES (nextval('raw.global_position_seq'), 'bench', 'acct', (:k)::text, :k, :v + 1, gen_random_uuid(), 'Deposited', 1, '{"amount": 1}', '{}', now());
 \set i :i + 1
 EOF
 )
@@ -175,8 +190,8 @@ EOF
 )
 Z_RAW=$(script zipf_raw <<EOF
 $HOT
-INSERT INTO raw.events (global_position, stream_id, aggregate_version, event_id, event_type, event_version, payload, metadata, created_at)
-VALUES (nextval('raw.global_position_seq'), :k, :i * 1000 + :client_id, gen_random_uuid(), 'Deposited', 1, '{"amount": 1}', '{}', now());
+INSERT INTO raw.events (global_position, bounded_context, aggregate_type, aggregate_id, stream_id, aggregate_version, event_id, event_type, event_version, payload, metadata, created_at)
+VALUES (nextval('raw.global_position_seq'), 'bench', 'hot', (:k)::text, :k, :i * 1000 + :client_id, gen_random_uuid(), 'Deposited', 1, '{"amount": 1}', '{}', now());
 \set i :i + 1
 EOF
 )
@@ -190,7 +205,9 @@ fi
 for n in 10 100; do
     types=$(seq "$n" | awk '{printf "%s'"'"'E'"'"'", (NR>1?", ":"")}')
     payloads=$(seq "$n" | awk '{printf "%s'"'"'{\"amount\": 1}'"'"'", (NR>1?", ":"")}')
-    rows=$(seq "$n" | awk '{printf "%s(nextval('"'"'raw.global_position_seq'"'"'), :k, :v + %d, gen_random_uuid(), '"'"'E'"'"', 1, '"'"'{\"amount\": 1}'"'"', '"'"'{}'"'"', now())", (NR>1?",\n":""), NR}')
+    # the rows of a multi-row INSERT; the key and the first version are
+    # bound once (pgbench takes at most 255 parameters per statement)
+    rows=$(seq "$n" | awk '{printf "%s(nextval('"'"'raw.global_position_seq'"'"'), '"'"'bench'"'"', '"'"'batch'"'"', p.k::text, p.k, p.v + %d, gen_random_uuid(), '"'"'E'"'"', 1, '"'"'{\"amount\": 1}'"'"'::jsonb, '"'"'{}'"'"'::jsonb, now())", (NR>1?",\n":""), NR}')
     BKEY="\\set k :run * 1000000000 + :client_id
 \\set v :i * $n"
     B_ES=$(script "batch${n}_es" <<EOF
@@ -207,8 +224,9 @@ EOF
 )
     B_RAW=$(script "batch${n}_raw" <<EOF
 $BKEY
-INSERT INTO raw.events (global_position, stream_id, aggregate_version, event_id, event_type, event_version, payload, metadata, created_at) VALUES
-$rows;
+INSERT INTO raw.events (global_position, bounded_context, aggregate_type, aggregate_id, stream_id, aggregate_version, event_id, event_type, event_version, payload, metadata, created_at)
+SELECT r.* FROM (SELECT (:k)::bigint AS k, (:v)::bigint AS v) p, LATERAL (VALUES
+$rows) r;
 \set i :i + 1
 EOF
 )
@@ -217,78 +235,233 @@ EOF
     done
 done
 
-# ---- reads: aggregates of 10 and 1000 events, a feed page of 1000, a consumer
-$PSQL -o /dev/null <<'EOF'
-SELECT count(*) FROM generate_series(1, 200) k,
-	LATERAL es_store.append('bench', 'r10', k::text, 0,
-		array_fill('E'::text, ARRAY[10]), array_fill('{"amount": 1}'::jsonb, ARRAY[10]));
-SELECT count(*) FROM generate_series(1, 20) k,
-	LATERAL es_store.append('bench', 'r1000', k::text, 0,
-		array_fill('E'::text, ARRAY[1000]), array_fill('{"amount": 1}'::jsonb, ARRAY[1000]));
-VACUUM ANALYZE;
-EOF
-MAXCP=$($PSQL -Atc "SELECT es_store.last_position() - 1000")
-PLAIN_COLS="e.global_position, h.bounded_context, h.aggregate_type, h.aggregate_id, e.aggregate_version, e.event_id, e.event_type, e.event_version, e.payload, e.metadata, e.correlation_id, e.causation_id, e.trace_id, e.created_at"
-for n in 10 1000; do
-    keys=$([ "$n" = 10 ] && echo 200 || echo 20)
-    R_ES=$(script "read${n}_es" <<EOF
-\set k random(1, $keys)
-SELECT * FROM es_store.read_aggregate('bench', 'r$n', (:k)::text);
-EOF
-)
-    R_PLAIN=$(script "read${n}_plain" <<EOF
-\set k random(1, $keys)
-SELECT $PLAIN_COLS FROM es_store.aggregate_heads h JOIN es_store.events e ON e.stream_id = h.stream_id
-WHERE h.bounded_context = 'bench' AND h.aggregate_type = 'r$n' AND h.aggregate_id = (:k)::text
-ORDER BY e.aggregate_version;
-EOF
-)
-    for c in $OTHER_CLIENTS; do
-        bench "read_aggregate$n" "$c" "$n" es_store "$R_ES" plain_select "$R_PLAIN"
+# ---- reads, on two shapes of store, each read by es_store, by the single
+# table a hand-written store would have (single.events: the key in every
+# row), and by a plain SELECT on es_store's own tables:
+#   interleaved: STREAMS aggregates of 10 events, appended one event per
+#     aggregate per round, so consecutive positions belong to different
+#     aggregates (as in a store many users write to);
+#   clustered: aggregates of 1000 events appended 100 at a time, so
+#     consecutive positions mostly belong to the same few aggregates.
+# Half the aggregates are of type A, half of type B (the filtered feed reads
+# type A).  Each shape starts from an empty store.
+if [ "$MODE" = quick ]; then STREAMS=10000; CLUSTERED=20; else STREAMS=100000; CLUSTERED=1000; fi
+OWN_COLS="e.global_position, e.bounded_context, e.aggregate_type, e.aggregate_id, e.aggregate_version, e.event_id, e.event_type, e.event_version, e.payload, e.metadata, e.correlation_id, e.causation_id, e.trace_id, e.created_at"
+PAYLOAD='{"amount": 10, "currency": "EUR"}'
+echo "shape,store,events,table_bytes,index_bytes,bytes_per_event" >"$OUT/bytes.csv"
+
+# fresh_store: an empty es_store and single table
+fresh_store() {
+    $PSQL -c "DROP EXTENSION es_store CASCADE" -c "CREATE EXTENSION es_store" \
+          -c "TRUNCATE single.events, single.checkpoints" -c "CHECKPOINT" >/dev/null
+}
+# copy_to_single: the same events, positions and all, into single.events
+copy_to_single() {
+    $PSQL -c "INSERT INTO single.events SELECT $OWN_COLS FROM es_store.events e ORDER BY e.global_position" \
+          -c "VACUUM ANALYZE" >/dev/null
+}
+# bytes SHAPE: table and index bytes per event of es_store (events and
+# heads), of the single table, and of es_store's event rows as 0.2.1 laid
+# them out (no key columns; the same indexes, filled in the same order)
+bytes() {
+    $PSQL -o /dev/null -c "DROP TABLE IF EXISTS raw.layout_0_2_1" -c "
+        CREATE TABLE raw.layout_0_2_1 (
+            global_position bigint, stream_id bigint NOT NULL, aggregate_version bigint NOT NULL,
+            event_id uuid NOT NULL, event_type text NOT NULL, event_version integer NOT NULL,
+            payload jsonb NOT NULL, metadata jsonb NOT NULL, correlation_id text, causation_id text,
+            trace_id text, created_at timestamptz NOT NULL,
+            PRIMARY KEY (global_position), UNIQUE (stream_id, aggregate_version), UNIQUE (event_id))" -c "
+        INSERT INTO raw.layout_0_2_1
+        SELECT global_position, stream_id, aggregate_version, event_id, event_type, event_version,
+               payload, metadata, correlation_id, causation_id, trace_id, created_at
+        FROM es_store.events ORDER BY global_position" -c "VACUUM ANALYZE raw.layout_0_2_1"
+    $PSQL -At -F, -c "
+        SELECT '$1', s.store, s.n, s.t, s.i, round((s.t + s.i)::numeric / s.n, 1)
+        FROM (SELECT 'es_store' AS store, (SELECT count(*) FROM es_store.events) AS n,
+                     pg_table_size('es_store.events') + pg_table_size('es_store.aggregate_heads') AS t,
+                     pg_indexes_size('es_store.events') + pg_indexes_size('es_store.aggregate_heads') AS i
+              UNION ALL
+              SELECT 'es_store_0.2.1_layout', (SELECT count(*) FROM raw.layout_0_2_1),
+                     pg_table_size('raw.layout_0_2_1') + pg_table_size('es_store.aggregate_heads'),
+                     pg_indexes_size('raw.layout_0_2_1') + pg_indexes_size('es_store.aggregate_heads')
+              UNION ALL
+              SELECT 'single_table', (SELECT count(*) FROM single.events),
+                     pg_table_size('single.events'), pg_indexes_size('single.events')) s" | tee -a "$OUT/bytes.csv"
+    $PSQL -o /dev/null -c "DROP TABLE raw.layout_0_2_1"
+}
+
+# feed_scenarios SHAPE: the feed reads and the consumer loop, at OTHER_CLIENTS
+feed_scenarios() {
+    local shape=$1 maxcp
+    maxcp=$($PSQL -Atc "SELECT es_store.last_position() - 10000")
+    local -a names=(page1000 filtered segment up_to)
+    local -a es_sql=(
+        "SELECT * FROM es_store.read_feed(:cp, 1000);"
+        "SELECT * FROM es_store.read_feed(:cp, 1000, aggregate_types => ARRAY['A']);"
+        "SELECT * FROM es_store.read_feed(:cp, 1000, segment => 1, segment_count => 4);"
+        "SELECT * FROM es_store.read_feed(:cp, 1000, up_to_position => :cp + 1000);")
+    local -a single_sql=(
+        "SELECT * FROM single.events WHERE global_position > :cp ORDER BY global_position LIMIT 1000;"
+        "SELECT * FROM single.events WHERE global_position > :cp AND aggregate_type = ANY (ARRAY['A']) ORDER BY global_position LIMIT 1000;"
+        "SELECT * FROM single.events WHERE global_position > :cp AND mod(mod(hashtextextended(length(bounded_context) || ':' || bounded_context || length(aggregate_type) || ':' || aggregate_type || aggregate_id, 0), 4) + 4, 4) = 1 ORDER BY global_position LIMIT 1000;"
+        "SELECT * FROM single.events WHERE global_position > :cp AND global_position <= :cp + 1000 ORDER BY global_position LIMIT 1000;")
+    local -a own_sql=(
+        "SELECT $OWN_COLS FROM es_store.events e WHERE e.global_position > :cp ORDER BY e.global_position LIMIT 1000;"
+        "SELECT $OWN_COLS FROM es_store.events e WHERE e.global_position > :cp AND e.aggregate_type = ANY (ARRAY['A']) ORDER BY e.global_position LIMIT 1000;"
+        "SELECT $OWN_COLS FROM es_store.events e JOIN es_store.aggregate_heads h ON h.stream_id = e.stream_id WHERE e.global_position > :cp AND mod(mod(h.key_hash, 4) + 4, 4) = 1 ORDER BY e.global_position LIMIT 1000;"
+        "SELECT $OWN_COLS FROM es_store.events e WHERE e.global_position > :cp AND e.global_position <= :cp + 1000 ORDER BY e.global_position LIMIT 1000;")
+    local i c
+    for i in "${!names[@]}"; do
+        local es single own
+        es=$(printf '\\set cp random(0, %s)\n%s\n' "$maxcp" "${es_sql[$i]}" | script "feed_${names[$i]}_es")
+        single=$(printf '\\set cp random(0, %s)\n%s\n' "$maxcp" "${single_sql[$i]}" | script "feed_${names[$i]}_single")
+        own=$(printf '\\set cp random(0, %s)\n%s\n' "$maxcp" "${own_sql[$i]}" | script "feed_${names[$i]}_own")
+        for c in $OTHER_CLIENTS; do
+            bench "feed_${names[$i]}_$shape" "$c" 1000 es_store "$es" single_table "$single" own_tables "$own"
+        done
     done
-done
-F_ES=$(script feed_es <<EOF
-\set cp random(0, $MAXCP)
-SELECT * FROM es_store.read_feed(:cp, 1000);
-EOF
-)
-F_PLAIN=$(script feed_plain <<EOF
-\set cp random(0, $MAXCP)
-SELECT $PLAIN_COLS FROM es_store.events e JOIN es_store.aggregate_heads h ON h.stream_id = e.stream_id
-WHERE e.global_position > :cp ORDER BY e.global_position LIMIT 1000;
-EOF
-)
-for c in $OTHER_CLIENTS; do
-    bench feed_page1000 "$c" 1000 es_store "$F_ES" plain_select "$F_PLAIN"
-done
-CPNAME="'bench-' || (:run)::text || '-' || (:client_id)::text || '-' || (:lap)::text"
-C_ES=$(script consumer_es <<EOF
+    # the consumer loop: a page of 100 and its checkpoint, in one transaction
+    local cpname="'bench-' || (:run)::text || '-' || (:client_id)::text || '-' || (:lap)::text"
+    local c_es c_single
+    c_es=$(script "consumer_es_$shape" <<SCRIPT
 BEGIN;
-SELECT es_store.get_checkpoint($CPNAME) AS cp \gset
+SELECT es_store.get_checkpoint($cpname) AS cp \gset
 SELECT coalesce(max(global_position), -1) AS last FROM es_store.read_feed(:cp, 100) \gset
 \if :last >= 0
-SELECT es_store.save_checkpoint($CPNAME, :last);
+SELECT es_store.save_checkpoint($cpname, :last);
 \else
 \set lap :lap + 1
 \endif
 COMMIT;
-EOF
+SCRIPT
 )
-C_PLAIN=$(script consumer_plain <<EOF
+    c_single=$(script "consumer_single_$shape" <<SCRIPT
 BEGIN;
-SELECT coalesce((SELECT position FROM plstore.checkpoints WHERE name = $CPNAME), 0) AS cp \gset
+SELECT coalesce((SELECT position FROM single.checkpoints WHERE name = $cpname), 0) AS cp \gset
 SELECT coalesce(max(global_position), -1) AS last FROM (
-	SELECT $PLAIN_COLS FROM es_store.events e JOIN es_store.aggregate_heads h ON h.stream_id = e.stream_id
-	WHERE e.global_position > :cp ORDER BY e.global_position LIMIT 100) s \gset
+	SELECT * FROM single.events WHERE global_position > :cp ORDER BY global_position LIMIT 100) s \gset
 \if :last >= 0
-INSERT INTO plstore.checkpoints VALUES ($CPNAME, :last) ON CONFLICT (name) DO UPDATE SET position = excluded.position;
+INSERT INTO single.checkpoints VALUES ($cpname, :last) ON CONFLICT (name) DO UPDATE SET position = excluded.position;
 \else
 \set lap :lap + 1
 \endif
 COMMIT;
-EOF
+SCRIPT
 )
-bench consumer_page100 1 100 es_store "$C_ES" plain_sql "$C_PLAIN"
+    for c in $OTHER_CLIENTS; do
+        bench "consumer_page100_$shape" "$c" 100 es_store "$c_es" single_table "$c_single"
+    done
+}
+
+# read_scenario NAME EVENTS KEYS PREFIX: one aggregate's events
+read_scenario() {
+    local name=$1 events=$2 keys=$3 prefix=$4 es single own c
+    local key="CASE WHEN :k % 2 = 0 THEN 'A' ELSE 'B' END"
+    es=$(printf '\\set k random(1, %s)\n%s\n' "$keys" \
+        "SELECT * FROM es_store.read_aggregate('bench', $key, '$prefix' || :k);" | script "${name}_es")
+    single=$(printf '\\set k random(1, %s)\n%s\n' "$keys" \
+        "SELECT * FROM single.events WHERE bounded_context = 'bench' AND aggregate_type = $key AND aggregate_id = '$prefix' || :k ORDER BY aggregate_version;" |
+        script "${name}_single")
+    own=$(printf '\\set k random(1, %s)\n%s\n' "$keys" \
+        "SELECT $OWN_COLS FROM es_store.aggregate_heads h JOIN es_store.events e ON e.stream_id = h.stream_id WHERE h.bounded_context = 'bench' AND h.aggregate_type = $key AND h.aggregate_id = '$prefix' || :k ORDER BY e.aggregate_version;" |
+        script "${name}_own")
+    for c in $OTHER_CLIENTS; do
+        bench "$name" "$c" "$events" es_store "$es" single_table "$single" own_tables "$own"
+    done
+}
+
+READ_SCENARIOS="read_aggregate10 read_aggregate1000"
+for shape in interleaved clustered; do
+    for f in page1000 filtered segment up_to; do READ_SCENARIOS+=" feed_${f}_$shape"; done
+    READ_SCENARIOS+=" consumer_page100_$shape"
+done
+want_reads=0
+for name in $READ_SCENARIOS; do want "$name" && want_reads=1; done
+if [ "$want_reads" = 1 ]; then
+    fresh_store
+    for r in $(seq 1 10); do
+        $PSQL -o /dev/null -c "SELECT count(es_store.append_event('bench', CASE WHEN k % 2 = 0 THEN 'A' ELSE 'B' END,
+            'acc-' || k, NULL, 'Deposited', '$PAYLOAD', '{\"user\": \"u1\"}')) FROM generate_series(1, $STREAMS) k"
+    done
+    $PSQL -c "VACUUM ANALYZE" >/dev/null
+    copy_to_single
+    bytes interleaved
+    read_scenario read_aggregate10 10 "$STREAMS" acc-
+    feed_scenarios interleaved
+
+    fresh_store
+    for r in $(seq 1 10); do
+        $PSQL -o /dev/null -c "SELECT count(*) FROM generate_series(1, $CLUSTERED) k,
+            LATERAL es_store.append('bench', CASE WHEN k % 2 = 0 THEN 'A' ELSE 'B' END, 'big-' || k, NULL,
+                array_fill('Deposited'::text, ARRAY[100]), array_fill('$PAYLOAD'::jsonb, ARRAY[100]),
+                array_fill('{\"user\": \"u1\"}'::jsonb, ARRAY[100]))"
+    done
+    $PSQL -c "VACUUM ANALYZE" >/dev/null
+    copy_to_single
+    bytes clustered
+    read_scenario read_aggregate1000 1000 "$CLUSTERED" big-
+    feed_scenarios clustered
+fi
+
+# ---- the feed under write load: one consumer catching up on a store of
+# LOAD_EVENTS events (pages of 1000 from position 0) while 8 writers append,
+# against the single table under the same load (8 writers inserting).
+if [ "$MODE" = quick ]; then LOAD_EVENTS=200000; LOAD_SECONDS=1; else LOAD_EVENTS=10000000; LOAD_SECONDS=10; fi
+echo "store,stored_events,writers,seconds,consumer_events_per_s,writer_events_per_s" >"$OUT/load.csv"
+if want load; then
+    fresh_store
+    # pre-fill directly (the extension owner may INSERT): aggregates of 100 events
+    $PSQL -o /dev/null -c "
+        WITH h AS (
+            INSERT INTO es_store.aggregate_heads (bounded_context, aggregate_type, aggregate_id, version, key_hash)
+            SELECT 'fill', 'acct', g::text, 100, hashtextextended('4:fill4:acct' || g::text, 0)
+            FROM generate_series(1, $LOAD_EVENTS / 100) g
+            RETURNING stream_id, bounded_context, aggregate_type, aggregate_id)
+        INSERT INTO es_store.events
+        SELECT nextval('es_store.global_position_seq'), h.bounded_context, h.aggregate_type, h.aggregate_id,
+               v, gen_random_uuid(), 'Filled', 1, '$PAYLOAD', '{}', NULL, NULL, NULL, now(), h.stream_id
+        FROM h, generate_series(1, 100) v ORDER BY h.stream_id, v"
+    $PSQL -o /dev/null -c "VACUUM ANALYZE"
+    copy_to_single
+    $PSQL -o /dev/null -c "SELECT setval('single.global_position_seq', (SELECT max(global_position) FROM single.events))"
+    L_ES_W=$(script load_es_writer <<'SCRIPT'
+\set k random(1, 100000)
+SELECT (es_store.append_event('bench', 'load', (:k)::text, NULL, 'E', '{"amount": 1}')).global_position;
+SCRIPT
+)
+    L_SINGLE_W=$(script load_single_writer <<'SCRIPT'
+\set k random(1, 100000)
+INSERT INTO single.events VALUES (nextval('single.global_position_seq'), 'bench', 'load', (:k)::text,
+    :client_id * 1000000000 + :i, gen_random_uuid(), 'E', 1, '{"amount": 1}', '{}', NULL, NULL, NULL, now());
+\set i :i + 1
+SCRIPT
+)
+    L_ES_R=$(script load_es_reader <<'SCRIPT'
+SELECT coalesce(max(global_position), :cp) AS cp FROM es_store.read_feed(:cp, 1000) \gset
+SCRIPT
+)
+    L_SINGLE_R=$(script load_single_reader <<'SCRIPT'
+SELECT coalesce(max(global_position), :cp) AS cp FROM (SELECT * FROM single.events WHERE global_position > :cp
+    ORDER BY global_position LIMIT 1000) s \gset
+SCRIPT
+)
+    # load_run STORE WRITER READER: the consumer's and the writers' events/s
+    load_run() {
+        local store=$1 writer=$2 reader=$3 wout rout
+        (cd "$WORK" && pgbench -n -M prepared -c 8 -j 2 -T "$((LOAD_SECONDS + 2))" -D i=0 -f "$writer" >"$WORK/load_w.out" 2>&1) &
+        local writers=$!
+        sleep 1
+        rout=$(cd "$WORK" && pgbench -n -M prepared -c 1 -T "$LOAD_SECONDS" -D cp=0 -f "$reader" 2>&1 |
+            sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p')
+        wait "$writers"
+        wout=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$WORK/load_w.out")
+        echo "$store,$LOAD_EVENTS,8,$LOAD_SECONDS,$(awk -v t="$rout" 'BEGIN {printf "%.0f", t * 1000}'),$(awk -v t="$wout" 'BEGIN {printf "%.0f", t}')" | tee -a "$OUT/load.csv"
+    }
+    for r in $(seq 1 "$REPEATS"); do
+        load_run es_store "$L_ES_W" "$L_ES_R"
+        load_run single_table "$L_SINGLE_W" "$L_SINGLE_R"
+    done
+fi
 
 # ---- feed lag: commit (track_commit_timestamp) to first read by a poller
 echo "case,events,p50_ms,p99_ms" >"$OUT/lag.csv"
@@ -323,10 +496,11 @@ L_W=$(script lag_writer <<'EOF'
 SELECT (es_store.append_event('bench', 'lag', (:k)::text, NULL, 'E', '{}')).global_position;
 EOF
 )
+# lag_run LABEL [WRITERS [RATE]]: WRITERS clients (4) appending RATE events/s (1000) in all
 lag_run() {
-    local label=$1
+    local label=$1 writers=${2:-4} rate=${3:-1000}
     $PSQL -c "TRUNCATE bench_lag"
-    (cd "$WORK" && pgbench -n -M prepared -c 4 -j 2 -R 1000 -T "$LAG_SECONDS" -f "$L_W" >/dev/null 2>&1) &
+    (cd "$WORK" && pgbench -n -M prepared -c "$writers" -j 2 -R "$rate" -T "$LAG_SECONDS" -f "$L_W" >/dev/null 2>&1) &
     local writers=$!
     $PSQL -c "SELECT bench_poll($LAG_SECONDS)" >/dev/null
     wait "$writers"
@@ -345,6 +519,8 @@ if [ "$LAG_SECONDS" -gt 0 ]; then
     sleep 1
     lag_run unrelated_open_transaction
     wait "$OTHER"
+    # 32 writers at once, as many as they can (pgbench's rate is a target)
+    lag_run 32_writers 32 20000
 fi
 
 # ---- growth: append and read latency as the store grows, from an empty
@@ -359,6 +535,11 @@ SELECT count(*) FROM generate_series(1, 200) k,
 		array_fill('E'::text, ARRAY[10]), array_fill('{"amount": 1}'::jsonb, ARRAY[10]));
 EOF
 fi
+G_READ=$(script growth_read <<'EOF'
+\set k random(1, 200)
+SELECT * FROM es_store.read_aggregate('bench', 'r10', (:k)::text);
+EOF
+)
 filled=$($PSQL -Atc "SELECT count(*) FROM es_store.events")
 for target in $GROWTH; do
     if [ "$filled" -lt "$target" ]; then
@@ -370,16 +551,17 @@ for target in $GROWTH; do
                        hashtextextended('4:fill4:acct' || g::text, 0)
                 FROM generate_series($filled / 100, ($target - 1) / 100) g
                 ON CONFLICT DO NOTHING
-                RETURNING stream_id)
-            INSERT INTO es_store.events (global_position, stream_id, aggregate_version, event_id,
+                RETURNING stream_id, aggregate_id)
+            INSERT INTO es_store.events (global_position, bounded_context, aggregate_type, aggregate_id,
+                                         stream_id, aggregate_version, event_id,
                                          event_type, event_version, payload, metadata, created_at)
-            SELECT nextval('es_store.global_position_seq'), h.stream_id, v, gen_random_uuid(),
-                   'Filled', 1, '{\"amount\": 1}', '{}', now()
+            SELECT nextval('es_store.global_position_seq'), 'fill', 'acct', h.aggregate_id, h.stream_id, v,
+                   gen_random_uuid(), 'Filled', 1, '{\"amount\": 1}', '{}', now()
             FROM h, generate_series(1, 100) v" -c "VACUUM ANALYZE es_store.events"
         filled=$($PSQL -Atc "SELECT count(*) FROM es_store.events")
     fi
     bench "growth_append_$target" 1 1 es_store "$A_ES" >/dev/null
-    bench "growth_read_$target" 1 10 es_store "$WORK/read10_es.sql" >/dev/null
+    bench "growth_read_$target" 1 10 es_store "$G_READ" >/dev/null
     a=$(grep "^growth_append_$target," "$OUT/results.csv" | cut -d, -f5,6)
     r=$(grep "^growth_read_$target," "$OUT/results.csv" | cut -d, -f5,6)
     echo "$filled,$a,$r" | tee -a "$OUT/growth.csv"
@@ -393,7 +575,7 @@ awk -F, '
         for (k in keys) {
             es = eps[k ",es_store"]
             if (es == "") continue
-            n = split("raw_insert plpgsql plain_select plain_sql", b, " ")
+            n = split("raw_insert plpgsql single_table own_tables", b, " ")
             for (i = 1; i <= n; i++) {
                 v = eps[k "," b[i]]
                 if (v != "" && v > 0) printf "%s,%s,%s,%s,%.2f\n", k, es, b[i], v, es / v
@@ -406,3 +588,13 @@ echo "== es_store against the baselines (events/s ratio, same run)"
 column -s, -t "$OUT/ratios.csv"
 echo
 echo "bench: $(($(wc -l <"$OUT/results.csv") - 1)) measurements written to $OUT"
+
+# ---- the peers, in their own run and cluster (../shared/peers-bench)
+if [ "$PEERS" = 1 ]; then
+    if [ -f "$ROOT/../shared/peers-bench/run.sh" ]; then
+        bash test/cluster.sh stop
+        OUT="$OUT/peers" STOP=1 bash "$ROOT/../shared/peers-bench/run.sh"
+    else
+        echo "bench: ../shared/peers-bench is not there; the peers were not run" >&2
+    fi
+fi

@@ -41,7 +41,7 @@ my %objects = (
 	'advance' => [ 'TABLE,es_store.aggregate_heads', 'WRITE,INSERT,TABLE,es_store.events' ],
 	'batch' => [ 'TABLE,es_store.aggregate_heads', 'WRITE,INSERT,TABLE,es_store.events' ],
 	'read' => [ 'READ,SELECT,TABLE,es_store.aggregate_heads', 'READ,SELECT,TABLE,es_store.events' ],
-	'feed' => [ 'READ,SELECT,TABLE,es_store.aggregate_heads', 'READ,SELECT,TABLE,es_store.events' ],
+	'feed' => [ 'READ,SELECT,TABLE,es_store.events' ],
 );
 # A superuser session: the object log has the tables' reads and writes.
 for my $name (qw(create advance batch read feed))

@@ -1,0 +1,154 @@
+/* src/sql/es_store--0.2.1--0.2.2.sql */
+
+-- complain if script is sourced in psql, rather than via ALTER EXTENSION
+\echo Use "ALTER EXTENSION es_store UPDATE TO '0.2.2'" to load this file. \quit
+
+-- 0.2.2: each event row carries its aggregate's key, in es_store.event's
+-- column order (see the README, History, and src/scan.c).  PostgreSQL
+-- cannot reorder a table's columns, so the update writes the events into a
+-- new table and drops the old one, in the update's transaction: it holds
+-- an ACCESS EXCLUSIVE lock on es_store.events for as long as the copy and
+-- the three index builds take (README, Upgrading).
+
+-- What the update would drop with the old table without saying so: a
+-- user's own triggers, rules, policies and indexes on es_store.events.  A
+-- view or a foreign key that depends on it makes DROP TABLE below fail by
+-- itself, with PostgreSQL's own message.  The update refuses instead, so
+-- that nothing is lost silently.
+DO $check$
+DECLARE
+	what	text;
+BEGIN
+	SELECT pg_catalog.string_agg(d.description, ', ') INTO what
+	FROM (SELECT pg_catalog.format('trigger %I', t.tgname) AS description
+		  FROM pg_catalog.pg_trigger t
+		  WHERE t.tgrelid OPERATOR(pg_catalog.=) 'es_store.events'::pg_catalog.regclass
+			AND NOT t.tgisinternal
+			AND t.tgname OPERATOR(pg_catalog.<>) ALL (ARRAY['events_append_only', 'events_append_only_truncate'])
+		  UNION ALL
+		  SELECT pg_catalog.format('rule %I', r.rulename)
+		  FROM pg_catalog.pg_rewrite r
+		  WHERE r.ev_class OPERATOR(pg_catalog.=) 'es_store.events'::pg_catalog.regclass
+		  UNION ALL
+		  SELECT pg_catalog.format('policy %I', p.polname)
+		  FROM pg_catalog.pg_policy p
+		  WHERE p.polrelid OPERATOR(pg_catalog.=) 'es_store.events'::pg_catalog.regclass
+		  UNION ALL
+		  SELECT pg_catalog.format('index %I', c.relname)
+		  FROM pg_catalog.pg_index i
+		  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid
+		  WHERE i.indrelid OPERATOR(pg_catalog.=) 'es_store.events'::pg_catalog.regclass
+			AND c.relname OPERATOR(pg_catalog.<>) ALL (ARRAY['events_pkey', 'events_stream_version_key', 'events_event_id_key'])
+		  ORDER BY 1) d;
+	IF what IS NOT NULL THEN
+		RAISE EXCEPTION 'cannot update es_store to 0.2.2: es_store.events has objects the update would drop: %', what
+			USING ERRCODE = '55000',
+				  DETAIL = 'The update rewrites es_store.events into a new table and drops the old one with everything attached to it.',
+				  HINT = 'Drop these objects, update, then create them again on the new table.';
+	END IF;
+END
+$check$;
+
+CREATE TABLE es_store.events_0_2_2 (
+	global_position		bigint NOT NULL,
+	bounded_context		text NOT NULL,
+	aggregate_type		text NOT NULL,
+	aggregate_id		text NOT NULL,
+	aggregate_version	bigint NOT NULL,
+	event_id			uuid NOT NULL,
+	event_type			text NOT NULL,
+	event_version		integer NOT NULL,
+	payload				jsonb NOT NULL,
+	metadata			jsonb NOT NULL,
+	correlation_id		text,
+	causation_id		text,
+	trace_id			text,
+	created_at			timestamptz NOT NULL,
+	stream_id			bigint NOT NULL
+);
+
+-- In position order, so that a feed page reads consecutive pages.
+INSERT INTO es_store.events_0_2_2
+SELECT e.global_position, h.bounded_context, h.aggregate_type, h.aggregate_id,
+	   e.aggregate_version, e.event_id, e.event_type, e.event_version,
+	   e.payload, e.metadata, e.correlation_id, e.causation_id, e.trace_id,
+	   e.created_at, e.stream_id
+FROM es_store.events e
+JOIN es_store.aggregate_heads h ON h.stream_id OPERATOR(pg_catalog.=) e.stream_id
+ORDER BY e.global_position;
+
+-- Every event has its head row (the appends create it first); an event
+-- without one would be lost here, so the update stops instead.
+DO $count$
+DECLARE
+	old_count	bigint;
+	new_count	bigint;
+BEGIN
+	SELECT pg_catalog.count(*) INTO old_count FROM es_store.events;
+	SELECT pg_catalog.count(*) INTO new_count FROM es_store.events_0_2_2;
+	IF old_count OPERATOR(pg_catalog.<>) new_count THEN
+		RAISE EXCEPTION 'cannot update es_store to 0.2.2: % of % events have no row in es_store.aggregate_heads',
+			old_count OPERATOR(pg_catalog.-) new_count, old_count
+			USING ERRCODE = '55000',
+				  DETAIL = 'Each event row must get its aggregate''s key from the head row its stream_id names.',
+				  HINT = 'Find them with: SELECT e.* FROM es_store.events e WHERE NOT EXISTS (SELECT 1 FROM es_store.aggregate_heads h WHERE h.stream_id = e.stream_id);';
+	END IF;
+END
+$count$;
+
+-- The old table gives way to the new one, which gets its constraints (the
+-- indexes are built now, once, rather than row by row during the copy) and
+-- the grants and publications a DBA gave the old one.
+DO $swap$
+DECLARE
+	grants			record;
+	grant_list		text[];
+	publications	name[];
+	statement		text;
+BEGIN
+	SELECT pg_catalog.array_agg(pg_catalog.format('GRANT %s ON TABLE es_store.events TO %s%s',
+				a.privilege_type,
+				CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+					 ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END,
+				CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END))
+	INTO grant_list
+	FROM pg_catalog.pg_class c CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) a
+	WHERE c.oid OPERATOR(pg_catalog.=) 'es_store.events'::pg_catalog.regclass
+	  AND a.grantee OPERATOR(pg_catalog.<>) c.relowner;
+	SELECT pg_catalog.array_agg(p.pubname) INTO publications
+	FROM pg_catalog.pg_publication_rel r
+	JOIN pg_catalog.pg_publication p ON p.oid OPERATOR(pg_catalog.=) r.prpubid
+	WHERE r.prrelid OPERATOR(pg_catalog.=) 'es_store.events'::pg_catalog.regclass;
+
+	-- out of the extension first, which also takes it off the list of
+	-- tables pg_dump dumps (pg_extension.extconfig)
+	ALTER EXTENSION es_store DROP TABLE es_store.events;
+	DROP TABLE es_store.events;
+	ALTER TABLE es_store.events_0_2_2 RENAME TO events;
+	ALTER TABLE es_store.events
+		ADD CONSTRAINT events_pkey PRIMARY KEY (global_position),
+		ADD CONSTRAINT events_stream_version_key UNIQUE (stream_id, aggregate_version),
+		ADD CONSTRAINT events_event_id_key UNIQUE (event_id);
+	REVOKE ALL ON TABLE es_store.events FROM PUBLIC;
+	FOREACH statement IN ARRAY COALESCE(grant_list, '{}') LOOP
+		EXECUTE statement;
+	END LOOP;
+	FOR grants IN SELECT pg_catalog.unnest(publications) AS pubname LOOP
+		EXECUTE pg_catalog.format('ALTER PUBLICATION %I ADD TABLE es_store.events', grants.pubname);
+	END LOOP;
+END
+$swap$;
+
+SELECT pg_catalog.pg_extension_config_dump('es_store.events', '');
+COMMENT ON TABLE es_store.events IS 'the append-only event log, one row per event';
+
+CREATE TRIGGER events_append_only
+	BEFORE UPDATE OR DELETE ON es_store.events
+	FOR EACH STATEMENT EXECUTE FUNCTION es_store.forbid_event_changes();
+CREATE TRIGGER events_append_only_truncate
+	BEFORE TRUNCATE ON es_store.events
+	FOR EACH STATEMENT EXECUTE FUNCTION es_store.forbid_event_changes();
+ALTER TABLE es_store.events ENABLE ALWAYS TRIGGER events_append_only;
+ALTER TABLE es_store.events ENABLE ALWAYS TRIGGER events_append_only_truncate;
+
+ANALYZE es_store.events;

@@ -1,0 +1,483 @@
+/* src/sql/es_store--0.2.2.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION es_store" to load this file. \quit
+
+--
+-- The functions below run as the extension's owner and use the tables of
+-- the schema named es_store.  A schema of that name created beforehand by
+-- another role would let that role rename it and put its own tables (and
+-- triggers) in its place, so the extension refuses to install into a
+-- schema that neither the installing role nor a superuser owns (pg_dump
+-- recreates the schema with its original owner before CREATE EXTENSION,
+-- which may be another superuser than the one restoring).
+--
+DO $owner$
+DECLARE
+	owner_name	name;
+	owner_super	boolean;
+BEGIN
+	SELECT r.rolname, r.rolsuper INTO owner_name, owner_super
+	FROM pg_catalog.pg_namespace n
+	JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+	WHERE n.nspname OPERATOR(pg_catalog.=) 'es_store';
+	IF owner_name OPERATOR(pg_catalog.<>) CURRENT_USER AND NOT owner_super THEN
+		RAISE EXCEPTION 'cannot install es_store into schema "es_store" owned by role "%"', owner_name
+			USING ERRCODE = '42501',
+				  DETAIL = 'The extension''s functions run as its owner and trust every object in that schema; the schema must belong to the role that installs the extension or to a superuser.',
+				  HINT = pg_catalog.format('Drop the schema, or run ALTER SCHEMA es_store OWNER TO %I, then CREATE EXTENSION es_store again.', CURRENT_USER);
+	END IF;
+	IF EXISTS (SELECT 1
+			   FROM pg_catalog.pg_namespace n
+			   CROSS JOIN LATERAL pg_catalog.aclexplode(n.nspacl) a
+			   LEFT JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) a.grantee
+			   WHERE n.nspname OPERATOR(pg_catalog.=) 'es_store'
+				 AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+				 AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner
+				 AND NOT COALESCE(g.rolsuper, false)) THEN
+		RAISE EXCEPTION 'cannot install es_store into schema "es_store": roles other than its owner may create objects in it'
+			USING ERRCODE = '42501',
+				  DETAIL = 'The extension''s functions trust every object in that schema.',
+				  HINT = 'REVOKE CREATE ON SCHEMA es_store FROM the roles (or PUBLIC) that have it.';
+	END IF;
+END
+$owner$;
+
+--
+-- Tables.  The extension owns them; callers reach them only through the
+-- SECURITY DEFINER functions below, which qualify every name they use.
+-- Those functions are written in C and, for their whole run, check that
+-- the schema named es_store is still the extension's own and resolve
+-- unqualified names against pg_catalog alone, without pg_temp and without
+-- the caller's search_path (src/guard.c).  Code a DBA attaches to these
+-- tables (triggers, CHECK constraints, defaults, index expressions) runs
+-- as the extension's owner under that search path: qualify every name in
+-- it.  No SET search_path clause is needed on the functions; it would be
+-- weaker (pg_temp would still be searched for tables and types) and cost
+-- ten times what the C check does (README, Performance).
+--
+
+-- One row per aggregate (stream): its key, its current version, and the
+-- internal stream_id the events refer to.  Appends lock this row to check and
+-- advance the version in one step.  Every append leaves a dead version of
+-- the row behind; the fillfactor keeps room on each page for the next
+-- versions, so that the updates stay HOT (no new index entries) and a page
+-- is pruned once per few updates instead of on every one (direct.c).
+-- Versions (>= 0 here, >= 1 on events) are kept by the only code that
+-- writes these tables; CHECK constraints would cost a parse of their
+-- expression on every append (PostgreSQL 15 rebuilds them for each
+-- statement).
+CREATE TABLE es_store.aggregate_heads (
+	stream_id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	bounded_context	text NOT NULL,
+	aggregate_type	text NOT NULL,
+	aggregate_id	text NOT NULL,
+	version			bigint NOT NULL,
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	updated_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	-- Stable hash of the key, for competing consumers (segment k of n), set
+	-- when the head is created: hashtextextended(length(bounded_context) ||
+	-- ':' || bounded_context || length(aggregate_type) || ':' ||
+	-- aggregate_type || aggregate_id, 0).  The lengths make it unambiguous.
+	key_hash		bigint NOT NULL,
+	CONSTRAINT aggregate_heads_key UNIQUE (bounded_context, aggregate_type, aggregate_id)
+) WITH (fillfactor = 80);
+
+-- Global positions are drawn from this sequence by the append functions, one
+-- value per event, in append order.  CACHE 1 keeps positions increasing in
+-- the order the values are drawn, across sessions.
+CREATE SEQUENCE es_store.global_position_seq AS bigint CACHE 1;
+
+-- One row per event.  Each row carries its aggregate's key, so that a feed
+-- read finds everything it returns in the row, without a lookup of the head
+-- row per event.  The first fourteen columns are es_store.event's, in its
+-- order, and stream_id comes last: a read copies a row's first fourteen
+-- columns into its result as they are stored (src/scan.c).
+CREATE TABLE es_store.events (
+	global_position		bigint NOT NULL,
+	bounded_context		text NOT NULL,
+	aggregate_type		text NOT NULL,
+	aggregate_id		text NOT NULL,
+	aggregate_version	bigint NOT NULL,
+	event_id			uuid NOT NULL,
+	event_type			text NOT NULL,
+	event_version		integer NOT NULL,
+	payload				jsonb NOT NULL,
+	metadata			jsonb NOT NULL,
+	correlation_id		text,
+	causation_id		text,
+	trace_id			text,
+	created_at			timestamptz NOT NULL,
+	stream_id			bigint NOT NULL,
+	CONSTRAINT events_pkey PRIMARY KEY (global_position),
+	CONSTRAINT events_stream_version_key UNIQUE (stream_id, aggregate_version),
+	CONSTRAINT events_event_id_key UNIQUE (event_id)
+);
+
+-- A checkpoint belongs to the role that first saved it ("owner", a role
+-- name, so that it means the same after a dump is restored into another
+-- cluster); only roles with that role's privileges may read or save it
+-- (src/checkpoint.c).  NULL: saved before 0.2.1; the next save claims it.
+CREATE TABLE es_store.checkpoints (
+	name		text PRIMARY KEY,
+	position	bigint NOT NULL CHECK (position OPERATOR(pg_catalog.>=) 0),
+	updated_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	owner		name
+);
+
+-- pg_dump must dump the rows of these tables: they are user data, not
+-- configuration shipped by the script.
+SELECT pg_catalog.pg_extension_config_dump('es_store.aggregate_heads', '');
+SELECT pg_catalog.pg_extension_config_dump('es_store.events', '');
+SELECT pg_catalog.pg_extension_config_dump('es_store.checkpoints', '');
+SELECT pg_catalog.pg_extension_config_dump('es_store.global_position_seq', '');
+-- The identity sequence behind aggregate_heads.stream_id: without it a
+-- restored store would hand out stream ids already taken.
+SELECT pg_catalog.pg_extension_config_dump('es_store.aggregate_heads_stream_id_seq', '');
+
+COMMENT ON TABLE es_store.aggregate_heads IS 'one row per aggregate: its key, current version and internal stream id';
+COMMENT ON TABLE es_store.events IS 'the append-only event log, one row per event';
+COMMENT ON TABLE es_store.checkpoints IS 'named projection checkpoints (last processed global position)';
+COMMENT ON SEQUENCE es_store.global_position_seq IS 'source of global positions';
+
+--
+-- The events table is append-only.  This statement-level trigger refuses
+-- UPDATE, DELETE and TRUNCATE for every role, the owner included, also
+-- with session_replication_role = replica (ENABLE ALWAYS).
+--
+CREATE FUNCTION es_store.forbid_event_changes()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'es_forbid_event_changes'
+LANGUAGE C;
+COMMENT ON FUNCTION es_store.forbid_event_changes() IS 'trigger: keeps es_store.events append-only';
+
+CREATE TRIGGER events_append_only
+	BEFORE UPDATE OR DELETE ON es_store.events
+	FOR EACH STATEMENT EXECUTE FUNCTION es_store.forbid_event_changes();
+CREATE TRIGGER events_append_only_truncate
+	BEFORE TRUNCATE ON es_store.events
+	FOR EACH STATEMENT EXECUTE FUNCTION es_store.forbid_event_changes();
+ALTER TABLE es_store.events ENABLE ALWAYS TRIGGER events_append_only;
+ALTER TABLE es_store.events ENABLE ALWAYS TRIGGER events_append_only_truncate;
+
+--
+-- Types returned by the functions.
+--
+CREATE TYPE es_store.append_result AS (
+	event_id			uuid,
+	aggregate_version	bigint,
+	global_position		bigint
+);
+COMMENT ON TYPE es_store.append_result IS 'what an append assigned to one event';
+
+CREATE TYPE es_store.event AS (
+	global_position		bigint,
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	aggregate_version	bigint,
+	event_id			uuid,
+	event_type			text,
+	event_version		integer,
+	payload				jsonb,
+	metadata			jsonb,
+	correlation_id		text,
+	causation_id		text,
+	trace_id			text,
+	created_at			timestamptz
+);
+COMMENT ON TYPE es_store.event IS 'one stored event as returned by the read functions';
+
+--
+-- Append.
+--
+CREATE FUNCTION es_store.append(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	expected_version	bigint,
+	event_types			text[],
+	payloads			jsonb[],
+	metadata			jsonb[] DEFAULT NULL,
+	event_ids			uuid[] DEFAULT NULL,
+	event_versions		integer[] DEFAULT NULL,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL)
+RETURNS SETOF es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY DEFINER ROWS 10;
+COMMENT ON FUNCTION es_store.append(text, text, text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text)
+	IS 'append a batch of events to one aggregate with an expected version (NULL any, 0 none, -1 exists, N exact)';
+
+CREATE FUNCTION es_store.append_event(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	expected_version	bigint,
+	event_type			text,
+	payload				jsonb,
+	metadata			jsonb DEFAULT NULL,
+	event_id			uuid DEFAULT NULL,
+	event_version		integer DEFAULT 1,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL)
+RETURNS es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_event'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY DEFINER;
+COMMENT ON FUNCTION es_store.append_event(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text)
+	IS 'append one event to one aggregate with an expected version (NULL any, 0 none, -1 exists, N exact)';
+
+CREATE FUNCTION es_store.append_at_version(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	aggregate_version	bigint,
+	event_type			text,
+	payload				jsonb,
+	metadata			jsonb DEFAULT NULL,
+	event_id			uuid DEFAULT NULL,
+	event_version		integer DEFAULT 1,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL)
+RETURNS es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_at_version'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY DEFINER;
+COMMENT ON FUNCTION es_store.append_at_version(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text)
+	IS 'append one event at a caller-chosen version; uniqueness of the version is the only check';
+
+CREATE FUNCTION es_store.append_stream(
+	stream_name			text,
+	expected_version	bigint,
+	event_types			text[],
+	payloads			jsonb[],
+	metadata			jsonb[] DEFAULT NULL,
+	event_ids			uuid[] DEFAULT NULL,
+	event_versions		integer[] DEFAULT NULL,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL)
+RETURNS SETOF es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_stream'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY DEFINER ROWS 10;
+COMMENT ON FUNCTION es_store.append_stream(text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text)
+	IS 'append a batch of events to the stream named by one string (see es_store.stream_key)';
+
+CREATE FUNCTION es_store.append_events(
+	expected_version	bigint,
+	events				jsonb)
+RETURNS SETOF es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_events'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY DEFINER ROWS 10;
+COMMENT ON FUNCTION es_store.append_events(bigint, jsonb)
+	IS 'append a batch given as a JSON array of event objects, all for one aggregate';
+
+--
+-- Stream names.
+--
+CREATE FUNCTION es_store.stream_key(
+	stream_name			text,
+	OUT bounded_context	text,
+	OUT aggregate_type	text,
+	OUT aggregate_id	text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'es_stream_key'
+LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION es_store.stream_key(text)
+	IS 'the composite key a stream name maps to: ('''', text before the first "-", the whole name)';
+
+--
+-- Aggregate reads.
+--
+CREATE FUNCTION es_store.read_aggregate(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	from_version		bigint DEFAULT NULL,
+	to_version			bigint DEFAULT NULL,
+	max_count			integer DEFAULT NULL)
+RETURNS SETOF es_store.event
+AS 'MODULE_PATHNAME', 'es_read_aggregate'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY DEFINER ROWS 100;
+COMMENT ON FUNCTION es_store.read_aggregate(text, text, text, bigint, bigint, integer)
+	IS 'events of one aggregate by version, from and to inclusive (NULL = open), at most max_count';
+
+CREATE FUNCTION es_store.read_stream(
+	stream_name			text,
+	from_version		bigint DEFAULT NULL,
+	to_version			bigint DEFAULT NULL,
+	max_count			integer DEFAULT NULL)
+RETURNS SETOF es_store.event
+AS 'MODULE_PATHNAME', 'es_read_stream'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY DEFINER ROWS 100;
+COMMENT ON FUNCTION es_store.read_stream(text, bigint, bigint, integer)
+	IS 'events of the stream named by one string, by version (see es_store.read_aggregate)';
+
+CREATE FUNCTION es_store.aggregate_version(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'es_aggregate_version'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY DEFINER;
+COMMENT ON FUNCTION es_store.aggregate_version(text, text, text)
+	IS 'current version of an aggregate, 0 when it has no events';
+
+CREATE FUNCTION es_store.stream_version(stream_name text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'es_stream_version'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY DEFINER;
+COMMENT ON FUNCTION es_store.stream_version(text)
+	IS 'current version of the stream named by one string, 0 when it has no events';
+
+CREATE FUNCTION es_store.aggregate_exists(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'es_aggregate_exists'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY DEFINER;
+COMMENT ON FUNCTION es_store.aggregate_exists(text, text, text)
+	IS 'true when the aggregate has at least one event';
+
+CREATE FUNCTION es_store.count_events(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	from_version		bigint DEFAULT 1)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'es_count_events'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY DEFINER;
+COMMENT ON FUNCTION es_store.count_events(text, text, text, bigint)
+	IS 'number of events of an aggregate at or after from_version';
+
+--
+-- Global feed.
+--
+CREATE FUNCTION es_store.read_feed(
+	after_position		bigint DEFAULT 0,
+	max_count			integer DEFAULT 1000,
+	bounded_contexts	text[] DEFAULT NULL,
+	aggregate_types		text[] DEFAULT NULL,
+	event_types			text[] DEFAULT NULL,
+	segment				integer DEFAULT 0,
+	segment_count		integer DEFAULT 1,
+	up_to_position		bigint DEFAULT NULL)
+RETURNS SETOF es_store.event
+AS 'MODULE_PATHNAME', 'es_read_feed'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY DEFINER ROWS 1000;
+COMMENT ON FUNCTION es_store.read_feed(bigint, integer, text[], text[], text[], integer, integer, bigint)
+	IS 'a page of the global feed after a position, up to the safe position, optionally filtered or segmented';
+
+CREATE FUNCTION es_store.last_position()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'es_last_position'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER;
+COMMENT ON FUNCTION es_store.last_position()
+	IS 'the feed''s safe position: no event at or below it can still appear';
+
+CREATE FUNCTION es_store.in_flight_appends(
+	OUT pid				integer,
+	OUT lowest_position	bigint,
+	OUT prepared		boolean)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'es_in_flight_appends'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER ROWS 10;
+COMMENT ON FUNCTION es_store.in_flight_appends()
+	IS 'transactions of this database that appended and have not ended: what holds the feed back';
+
+--
+-- Checkpoints.  These three are SECURITY INVOKER: a checkpoint belongs to
+-- the role that calls them (the owner of a SECURITY DEFINER function that
+-- calls them, for example), which a SECURITY DEFINER function could not
+-- tell; the C code becomes the extension's owner for the work itself, with
+-- the same search-path guard (src/checkpoint.c, src/guard.c).
+--
+CREATE FUNCTION es_store.get_checkpoint(name text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'es_get_checkpoint'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.get_checkpoint(text)
+	IS 'last saved position of a named checkpoint, 0 when unknown';
+
+CREATE FUNCTION es_store.save_checkpoint(
+	name				text,
+	global_position		bigint,
+	expected_position	bigint DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'es_save_checkpoint'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.save_checkpoint(text, bigint, bigint)
+	IS 'save a named checkpoint in the caller''s transaction; never backwards; compare-and-set with expected_position';
+
+CREATE FUNCTION es_store.reset_checkpoint(
+	name				text,
+	global_position		bigint DEFAULT NULL,
+	owner				name DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'es_reset_checkpoint'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.reset_checkpoint(text, bigint, name)
+	IS 'administrators: set a checkpoint to any position (NULL deletes it), or give it to another role; returns the position it had';
+
+--
+-- Privileges.  Nothing is callable by PUBLIC.  Three NOLOGIN roles carry
+-- the grants: es_store_writer (append, read, feed, checkpoints),
+-- es_store_reader (read, feed, checkpoints: a read-only consumer, which
+-- still saves its own checkpoints) and es_store_admin (all of that, and
+-- reset_checkpoint).  Grant them to application roles:
+-- GRANT es_store_writer TO my_app;
+-- Roles are cluster-wide: a role granted es_store_writer may append in
+-- every database of the cluster where es_store is installed and it may
+-- connect.  See the README (Security) for per-database roles.
+--
+REVOKE ALL ON ALL TABLES IN SCHEMA es_store FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA es_store FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA es_store FROM PUBLIC;
+
+DO $roles$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles
+				   WHERE rolname OPERATOR(pg_catalog.=) 'es_store_writer') THEN
+		CREATE ROLE es_store_writer NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles
+				   WHERE rolname OPERATOR(pg_catalog.=) 'es_store_reader') THEN
+		CREATE ROLE es_store_reader NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles
+				   WHERE rolname OPERATOR(pg_catalog.=) 'es_store_admin') THEN
+		CREATE ROLE es_store_admin NOLOGIN;
+	END IF;
+END
+$roles$;
+
+GRANT USAGE ON SCHEMA es_store TO es_store_writer, es_store_reader, es_store_admin;
+
+GRANT EXECUTE ON FUNCTION
+	es_store.stream_key(text),
+	es_store.read_aggregate(text, text, text, bigint, bigint, integer),
+	es_store.read_stream(text, bigint, bigint, integer),
+	es_store.aggregate_version(text, text, text),
+	es_store.stream_version(text),
+	es_store.aggregate_exists(text, text, text),
+	es_store.count_events(text, text, text, bigint),
+	es_store.read_feed(bigint, integer, text[], text[], text[], integer, integer, bigint),
+	es_store.last_position(),
+	es_store.in_flight_appends(),
+	es_store.get_checkpoint(text),
+	es_store.save_checkpoint(text, bigint, bigint)
+	TO es_store_writer, es_store_reader, es_store_admin;
+
+GRANT EXECUTE ON FUNCTION
+	es_store.append(text, text, text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text),
+	es_store.append_event(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text),
+	es_store.append_at_version(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text),
+	es_store.append_stream(text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text),
+	es_store.append_events(bigint, jsonb)
+	TO es_store_writer, es_store_admin;
+
+GRANT EXECUTE ON FUNCTION es_store.reset_checkpoint(text, bigint, name)
+	TO es_store_admin;
