@@ -38,15 +38,6 @@
 
 #include "es_store.h"
 
-/* A checkpoint's row as es_store.checkpoints has it */
-typedef struct EsCheckpoint
-{
-	bool		found;
-	int64		position;
-	bool		has_owner;
-	NameData	owner;
-} EsCheckpoint;
-
 /* The checkpoint name argument: non-NULL, not empty, not too long. */
 static Datum
 checkpoint_name_arg(FunctionCallInfo fcinfo, int argno)
@@ -83,6 +74,8 @@ read_checkpoint(Datum name, bool latest)
 
 	memset(&cp, 0, sizeof(cp));
 
+	if (!latest && es_direct_read_checkpoint(name, &cp))
+		return cp;
 	if (latest)
 		PushActiveSnapshot(GetLatestSnapshot());
 	rc = SPI_execute_plan(es_plan(ES_PLAN_GET_CHECKPOINT), &name, NULL,
@@ -147,6 +140,37 @@ raise_not_owner(Datum name, const EsCheckpoint *cp)
 }
 
 /*
+ * es_checkpoint_check_save: raise the error of a save of position under
+ * name by role (named role_name) that finds the checkpoint cp (found), in
+ * the order the statements' failures are reported (es_save_checkpoint): a
+ * checkpoint the role may not use (42501), an expected position (>= 0;
+ * < 0: none) that is not the saved one (SE005), a position lower than the
+ * saved one (SE004).  Returns when the save may go ahead.
+ */
+void
+es_checkpoint_check_save(Datum name, const EsCheckpoint *cp, int64 position,
+						 int64 expected, Oid role, const NameData *role_name)
+{
+	if (!may_use(role, role_name, cp))
+		raise_not_owner(name, cp);
+	if (expected >= 0 && (cp->found ? cp->position : 0) != expected)
+		ereport(ERROR,
+				(errcode(ERRCODE_ES_CHECKPOINT_MOVED),
+				 errmsg("checkpoint \"%s\" was moved by another consumer",
+						TextDatumGetCString(name)),
+				 errdetail("Expected the saved position to be %lld, but it is %lld.",
+						   (long long) expected,
+						   (long long) (cp->found ? cp->position : 0))));
+	if (cp->found && cp->position > position)
+		ereport(ERROR,
+				(errcode(ERRCODE_ES_CHECKPOINT_BACKWARDS),
+				 errmsg("checkpoint \"%s\" cannot move backwards",
+						TextDatumGetCString(name)),
+				 errdetail("The saved position is %lld; the new position %lld is lower.",
+						   (long long) cp->position, (long long) position)));
+}
+
+/*
  * Under REPEATABLE READ and SERIALIZABLE a save that found the checkpoint
  * otherwise than expected may have compared against the transaction's
  * snapshot: when the latest committed row differs, that is a serialization
@@ -188,11 +212,14 @@ es_get_checkpoint(PG_FUNCTION_ARGS)
 
 	es_become_owner(&saved_user, &saved_context);
 	es_guard_enter();
-	SPI_connect();
-	cp = read_checkpoint(name, false);
+	if (!es_direct_read_checkpoint(name, &cp))
+	{
+		SPI_connect();
+		cp = read_checkpoint(name, false);
+		SPI_finish();
+	}
 	if (!may_use(role, &role_name, &cp))
 		raise_not_owner(name, &cp);
-	SPI_finish();
 	es_guard_leave();
 	es_restore_user(saved_user, saved_context);
 	PG_RETURN_INT64(cp.found ? cp.position : 0);
@@ -237,6 +264,13 @@ es_save_checkpoint(PG_FUNCTION_ARGS)
 
 	es_become_owner(&saved_user, &saved_context);
 	es_guard_enter();
+	if (es_direct_save_checkpoint(name, position, cas ? expected : -1, role,
+								  &role_name))
+	{
+		es_guard_leave();
+		es_restore_user(saved_user, saved_context);
+		PG_RETURN_VOID();
+	}
 	SPI_connect();
 
 	/*
@@ -268,21 +302,8 @@ es_save_checkpoint(PG_FUNCTION_ARGS)
 		if (!may_use(role, &role_name, &cp))
 			raise_not_owner(name, &cp);
 		check_serializable(name, &cp);
-		if (cas && (cp.found ? cp.position : 0) != expected)
-			ereport(ERROR,
-					(errcode(ERRCODE_ES_CHECKPOINT_MOVED),
-					 errmsg("checkpoint \"%s\" was moved by another consumer",
-							TextDatumGetCString(name)),
-					 errdetail("Expected the saved position to be %lld, but it is %lld.",
-							   (long long) expected,
-							   (long long) (cp.found ? cp.position : 0))));
-		if (cp.found && cp.position > position)
-			ereport(ERROR,
-					(errcode(ERRCODE_ES_CHECKPOINT_BACKWARDS),
-					 errmsg("checkpoint \"%s\" cannot move backwards",
-							TextDatumGetCString(name)),
-					 errdetail("The saved position is %lld; the new position %lld is lower.",
-							   (long long) cp.position, (long long) position)));
+		es_checkpoint_check_save(name, &cp, position, cas ? expected : -1,
+								 role, &role_name);
 
 		/*
 		 * Its owner is not the one the statement was checked against (or

@@ -218,6 +218,23 @@ extern bool es_direct_can_insert(const EsDirect *direct, const EsBatch *batch);
 extern void es_direct_insert_events(EsDirect *direct, const EsBatch *batch,
 									int64 stream_id, const EsAppendResult *r);
 
+/* checkpoint.c, checkpoint_direct.c: a checkpoint's row */
+typedef struct EsCheckpoint
+{
+	bool		found;
+	int64		position;
+	bool		has_owner;
+	NameData	owner;
+} EsCheckpoint;
+
+extern void es_checkpoint_check_save(Datum name, const EsCheckpoint *cp,
+									 int64 position, int64 expected, Oid role,
+									 const NameData *role_name);
+extern bool es_direct_read_checkpoint(Datum name, EsCheckpoint *cp);
+extern bool es_direct_save_checkpoint(Datum name, int64 position,
+									  int64 expected, Oid role,
+									  const NameData *role_name);
+
 /* results.c */
 extern void es_result_init(FunctionCallInfo fcinfo);
 
