@@ -169,6 +169,31 @@ WHERE aggregate_id = '8';
 ROLLBACK;
 SELECT count(*) AS after_rollback FROM es_store.read_feed(0, 1000) WHERE aggregate_id = '8';
 
+-- Read results live in session memory while one read's result is in use
+-- (src/results.c): two reads in one query, a cursor held open across other
+-- reads, an error in the middle of a result, and a result held past its
+-- transaction all keep their rows.
+SELECT count(*) AS pairs, count(DISTINCT a.global_position) AS a_rows,
+	   count(DISTINCT b.global_position) AS b_rows
+FROM es_store.read_feed(0, 20) a, es_store.read_feed(20, 30) b;
+BEGIN;
+DECLARE c CURSOR FOR SELECT global_position, aggregate_id FROM es_store.read_feed(0, 400);
+FETCH 2 FROM c;
+SELECT count(*) FROM es_store.read_feed(0, 400);
+SELECT count(*) FROM es_store.read_aggregate('rp', 'acct', '5');
+FETCH 2 FROM c;
+CLOSE c;
+COMMIT;
+SELECT global_position / (global_position - 5) FROM es_store.read_feed(0, 10);
+SELECT count(*), min(global_position), max(global_position) FROM es_store.read_feed(0, 10);
+BEGIN;
+DECLARE h CURSOR WITH HOLD FOR SELECT global_position FROM es_store.read_feed(0, 400);
+FETCH 1 FROM h;
+COMMIT;
+SELECT count(*) FROM es_store.read_feed(0, 400);
+FETCH 2 FROM h;
+CLOSE h;
+
 DROP VIEW es_locks;
 DROP FUNCTION do_reads(text);
 DROP TABLE reads;
