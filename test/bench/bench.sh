@@ -323,12 +323,15 @@ feed_scenarios() {
     # the consumer loop: a page of 100 and its checkpoint, in one transaction
     local cpname="'bench-' || (:run)::text || '-' || (:client_id)::text || '-' || (:lap)::text"
     local c_es c_single
+    # each takes every row of the page, as a consumer does, and saves the
+    # last one's position (pgbench's \aset keeps the last row's values)
     c_es=$(script "consumer_es_$shape" <<SCRIPT
 BEGIN;
 SELECT es_store.get_checkpoint($cpname) AS cp \gset
-SELECT coalesce(max(global_position), -1) AS last FROM es_store.read_feed(:cp, 100) \gset
-\if :last >= 0
-SELECT es_store.save_checkpoint($cpname, :last);
+\set global_position :cp
+SELECT * FROM es_store.read_feed(:cp, 100) \aset
+\if :global_position > :cp
+SELECT es_store.save_checkpoint($cpname, :global_position);
 \else
 \set lap :lap + 1
 \endif
@@ -338,10 +341,10 @@ SCRIPT
     c_single=$(script "consumer_single_$shape" <<SCRIPT
 BEGIN;
 SELECT coalesce((SELECT position FROM single.checkpoints WHERE name = $cpname), 0) AS cp \gset
-SELECT coalesce(max(global_position), -1) AS last FROM (
-	SELECT * FROM single.events WHERE global_position > :cp ORDER BY global_position LIMIT 100) s \gset
-\if :last >= 0
-INSERT INTO single.checkpoints VALUES ($cpname, :last) ON CONFLICT (name) DO UPDATE SET position = excluded.position;
+\set global_position :cp
+SELECT * FROM single.events WHERE global_position > :cp ORDER BY global_position LIMIT 100 \aset
+\if :global_position > :cp
+INSERT INTO single.checkpoints VALUES ($cpname, :global_position) ON CONFLICT (name) DO UPDATE SET position = excluded.position;
 \else
 \set lap :lap + 1
 \endif
@@ -404,10 +407,13 @@ if [ "$want_reads" = 1 ]; then
 fi
 
 # ---- the feed under write load: one consumer catching up on a store of
-# LOAD_EVENTS events (pages of 1000 from position 0) while 8 writers append,
-# against the single table under the same load (8 writers inserting).
-if [ "$MODE" = quick ]; then LOAD_EVENTS=200000; LOAD_SECONDS=1; else LOAD_EVENTS=10000000; LOAD_SECONDS=10; fi
-echo "store,stored_events,writers,seconds,consumer_events_per_s,writer_events_per_s" >"$OUT/load.csv"
+# LOAD_EVENTS events, LOAD_PAGES pages of 1000 from position 0 (less than
+# the store holds, so that every page is full), while 8 writers append for
+# longer than that takes; against the single table under the same load (8
+# writers inserting).
+if [ "$MODE" = quick ]; then LOAD_EVENTS=200000; LOAD_PAGES=50; LOAD_SECONDS=3
+else LOAD_EVENTS=10000000; LOAD_PAGES=3000; LOAD_SECONDS=30; fi
+echo "store,stored_events,writers,consumer_events_per_s,writer_events_per_s" >"$OUT/load.csv"
 if want load; then
     fresh_store
     # pre-fill directly (the extension owner may INSERT): aggregates of 100 events
@@ -431,31 +437,36 @@ SCRIPT
 )
     L_SINGLE_W=$(script load_single_writer <<'SCRIPT'
 \set k random(1, 100000)
+\set v :client_id * 1000000000 + :i
 INSERT INTO single.events VALUES (nextval('single.global_position_seq'), 'bench', 'load', (:k)::text,
-    :client_id * 1000000000 + :i, gen_random_uuid(), 'E', 1, '{"amount": 1}', '{}', NULL, NULL, NULL, now());
+    :v, gen_random_uuid(), 'E', 1, '{"amount": 1}', '{}', NULL, NULL, NULL, now());
 \set i :i + 1
 SCRIPT
 )
+    # the reader takes every row of the page, as a consumer does, and goes
+    # on from the last one's position
     L_ES_R=$(script load_es_reader <<'SCRIPT'
-SELECT coalesce(max(global_position), :cp) AS cp FROM es_store.read_feed(:cp, 1000) \gset
+SELECT * FROM es_store.read_feed(:cp, 1000) \aset
+\set cp :global_position
 SCRIPT
 )
     L_SINGLE_R=$(script load_single_reader <<'SCRIPT'
-SELECT coalesce(max(global_position), :cp) AS cp FROM (SELECT * FROM single.events WHERE global_position > :cp
-    ORDER BY global_position LIMIT 1000) s \gset
+SELECT * FROM single.events WHERE global_position > :cp ORDER BY global_position LIMIT 1000 \aset
+\set cp :global_position
 SCRIPT
 )
     # load_run STORE WRITER READER: the consumer's and the writers' events/s
     load_run() {
         local store=$1 writer=$2 reader=$3 wout rout
-        (cd "$WORK" && pgbench -n -M prepared -c 8 -j 2 -T "$((LOAD_SECONDS + 2))" -D i=0 -f "$writer" >"$WORK/load_w.out" 2>&1) &
+        (cd "$WORK" && pgbench -n -M prepared -c 8 -j 2 -T "$LOAD_SECONDS" -D i=0 -f "$writer" >"$WORK/load_w.out" 2>&1) &
         local writers=$!
         sleep 1
-        rout=$(cd "$WORK" && pgbench -n -M prepared -c 1 -T "$LOAD_SECONDS" -D cp=0 -f "$reader" 2>&1 |
-            sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p')
-        wait "$writers"
+        (cd "$WORK" && pgbench -n -M prepared -c 1 -t "$LOAD_PAGES" -D cp=0 -D global_position=0 -f "$reader" >"$WORK/load_r.out" 2>&1) ||
+            { cat "$WORK/load_r.out" >&2; return 1; }
+        wait "$writers" || { cat "$WORK/load_w.out" >&2; return 1; }
+        rout=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$WORK/load_r.out")
         wout=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$WORK/load_w.out")
-        echo "$store,$LOAD_EVENTS,8,$LOAD_SECONDS,$(awk -v t="$rout" 'BEGIN {printf "%.0f", t * 1000}'),$(awk -v t="$wout" 'BEGIN {printf "%.0f", t}')" | tee -a "$OUT/load.csv"
+        echo "$store,$LOAD_EVENTS,8,$(awk -v t="$rout" 'BEGIN {printf "%.0f", t * 1000}'),$(awk -v t="$wout" 'BEGIN {printf "%.0f", t}')" | tee -a "$OUT/load.csv"
     }
     for r in $(seq 1 "$REPEATS"); do
         load_run es_store "$L_ES_W" "$L_ES_R"
