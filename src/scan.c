@@ -42,15 +42,19 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "catalog/pg_am_d.h"
 #include "catalog/pg_type_d.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/bufmgr.h"
 #include "utils/array.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
@@ -246,15 +250,18 @@ scan_applies(EsScan *s, ReturnSetInfo *rsinfo, EsScanKind kind)
 #ifdef USE_ASSERT_CHECKING
 /* Whether the result row mt holds the first columns of the event row */
 static bool
-copy_matches(EsScan *s, ReturnSetInfo *rsinfo, MinimalTuple mt)
+copy_matches(EsScan *s, ReturnSetInfo *rsinfo, HeapTuple stored,
+			 MinimalTuple mt)
 {
 	TupleTableSlot *copy = MakeSingleTupleTableSlot(rsinfo->setDesc,
 													&TTSOpsMinimalTuple);
-	TupleTableSlot *row = s->event_slot;
+	TupleTableSlot *row = MakeSingleTupleTableSlot(RelationGetDescr(s->events),
+												   &TTSOpsHeapTuple);
 	bool		same = true;
 
 	mt->t_len = s->copy_len - MINIMAL_TUPLE_OFFSET;	/* as the copy's */
 	ExecStoreMinimalTuple(mt, copy, false);
+	ExecStoreHeapTuple(stored, row, false);
 	slot_getallattrs(copy);
 	slot_getallattrs(row);
 	for (int i = 0; i < EVENT_NCOLS_OUT; i++)
@@ -268,9 +275,51 @@ copy_matches(EsScan *s, ReturnSetInfo *rsinfo, MinimalTuple mt)
 			same = false;
 	}
 	ExecDropSingleTupleTableSlot(copy);
+	ExecDropSingleTupleTableSlot(row);
 	return same;
 }
 #endif
+
+/*
+ * The stored event row as a result row, into the result set, when the
+ * table stores its rows in output order (tables.c rows_in_output_order):
+ * stream_id is the row's last 8 bytes, and what precedes them is a tuple
+ * of es_store.event once it says it has that many columns.  False, with
+ * nothing done, for a row written with another number of columns.
+ */
+static bool
+put_row_copy(EsScan *s, ReturnSetInfo *rsinfo, HeapTuple row)
+{
+	HeapTupleData out;
+	uint32		len;
+
+	Assert(s->map.events_in_row_order);
+	if (HeapTupleHeaderGetNatts(row->t_data) != EVENT_NCOLS ||
+		row->t_len < row->t_data->t_hoff + sizeof(int64))
+		return false;
+	len = row->t_len - sizeof(int64);
+	if (s->copy_alloc < len)
+	{
+		if (s->copy != NULL)
+			pfree(s->copy);
+		s->copy_alloc = Max(len, 1024);
+		s->copy = MemoryContextAlloc(s->cxt, s->copy_alloc);
+	}
+	s->copy_len = len;
+	memcpy(s->copy, row->t_data, len);
+	out.t_len = len;
+	out.t_data = (HeapTupleHeader) s->copy;
+	out.t_tableOid = InvalidOid;
+	ItemPointerSetInvalid(&out.t_self);
+	HeapTupleHeaderSetNatts(out.t_data, EVENT_NCOLS_OUT);
+	out.t_data->t_infomask &= ~HEAP_XACT_MASK;
+	out.t_data->t_infomask2 &= ~HEAP2_XACT_MASK;
+	Assert(copy_matches(s, rsinfo, row,
+						(MinimalTuple) ((char *) out.t_data +
+										MINIMAL_TUPLE_OFFSET)));
+	tuplestore_puttuple(rsinfo->setResult, &out);
+	return true;
+}
 
 /*
  * The event in s->event_slot as a result row, into the result set: its
@@ -287,43 +336,12 @@ put_event(EsScan *s, ReturnSetInfo *rsinfo)
 	{
 		bool		should_free;
 		HeapTuple	row = ExecFetchSlotHeapTuple(slot, false, &should_free);
+		bool		copied = !should_free && put_row_copy(s, rsinfo, row);
 
-		/*
-		 * A row written with this table's columns: stream_id is its last 8
-		 * bytes (tables.c rows_in_output_order), and what precedes them is
-		 * a tuple of es_store.event once it says it has that many columns.
-		 */
-		if (!should_free &&
-			HeapTupleHeaderGetNatts(row->t_data) == EVENT_NCOLS &&
-			row->t_len >= row->t_data->t_hoff + sizeof(int64))
-		{
-			HeapTupleData out;
-			uint32		len = row->t_len - sizeof(int64);
-
-			if (s->copy_alloc < len)
-			{
-				if (s->copy != NULL)
-					pfree(s->copy);
-				s->copy_alloc = Max(len, 1024);
-				s->copy = MemoryContextAlloc(s->cxt, s->copy_alloc);
-			}
-			s->copy_len = len;
-			memcpy(s->copy, row->t_data, len);
-			out.t_len = len;
-			out.t_data = (HeapTupleHeader) s->copy;
-			out.t_tableOid = InvalidOid;
-			ItemPointerSetInvalid(&out.t_self);
-			HeapTupleHeaderSetNatts(out.t_data, EVENT_NCOLS_OUT);
-			out.t_data->t_infomask &= ~HEAP_XACT_MASK;
-			out.t_data->t_infomask2 &= ~HEAP2_XACT_MASK;
-			Assert(copy_matches(s, rsinfo,
-								(MinimalTuple) ((char *) out.t_data +
-												MINIMAL_TUPLE_OFFSET)));
-			tuplestore_puttuple(rsinfo->setResult, &out);
-			return;
-		}
 		if (should_free)
 			heap_freetuple(row);
+		if (copied)
+			return;
 	}
 
 	slot_getallattrs(slot);
@@ -507,6 +525,101 @@ feed_filter_keeps(EsScan *s, const TextSet *sets, int64 segment,
 	return keep;
 }
 
+/* How many index entries a feed read takes from the index at a time */
+#define FEED_BATCH 256
+
+/*
+ * A feed page from the index scan scan (positions in (after, bound], in
+ * order), for a heap table whose rows are in output order, at most
+ * max_count rows that the filters (sets NULL: none) keep.  The index
+ * entries are taken in batches, and each run of them that points into one
+ * heap page is looked up with one pin and one share lock of that page, the
+ * visible versions found (heap_hot_search_buffer) while it is locked and
+ * copied after it is unlocked, while it is still pinned (no prune can move
+ * a tuple on a pinned page: it needs a cleanup lock).  index_getnext_slot
+ * locks and unlocks the page for every entry.
+ *
+ * Taking the entries ahead of the heap visits is safe with an MVCC
+ * snapshot, as for a bitmap heap scan: an entry whose tuple was removed
+ * meanwhile finds nothing visible at its TID, or a tuple inserted after
+ * the snapshot, which is not visible either (src/backend/access/nbtree
+ * /README, "dropping pins for MVCC snapshots").  What this gives up is
+ * marking index entries of dead tuples (kill_prior_tuple); VACUUM removes
+ * them.
+ */
+static void
+feed_read_batched(EsScan *s, ReturnSetInfo *rsinfo, IndexScanDesc scan,
+				  int64 max_count, const TextSet *sets, int64 segment,
+				  int64 segments, MemoryContext row_cxt)
+{
+	ItemPointerData tids[FEED_BATCH];
+	HeapTupleData found[MaxHeapTuplesPerPage];
+	Buffer		buf = InvalidBuffer;
+	int64		n = 0;
+	bool		more = true;
+
+	while (more && n < max_count)
+	{
+		int			ntids = 0;
+		ItemPointer tid;
+
+		while (ntids < FEED_BATCH &&
+			   (tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
+			tids[ntids++] = *tid;
+		more = ntids == FEED_BATCH;
+
+		for (int i = 0; i < ntids && n < max_count;)
+		{
+			BlockNumber block = ItemPointerGetBlockNumber(&tids[i]);
+			int			nfound = 0;
+
+			CHECK_FOR_INTERRUPTS();
+			buf = ReleaseAndReadBuffer(buf, s->events, block);
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			for (; i < ntids && nfound < MaxHeapTuplesPerPage &&
+				 ItemPointerGetBlockNumber(&tids[i]) == block; i++)
+			{
+				ItemPointerData htid = tids[i];
+				bool		all_dead;
+
+				if (heap_hot_search_buffer(&htid, s->events, buf, s->snapshot,
+										   &found[nfound], &all_dead, true))
+					nfound++;
+			}
+			LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+
+			for (int k = 0; k < nfound && n < max_count; k++)
+			{
+				HeapTuple	row = &found[k];
+
+				pgstat_count_heap_fetch(scan->indexRelation);
+				if (sets != NULL || !put_row_copy(s, rsinfo, row))
+				{
+					/* through the slot: the filters, or a row of another shape */
+					ExecStoreBufferHeapTuple(row, s->event_slot, buf);
+					if (sets != NULL)
+					{
+						bool		keep = feed_filter_keeps(s, sets, segment,
+															 segments, row_cxt);
+
+						MemoryContextReset(row_cxt);
+						if (!keep)
+						{
+							ExecClearTuple(s->event_slot);
+							continue;
+						}
+					}
+					put_event(s, rsinfo);
+					ExecClearTuple(s->event_slot);
+				}
+				n++;
+			}
+		}
+	}
+	if (BufferIsValid(buf))
+		ReleaseBuffer(buf);
+}
+
 /*
  * es_scan_read_feed: what ES_PLAN_READ_FEED (filter NULL) or
  * ES_PLAN_READ_FEED_FILTERED returns for positions in (after, bound], at
@@ -545,6 +658,17 @@ es_scan_read_feed(FunctionCallInfo fcinfo, int64 after, int64 bound,
 				Int64GetDatum(bound));
 	scan = index_beginscan(s.events, s.event_index, s.snapshot, 2, 0);
 	index_rescan(scan, keys, 2, NULL, 0);
+	if (s.map.events_in_row_order &&
+		s.events->rd_rel->relam == HEAP_TABLE_AM_OID)
+	{
+		feed_read_batched(&s, rsinfo, scan, max_count,
+						  filter != NULL ? sets : NULL,
+						  filter != NULL ? filter->segment : 0,
+						  filter != NULL ? filter->segments : 1, row_cxt);
+		index_endscan(scan);
+		scan_end(&s);
+		return true;
+	}
 	while (n < max_count &&
 		   index_getnext_slot(scan, ForwardScanDirection, s.event_slot))
 	{
