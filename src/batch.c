@@ -499,13 +499,14 @@ es_append_batch(EsBatch *b)
 	EsDirect   *direct = NULL;
 	Oid			seq;
 	uint64		inserted;
+	EsGuard		guard;
 
 	r->nevents = b->nevents;
 	r->event_ids = b->event_ids;
 	r->versions = palloc(sizeof(int64) * b->nevents);
 	r->positions = palloc(sizeof(int64) * b->nevents);
 
-	es_guard_enter();
+	es_guard_enter(&guard);
 	SPI_connect();
 
 	/* 2: a retry of a stored append needs no lock and no write */
@@ -577,7 +578,7 @@ es_append_batch(EsBatch *b)
 done:
 	es_direct_end(direct);
 	SPI_finish();
-	es_guard_leave();
+	es_guard_leave(&guard);
 	return r;
 }
 

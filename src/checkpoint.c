@@ -206,12 +206,10 @@ es_get_checkpoint(PG_FUNCTION_ARGS)
 	Datum		name = checkpoint_name_arg(fcinfo, 0);
 	NameData	role_name;
 	Oid			role = caller_role(&role_name);
-	Oid			saved_user;
-	int			saved_context;
+	EsGuard		guard;
 	EsCheckpoint cp;
 
-	es_become_owner(&saved_user, &saved_context);
-	es_guard_enter();
+	es_guard_enter(&guard);
 	if (!es_direct_read_checkpoint(name, &cp))
 	{
 		SPI_connect();
@@ -220,8 +218,7 @@ es_get_checkpoint(PG_FUNCTION_ARGS)
 	}
 	if (!may_use(role, &role_name, &cp))
 		raise_not_owner(name, &cp);
-	es_guard_leave();
-	es_restore_user(saved_user, saved_context);
+	es_guard_leave(&guard);
 	PG_RETURN_INT64(cp.found ? cp.position : 0);
 }
 
@@ -250,8 +247,7 @@ es_save_checkpoint(PG_FUNCTION_ARGS)
 	NameData	allowed;
 	EsPlanId	plan = ES_PLAN_SAVE_CHECKPOINT;
 	EsCheckpoint cp;
-	Oid			saved_user;
-	int			saved_context;
+	EsGuard		guard;
 
 	es_check_not_null(fcinfo, 1, "position");
 	position = es_arg_nonnegative(fcinfo, 1, "position", 0);
@@ -262,13 +258,11 @@ es_save_checkpoint(PG_FUNCTION_ARGS)
 			ES_PLAN_SAVE_CHECKPOINT_FROM_ZERO : ES_PLAN_SAVE_CHECKPOINT_FROM;
 	}
 
-	es_become_owner(&saved_user, &saved_context);
-	es_guard_enter();
+	es_guard_enter(&guard);
 	if (es_direct_save_checkpoint(name, position, cas ? expected : -1, role,
 								  &role_name))
 	{
-		es_guard_leave();
-		es_restore_user(saved_user, saved_context);
+		es_guard_leave(&guard);
 		PG_RETURN_VOID();
 	}
 	SPI_connect();
@@ -318,8 +312,7 @@ es_save_checkpoint(PG_FUNCTION_ARGS)
 		allowed = cp.found && cp.has_owner ? cp.owner : role_name;
 	}
 	SPI_finish();
-	es_guard_leave();
-	es_restore_user(saved_user, saved_context);
+	es_guard_leave(&guard);
 	PG_RETURN_VOID();
 }
 
@@ -342,8 +335,7 @@ es_reset_checkpoint(PG_FUNCTION_ARGS)
 	bool		isnull;
 	Datum		before;
 	int			rc;
-	Oid			saved_user;
-	int			saved_context;
+	EsGuard		guard;
 
 	values[0] = name;
 	values[1] = Int64GetDatum(es_arg_nonnegative(fcinfo, 1, "global_position", 0));
@@ -361,8 +353,7 @@ es_reset_checkpoint(PG_FUNCTION_ARGS)
 				 errmsg("cannot give a checkpoint to a role while deleting it"),
 				 errhint("Pass a global_position to keep the checkpoint.")));
 
-	es_become_owner(&saved_user, &saved_context);
-	es_guard_enter();
+	es_guard_enter(&guard);
 	SPI_connect();
 	before = es_exec_scalar(ES_PLAN_LOCK_CHECKPOINT, values, NULL, false,
 							&isnull);
@@ -376,8 +367,7 @@ es_reset_checkpoint(PG_FUNCTION_ARGS)
 		elog(ERROR, "es_store checkpoint reset failed: %s",
 			 SPI_result_code_string(rc));
 	SPI_finish();
-	es_guard_leave();
-	es_restore_user(saved_user, saved_context);
+	es_guard_leave(&guard);
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(before);

@@ -110,10 +110,15 @@ typedef struct EsAppendResult
 } EsAppendResult;
 
 /* guard.c */
-extern void es_guard_enter(void);
-extern void es_guard_leave(void);
-extern void es_become_owner(Oid *saved_user, int *saved_context);
-extern void es_restore_user(Oid saved_user, int saved_context);
+/* The caller's identity, which es_guard_leave restores */
+typedef struct EsGuard
+{
+	Oid			saved_user;
+	int			saved_context;
+} EsGuard;
+
+extern void es_guard_enter(EsGuard *guard);
+extern void es_guard_leave(const EsGuard *guard);
 extern Oid	es_extension_schema(void);
 extern Oid	es_extension_oid(void);
 extern bool es_extension_member(Oid relid);

@@ -90,6 +90,7 @@ es_read_feed(PG_FUNCTION_ARGS)
 	Datum		values[8];
 	char		nulls[8] = "        ";
 	EsFeedFilter filter = {{NULL, NULL, NULL}, 0, 1};
+	EsGuard		guard;
 	bool		filtered = false;
 	int64		after;
 	int64		bound;
@@ -138,7 +139,7 @@ es_read_feed(PG_FUNCTION_ARGS)
 				 errmsg("cannot read the global feed in a SERIALIZABLE transaction"),
 				 errdetail("The feed reads with a snapshot taken after its safe position, and serializable conflict detection does not track such reads."),
 				 errhint("Read the feed in a READ COMMITTED or REPEATABLE READ transaction.")));
-	es_guard_enter();
+	es_guard_enter(&guard);
 	bound = es_feed_safe_bound(es_position_sequence());
 	if (PG_NARGS() >= 8 && !PG_ARGISNULL(7))
 	{
@@ -156,7 +157,7 @@ es_read_feed(PG_FUNCTION_ARGS)
 	es_result_init(fcinfo);
 	if (bound <= after)
 	{
-		es_guard_leave();
+		es_guard_leave(&guard);
 		return (Datum) 0;
 	}
 
@@ -178,7 +179,7 @@ es_read_feed(PG_FUNCTION_ARGS)
 		SPI_finish();
 	}
 	PopActiveSnapshot();
-	es_guard_leave();
+	es_guard_leave(&guard);
 	return (Datum) 0;
 }
 
@@ -194,11 +195,12 @@ Datum
 es_last_position(PG_FUNCTION_ARGS)
 {
 	int64		bound;
+	EsGuard		guard;
 
 	check_not_in_recovery("read the global feed");
-	es_guard_enter();
+	es_guard_enter(&guard);
 	bound = es_feed_safe_bound(es_position_sequence());
-	es_guard_leave();
+	es_guard_leave(&guard);
 	PG_RETURN_INT64(bound);
 }
 

@@ -143,16 +143,26 @@ es_extension_member(Oid relid)
 }
 
 /*
- * Start an entry point's work: check the schema, and resolve unqualified
- * names against pg_catalog only (no pg_temp, no caller's search_path)
- * until es_guard_leave.
+ * Start an entry point's work: check the schema, become the extension's
+ * owner, as a SECURITY DEFINER function would (fmgr_security_definer), and
+ * resolve unqualified names against pg_catalog only (no pg_temp, no
+ * caller's search_path), until es_guard_leave, which *guard lets restore
+ * the caller's identity.  An error restores it through the (sub)
+ * transaction's abort, as it does for SECURITY DEFINER.  The entry points
+ * are SECURITY INVOKER since 0.2.2: fmgr_security_definer looks the
+ * function up again for every statement that calls it, which cost more
+ * than the rest of a read of ten events' fixed work (README, Performance);
+ * the checkpoint functions must know their caller anyway (checkpoint.c).
  */
 void
-es_guard_enter(void)
+es_guard_enter(EsGuard *guard)
 {
 	OverrideSearchPath path;
 
+	GetUserIdAndSecContext(&guard->saved_user, &guard->saved_context);
 	(void) es_extension_schema();
+	SetUserIdAndSecContext(extension_owner,
+						   guard->saved_context | SECURITY_LOCAL_USERID_CHANGE);
 	path.schemas = NIL;
 	path.addCatalog = true;
 	path.addTemp = false;
@@ -161,30 +171,9 @@ es_guard_enter(void)
 }
 
 void
-es_guard_leave(void)
+es_guard_leave(const EsGuard *guard)
 {
 	PopOverrideSearchPath();
+	SetUserIdAndSecContext(guard->saved_user, guard->saved_context);
 }
 
-/*
- * For the SECURITY INVOKER entry points, which must know who called them
- * (checkpoint.c): become the extension's owner, as a SECURITY DEFINER
- * function would (fmgr_security_definer), saving the caller's identity in
- * *saved_user and *saved_context for es_restore_user.  An error restores it
- * through the transaction's abort.
- */
-void
-es_become_owner(Oid *saved_user, int *saved_context)
-{
-	GetUserIdAndSecContext(saved_user, saved_context);
-	if (!extension_valid)
-		load_extension();
-	SetUserIdAndSecContext(extension_owner,
-						   *saved_context | SECURITY_LOCAL_USERID_CHANGE);
-}
-
-void
-es_restore_user(Oid saved_user, int saved_context)
-{
-	SetUserIdAndSecContext(saved_user, saved_context);
-}

@@ -30,12 +30,13 @@ read_key(FunctionCallInfo fcinfo, EsStreamKey key, int argno)
 	int64		to = es_arg_nonnegative(fcinfo, argno + 1, "to_version",
 										PG_INT64_MAX);
 	int64		max_count = es_check_max_count(fcinfo, argno + 2);
+	EsGuard		guard;
 
 	es_result_init(fcinfo);
-	es_guard_enter();
+	es_guard_enter(&guard);
 	if (es_scan_read_aggregate(fcinfo, &key, from, to, max_count))
 	{
-		es_guard_leave();
+		es_guard_leave(&guard);
 		return (Datum) 0;
 	}
 
@@ -50,7 +51,7 @@ read_key(FunctionCallInfo fcinfo, EsStreamKey key, int argno)
 	SPI_connect();
 	es_exec_into_srf(fcinfo, ES_PLAN_READ_AGGREGATE, values, nulls, true);
 	SPI_finish();
-	es_guard_leave();
+	es_guard_leave(&guard);
 	return (Datum) 0;
 }
 

@@ -307,12 +307,13 @@ es_query_int8(EsPlanId id, Datum *values, bool read_only, int64 if_none)
 {
 	bool		isnull;
 	Datum		v;
+	EsGuard		guard;
 
-	es_guard_enter();
+	es_guard_enter(&guard);
 	SPI_connect();
 	v = es_exec_scalar(id, values, NULL, read_only, &isnull);
 	SPI_finish();
-	es_guard_leave();
+	es_guard_leave(&guard);
 	return isnull ? if_none : DatumGetInt64(v);
 }
 

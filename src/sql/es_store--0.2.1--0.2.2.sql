@@ -152,3 +152,19 @@ ALTER TABLE es_store.events ENABLE ALWAYS TRIGGER events_append_only;
 ALTER TABLE es_store.events ENABLE ALWAYS TRIGGER events_append_only_truncate;
 
 ANALYZE es_store.events;
+
+-- The entry points become the extension's owner themselves (src/guard.c),
+-- which costs less per call than SECURITY DEFINER.
+ALTER FUNCTION es_store.append(text, text, text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text) SECURITY INVOKER;
+ALTER FUNCTION es_store.append_event(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text) SECURITY INVOKER;
+ALTER FUNCTION es_store.append_at_version(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text) SECURITY INVOKER;
+ALTER FUNCTION es_store.append_stream(text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text) SECURITY INVOKER;
+ALTER FUNCTION es_store.append_events(bigint, jsonb) SECURITY INVOKER;
+ALTER FUNCTION es_store.read_aggregate(text, text, text, bigint, bigint, integer) SECURITY INVOKER;
+ALTER FUNCTION es_store.read_stream(text, bigint, bigint, integer) SECURITY INVOKER;
+ALTER FUNCTION es_store.aggregate_version(text, text, text) SECURITY INVOKER;
+ALTER FUNCTION es_store.stream_version(text) SECURITY INVOKER;
+ALTER FUNCTION es_store.aggregate_exists(text, text, text) SECURITY INVOKER;
+ALTER FUNCTION es_store.count_events(text, text, text, bigint) SECURITY INVOKER;
+ALTER FUNCTION es_store.read_feed(bigint, integer, text[], text[], text[], integer, integer, bigint) SECURITY INVOKER;
+ALTER FUNCTION es_store.last_position() SECURITY INVOKER;

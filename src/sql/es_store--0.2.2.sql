@@ -45,11 +45,13 @@ $owner$;
 
 --
 -- Tables.  The extension owns them; callers reach them only through the
--- SECURITY DEFINER functions below, which qualify every name they use.
--- Those functions are written in C and, for their whole run, check that
--- the schema named es_store is still the extension's own and resolve
--- unqualified names against pg_catalog alone, without pg_temp and without
--- the caller's search_path (src/guard.c).  Code a DBA attaches to these
+-- functions below, which qualify every name they use.  Those functions
+-- are written in C and SECURITY INVOKER, and for their whole work become
+-- the extension's owner (as a SECURITY DEFINER function would, without the
+-- function lookup fmgr_security_definer repeats for every statement),
+-- check that the schema named es_store is still the extension's own and
+-- resolve unqualified names against pg_catalog alone, without pg_temp and
+-- without the caller's search_path (src/guard.c).  Code a DBA attaches to these
 -- tables (triggers, CHECK constraints, defaults, index expressions) runs
 -- as the extension's owner under that search path: qualify every name in
 -- it.  No SET search_path clause is needed on the functions; it would be
@@ -206,7 +208,7 @@ CREATE FUNCTION es_store.append(
 	trace_id			text DEFAULT NULL)
 RETURNS SETOF es_store.append_result
 AS 'MODULE_PATHNAME', 'es_append'
-LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY DEFINER ROWS 10;
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER ROWS 10;
 COMMENT ON FUNCTION es_store.append(text, text, text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text)
 	IS 'append a batch of events to one aggregate with an expected version (NULL any, 0 none, -1 exists, N exact)';
 
@@ -225,7 +227,7 @@ CREATE FUNCTION es_store.append_event(
 	trace_id			text DEFAULT NULL)
 RETURNS es_store.append_result
 AS 'MODULE_PATHNAME', 'es_append_event'
-LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY DEFINER;
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
 COMMENT ON FUNCTION es_store.append_event(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text)
 	IS 'append one event to one aggregate with an expected version (NULL any, 0 none, -1 exists, N exact)';
 
@@ -244,7 +246,7 @@ CREATE FUNCTION es_store.append_at_version(
 	trace_id			text DEFAULT NULL)
 RETURNS es_store.append_result
 AS 'MODULE_PATHNAME', 'es_append_at_version'
-LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY DEFINER;
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
 COMMENT ON FUNCTION es_store.append_at_version(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text)
 	IS 'append one event at a caller-chosen version; uniqueness of the version is the only check';
 
@@ -261,7 +263,7 @@ CREATE FUNCTION es_store.append_stream(
 	trace_id			text DEFAULT NULL)
 RETURNS SETOF es_store.append_result
 AS 'MODULE_PATHNAME', 'es_append_stream'
-LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY DEFINER ROWS 10;
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER ROWS 10;
 COMMENT ON FUNCTION es_store.append_stream(text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text)
 	IS 'append a batch of events to the stream named by one string (see es_store.stream_key)';
 
@@ -270,7 +272,7 @@ CREATE FUNCTION es_store.append_events(
 	events				jsonb)
 RETURNS SETOF es_store.append_result
 AS 'MODULE_PATHNAME', 'es_append_events'
-LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY DEFINER ROWS 10;
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER ROWS 10;
 COMMENT ON FUNCTION es_store.append_events(bigint, jsonb)
 	IS 'append a batch given as a JSON array of event objects, all for one aggregate';
 
@@ -300,7 +302,7 @@ CREATE FUNCTION es_store.read_aggregate(
 	max_count			integer DEFAULT NULL)
 RETURNS SETOF es_store.event
 AS 'MODULE_PATHNAME', 'es_read_aggregate'
-LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY DEFINER ROWS 100;
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY INVOKER ROWS 100;
 COMMENT ON FUNCTION es_store.read_aggregate(text, text, text, bigint, bigint, integer)
 	IS 'events of one aggregate by version, from and to inclusive (NULL = open), at most max_count';
 
@@ -311,7 +313,7 @@ CREATE FUNCTION es_store.read_stream(
 	max_count			integer DEFAULT NULL)
 RETURNS SETOF es_store.event
 AS 'MODULE_PATHNAME', 'es_read_stream'
-LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY DEFINER ROWS 100;
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY INVOKER ROWS 100;
 COMMENT ON FUNCTION es_store.read_stream(text, bigint, bigint, integer)
 	IS 'events of the stream named by one string, by version (see es_store.read_aggregate)';
 
@@ -321,14 +323,14 @@ CREATE FUNCTION es_store.aggregate_version(
 	aggregate_id		text)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'es_aggregate_version'
-LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY DEFINER;
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY INVOKER;
 COMMENT ON FUNCTION es_store.aggregate_version(text, text, text)
 	IS 'current version of an aggregate, 0 when it has no events';
 
 CREATE FUNCTION es_store.stream_version(stream_name text)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'es_stream_version'
-LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY DEFINER;
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY INVOKER;
 COMMENT ON FUNCTION es_store.stream_version(text)
 	IS 'current version of the stream named by one string, 0 when it has no events';
 
@@ -338,7 +340,7 @@ CREATE FUNCTION es_store.aggregate_exists(
 	aggregate_id		text)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'es_aggregate_exists'
-LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY DEFINER;
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY INVOKER;
 COMMENT ON FUNCTION es_store.aggregate_exists(text, text, text)
 	IS 'true when the aggregate has at least one event';
 
@@ -349,7 +351,7 @@ CREATE FUNCTION es_store.count_events(
 	from_version		bigint DEFAULT 1)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'es_count_events'
-LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY DEFINER;
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY INVOKER;
 COMMENT ON FUNCTION es_store.count_events(text, text, text, bigint)
 	IS 'number of events of an aggregate at or after from_version';
 
@@ -367,14 +369,14 @@ CREATE FUNCTION es_store.read_feed(
 	up_to_position		bigint DEFAULT NULL)
 RETURNS SETOF es_store.event
 AS 'MODULE_PATHNAME', 'es_read_feed'
-LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY DEFINER ROWS 1000;
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER ROWS 1000;
 COMMENT ON FUNCTION es_store.read_feed(bigint, integer, text[], text[], text[], integer, integer, bigint)
 	IS 'a page of the global feed after a position, up to the safe position, optionally filtered or segmented';
 
 CREATE FUNCTION es_store.last_position()
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'es_last_position'
-LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER;
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
 COMMENT ON FUNCTION es_store.last_position()
 	IS 'the feed''s safe position: no event at or below it can still appear';
 
@@ -389,11 +391,11 @@ COMMENT ON FUNCTION es_store.in_flight_appends()
 	IS 'transactions of this database that appended and have not ended: what holds the feed back';
 
 --
--- Checkpoints.  These three are SECURITY INVOKER: a checkpoint belongs to
--- the role that calls them (the owner of a SECURITY DEFINER function that
--- calls them, for example), which a SECURITY DEFINER function could not
--- tell; the C code becomes the extension's owner for the work itself, with
--- the same search-path guard (src/checkpoint.c, src/guard.c).
+-- Checkpoints.  A checkpoint belongs to the role that calls these (the
+-- owner of a SECURITY DEFINER function that calls them, for example),
+-- which a SECURITY DEFINER function could not tell; like the others, the
+-- C code becomes the extension's owner for the work itself
+-- (src/checkpoint.c, src/guard.c).
 --
 CREATE FUNCTION es_store.get_checkpoint(name text)
 RETURNS bigint

@@ -437,7 +437,7 @@ SCRIPT
 )
     L_SINGLE_W=$(script load_single_writer <<'SCRIPT'
 \set k random(1, 100000)
-\set v :client_id * 1000000000 + :i
+\set v :run * 1000000000000 + :client_id * 1000000000 + :i
 INSERT INTO single.events VALUES (nextval('single.global_position_seq'), 'bench', 'load', (:k)::text,
     :v, gen_random_uuid(), 'E', 1, '{"amount": 1}', '{}', NULL, NULL, NULL, now());
 \set i :i + 1
@@ -458,7 +458,8 @@ SCRIPT
     # load_run STORE WRITER READER: the consumer's and the writers' events/s
     load_run() {
         local store=$1 writer=$2 reader=$3 wout rout
-        (cd "$WORK" && pgbench -n -M prepared -c 8 -j 2 -T "$LOAD_SECONDS" -D i=0 -f "$writer" >"$WORK/load_w.out" 2>&1) &
+        RUN=$((RUN + 1))
+        (cd "$WORK" && pgbench -n -M prepared -c 8 -j 2 -T "$LOAD_SECONDS" -D run="$RUN" -D i=0 -f "$writer" >"$WORK/load_w.out" 2>&1) &
         local writers=$!
         sleep 1
         (cd "$WORK" && pgbench -n -M prepared -c 1 -t "$LOAD_PAGES" -D cp=0 -D global_position=0 -f "$reader" >"$WORK/load_r.out" 2>&1) ||

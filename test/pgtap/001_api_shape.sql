@@ -70,10 +70,10 @@ SELECT volatility_is('es_store', 'read_feed', ARRAY['bigint', 'integer', 'text[]
 SELECT volatility_is('es_store', 'stream_key', ARRAY['text'], 'immutable');
 SELECT function_lang_is('es_store', 'append', ARRAY['text', 'text', 'text', 'bigint', 'text[]', 'jsonb[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text'], 'c');
 SELECT function_lang_is('es_store', 'read_feed', ARRAY['bigint', 'integer', 'text[]', 'text[]', 'text[]', 'integer', 'integer', 'bigint'], 'c');
-SELECT is_definer('es_store', 'append', ARRAY['text', 'text', 'text', 'bigint', 'text[]', 'jsonb[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text']);
-SELECT is_definer('es_store', 'read_feed', ARRAY['bigint', 'integer', 'text[]', 'text[]', 'text[]', 'integer', 'integer', 'bigint']);
--- the checkpoint functions must know their caller: SECURITY INVOKER, and
--- they become the extension's owner in C
+SELECT isnt_definer('es_store', 'append', ARRAY['text', 'text', 'text', 'bigint', 'text[]', 'jsonb[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text']);
+SELECT isnt_definer('es_store', 'read_feed', ARRAY['bigint', 'integer', 'text[]', 'text[]', 'text[]', 'integer', 'integer', 'bigint']);
+-- every entry point is SECURITY INVOKER and becomes the extension's owner in C
+-- (src/guard.c); the checkpoint functions must also know their caller
 SELECT isnt_definer('es_store', 'get_checkpoint', ARRAY['text']);
 SELECT isnt_definer('es_store', 'save_checkpoint', ARRAY['text', 'bigint', 'bigint']);
 SELECT isnt_definer('es_store', 'reset_checkpoint', ARRAY['text', 'bigint', 'name']);
