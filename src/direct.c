@@ -62,12 +62,10 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_am_d.h"
-#include "catalog/pg_collation_d.h"
 #include "catalog/pg_type_d.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
-#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "pgstat.h"
@@ -381,33 +379,6 @@ update_head(EsDirect *d, TupleTableSlot *oldslot, TupleTableSlot *newslot)
 }
 
 /*
- * aggregate_heads.key_hash of key, as plans.c KEY_HASH computes it:
- * hashtextextended(length(bc) || ':' || bc || length(type) || ':' || type
- * || id, 0), with length in characters and the default collation.
- */
-static Datum
-key_hash(const EsStreamKey *key)
-{
-	StringInfoData buf;
-	text	   *bc = DatumGetTextPP(key->bounded_context);
-	text	   *type = DatumGetTextPP(key->aggregate_type);
-	text	   *id = DatumGetTextPP(key->aggregate_id);
-
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "%d:", DatumGetInt32(DirectFunctionCall1(textlen,
-																	PointerGetDatum(bc))));
-	appendBinaryStringInfo(&buf, VARDATA_ANY(bc), VARSIZE_ANY_EXHDR(bc));
-	appendStringInfo(&buf, "%d:", DatumGetInt32(DirectFunctionCall1(textlen,
-																	PointerGetDatum(type))));
-	appendBinaryStringInfo(&buf, VARDATA_ANY(type), VARSIZE_ANY_EXHDR(type));
-	appendBinaryStringInfo(&buf, VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id));
-	return DirectFunctionCall2Coll(hashtextextended, DEFAULT_COLLATION_OID,
-								   PointerGetDatum(cstring_to_text_with_len(buf.data,
-																			buf.len)),
-								   Int64GetDatum(0));
-}
-
-/*
  * Create the head row of a new aggregate at version nevents, as
  * ES_PLAN_HEAD_CREATE's INSERT .. ON CONFLICT ON CONSTRAINT
  * aggregate_heads_key DO NOTHING does it (speculative insertion, see
@@ -446,7 +417,10 @@ create_head(EsDirect *d, const EsBatch *b, EsHead *head)
 	v[att[HEAD_VERSION]] = Int64GetDatum(b->nevents);
 	v[att[HEAD_UPDATED_AT]] = now;
 	v[att[HEAD_CREATED_AT]] = now;
-	v[att[HEAD_KEY_HASH]] = key_hash(&b->key);
+	v[att[HEAD_KEY_HASH]] =
+		Int64GetDatum(es_key_hash(DatumGetTextPP(b->key.bounded_context),
+								 DatumGetTextPP(b->key.aggregate_type),
+								 DatumGetTextPP(b->key.aggregate_id)));
 	for (int c = 0; c < HEAD_NCOLS; c++)
 		slot->tts_isnull[att[c]] = false;
 	ExecStoreVirtualTuple(slot);

@@ -240,6 +240,8 @@ extern bool es_direct_save_checkpoint(Datum name, int64 position,
 									  int64 expected, Oid role,
 									  const NameData *role_name);
 
+extern int64 es_key_hash(const text *bc, const text *at, const text *aid);
+
 /* results.c */
 extern void es_result_init(FunctionCallInfo fcinfo);
 

@@ -22,7 +22,7 @@
  *	  max_count.  The filters compare bytes, as text equality does under a
  *	  deterministic collation (the database's default always is), and the
  *	  segment is the key hash's, computed as aggregate_heads.key_hash is
- *	  (segment_hash).
+ *	  (es_key_hash).
  *	- Each event row carries its aggregate's key and es_store.event's
  *	  columns in that type's order, followed by stream_id (0.2.2).  When the
  *	  table is laid out that way (tables.c rows_in_output_order), a result
@@ -49,9 +49,7 @@
 #include "access/tableam.h"
 #include "catalog/pg_am_d.h"
 #include "catalog/pg_type_d.h"
-#include "common/hashfn.h"
 #include "executor/executor.h"
-#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
@@ -408,36 +406,6 @@ es_scan_read_aggregate(FunctionCallInfo fcinfo, const EsStreamKey *key,
 }
 
 /*
- * aggregate_heads.key_hash of a key, as the head statements compute it
- * (plans.c KEY_HASH): hashtextextended(text, 0) of
- * length(bc) || ':' || bc || length(at) || ':' || at || aid, where length
- * counts characters.  hashtextextended hashes the bytes under a
- * deterministic collation (src/backend/utils/adt/varlena.c), and the
- * database's default collation always is one.
- */
-static int64
-segment_hash(MemoryContext cxt, text *bc, text *at, text *aid)
-{
-	StringInfoData buf;
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-	int64		hash;
-
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "%d:", pg_mbstrlen_with_len(VARDATA_ANY(bc),
-													   VARSIZE_ANY_EXHDR(bc)));
-	appendBinaryStringInfo(&buf, VARDATA_ANY(bc), VARSIZE_ANY_EXHDR(bc));
-	appendStringInfo(&buf, "%d:", pg_mbstrlen_with_len(VARDATA_ANY(at),
-													   VARSIZE_ANY_EXHDR(at)));
-	appendBinaryStringInfo(&buf, VARDATA_ANY(at), VARSIZE_ANY_EXHDR(at));
-	appendBinaryStringInfo(&buf, VARDATA_ANY(aid), VARSIZE_ANY_EXHDR(aid));
-	hash = DatumGetInt64(hash_any_extended((unsigned char *) buf.data,
-										   buf.len, 0));
-	pfree(buf.data);
-	MemoryContextSwitchTo(old);
-	return hash;
-}
-
-/*
  * A filter's values, deconstructed once for the page: the non-NULL
  * elements of a text[] (a NULL element never equals anything).
  */
@@ -511,10 +479,10 @@ feed_filter_keeps(EsScan *s, const TextSet *sets, int64 segment,
 		keep = s->last_stream_kept;
 	else if (keep && segments > 1)
 	{
-		int64		hash = segment_hash(cxt,
-										DatumGetTextPP(slot->tts_values[att[EVENT_BOUNDED_CONTEXT]]),
-										DatumGetTextPP(slot->tts_values[att[EVENT_AGGREGATE_TYPE]]),
-										DatumGetTextPP(slot->tts_values[att[EVENT_AGGREGATE_ID]]));
+		/* allocates in cxt, the current context */
+		int64		hash = es_key_hash(DatumGetTextPP(slot->tts_values[att[EVENT_BOUNDED_CONTEXT]]),
+									   DatumGetTextPP(slot->tts_values[att[EVENT_AGGREGATE_TYPE]]),
+									   DatumGetTextPP(slot->tts_values[att[EVENT_AGGREGATE_ID]]));
 
 		keep = ((hash % segments) + segments) % segments == segment;
 		/* the next event is often of the same aggregate */

@@ -12,7 +12,9 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_collation_d.h"
 #include "executor/tstoreReceiver.h"
+#include "lib/stringinfo.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/params.h"
@@ -355,4 +357,31 @@ char *
 es_uuid_out(Datum uuid)
 {
 	return DatumGetCString(DirectFunctionCall1(uuid_out, uuid));
+}
+
+/*
+ * aggregate_heads.key_hash of the key (bc, at, aid), as plans.c KEY_HASH
+ * computes it: hashtextextended(length(bc) || ':' || bc || length(at) ||
+ * ':' || at || aid, 0), with length in characters and the default
+ * collation.  The head row gets it when it is created (direct.c), and a
+ * segmented feed read computes it again from the event row (scan.c).
+ * Allocates in the current memory context.
+ */
+int64
+es_key_hash(const text *bc, const text *at, const text *aid)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%d:", DatumGetInt32(DirectFunctionCall1(textlen,
+																	PointerGetDatum(bc))));
+	appendBinaryStringInfo(&buf, VARDATA_ANY(bc), VARSIZE_ANY_EXHDR(bc));
+	appendStringInfo(&buf, "%d:", DatumGetInt32(DirectFunctionCall1(textlen,
+																	PointerGetDatum(at))));
+	appendBinaryStringInfo(&buf, VARDATA_ANY(at), VARSIZE_ANY_EXHDR(at));
+	appendBinaryStringInfo(&buf, VARDATA_ANY(aid), VARSIZE_ANY_EXHDR(aid));
+	return DatumGetInt64(DirectFunctionCall2Coll(hashtextextended,
+												 DEFAULT_COLLATION_OID,
+												 PointerGetDatum(cstring_to_text_with_len(buf.data, buf.len)),
+												 Int64GetDatum(0)));
 }
