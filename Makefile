@@ -15,9 +15,23 @@ ISOLATION_OPTS	= --inputdir=test/isolation --load-extension=$(EXTENSION)
 PROVE_TESTS	= $(sort $(wildcard test/t/*.pl))
 PGTAP_FLAGS	?=
 
+# Export only what PostgreSQL looks up by name (the SQL-callable functions,
+# their info records, _PG_init and the magic block): internal functions
+# then bind within the library and cannot interpose on, or be interposed by,
+# another library's symbols of the same name (what PostgreSQL 16 does with
+# -fvisibility=hidden).
+SHLIB_LINK	+= -Wl,--version-script=src/exports.map
+EXTRA_CLEAN	= src/exports.map
+
 PG_CONFIG	?= pg_config
 PGXS		:= $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+$(shlib): src/exports.map
+src/exports.map: $(sort $(wildcard src/*.c))
+	{ echo '{ global: Pg_magic_func; _PG_init;'; \
+	  sed -n 's/^PG_FUNCTION_INFO_V1(\(.*\));$$/\1; pg_finfo_\1;/p' $^; \
+	  echo 'local: *; };'; } >$@
 
 # test/perl holds the Perl TAP tests' shared module (after PGXS, which sets
 # PG_PROVE_FLAGS).

@@ -21,6 +21,10 @@ tally() {   # tally NAME RC
     else failed=$((failed + 1)); echo "FAILED  $1"; fi
 }
 
+echo "== exported symbols (test/symbols.sh)"
+bash test/symbols.sh
+tally test/symbols.sh $?
+
 echo "== pg_regress and isolation (make installcheck)"
 make installcheck >"$ES_CLUSTER_DIR/installcheck.log" 2>&1
 rc=$?

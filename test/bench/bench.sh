@@ -8,7 +8,9 @@
 #   ES_BENCH_ONLY='^append_uniform' bash test/bench/bench.sh   # only the scenarios
 #                                       # (and "lag", "growth") matching a regex
 #
-# Baselines (test/bench/baselines.sql): raw.events, a plain INSERT into a
+# Baselines: for the appends, es_store 0.2.1 built from git beside this
+# build (test/bench/base.sh; ES_BENCH_BASE=none leaves it out); and
+# (test/bench/baselines.sql) raw.events, a plain INSERT into a
 # table shaped like es_store.events (the floor); plstore, a hand-written
 # plpgsql store with a heads table and the same checks; for every read,
 # single.events, the one table a hand-written store reads (the stream key
@@ -78,6 +80,27 @@ trap 'bash "$ROOT/test/cluster.sh" stop; rm -rf "$WORK"' EXIT
 
 PSQL="psql -X -q -v ON_ERROR_STOP=1"
 $PSQL -c "CREATE EXTENSION es_store" -f test/bench/baselines.sql >/dev/null
+
+# The 0.2.1 build, beside this one, for the appends (test/bench/base.sh):
+# es_store as it was before 0.2.2, installed as the extension
+# es_store_0_2_1.  ES_BENCH_BASE=none leaves it out; so does a clone
+# without that commit (then the appends have no es_store_0.2.1 row).
+BASE=""
+if [ "${ES_BENCH_BASE:-51a5aa2}" != none ]; then
+    if BASE=$(bash test/bench/base.sh "${ES_BENCH_BASE:-51a5aa2}"); then
+        $PSQL -c "CREATE EXTENSION $BASE" >/dev/null
+    else
+        echo "bench: no earlier build to compare the appends with" >&2
+        BASE=""
+    fi
+fi
+# base_store LABEL SCRIPT: the arguments of bench for the earlier build
+# running SCRIPT with es_store replaced by its name, or none without it
+base_store() {
+    [ -n "$BASE" ] || return 0
+    sed "s/es_store\./$BASE./g" "$2" >"${2%.sql}_base.sql"
+    printf '%s\n%s\n' "$1" "${2%.sql}_base.sql"
+}
 
 RUN=0
 echo "scenario,clients,store,events_per_s,p50_ms,p99_ms" >"$OUT/results.csv"
@@ -173,7 +196,8 @@ VALUES (nextval('raw.global_position_seq'), 'bench', 'acct', (:k)::text, :k, :v 
 EOF
 )
 for c in $APPEND_CLIENTS; do
-    bench append_uniform "$c" 1 es_store "$A_ES" plpgsql "$A_PL" raw_insert "$A_RAW"
+    mapfile -t base < <(base_store es_store_0.2.1 "$A_ES")
+    bench append_uniform "$c" 1 es_store "$A_ES" "${base[@]}" plpgsql "$A_PL" raw_insert "$A_RAW"
 done
 
 # ---- appends to Zipf-hot aggregates: writers contend, so "any" version
@@ -197,7 +221,8 @@ EOF
 )
 if [ "$MODE" = full ]; then
     for c in $APPEND_CLIENTS; do
-        bench append_zipf "$c" 1 es_store "$Z_ES" plpgsql "$Z_PL" raw_insert "$Z_RAW"
+        mapfile -t base < <(base_store es_store_0.2.1 "$Z_ES")
+        bench append_zipf "$c" 1 es_store "$Z_ES" "${base[@]}" plpgsql "$Z_PL" raw_insert "$Z_RAW"
     done
 fi
 
@@ -231,7 +256,8 @@ $rows) r;
 EOF
 )
     for c in $OTHER_CLIENTS; do
-        bench "batch$n" "$c" "$n" es_store "$B_ES" plpgsql "$B_PL" raw_insert "$B_RAW"
+        mapfile -t base < <(base_store es_store_0.2.1 "$B_ES")
+        bench "batch$n" "$c" "$n" es_store "$B_ES" "${base[@]}" plpgsql "$B_PL" raw_insert "$B_RAW"
     done
 done
 
@@ -587,7 +613,7 @@ awk -F, '
         for (k in keys) {
             es = eps[k ",es_store"]
             if (es == "") continue
-            n = split("raw_insert plpgsql single_table own_tables", b, " ")
+            n = split("es_store_0.2.1 raw_insert plpgsql single_table own_tables", b, " ")
             for (i = 1; i <= n; i++) {
                 v = eps[k "," b[i]]
                 if (v != "" && v > 0) printf "%s,%s,%s,%s,%.2f\n", k, es, b[i], v, es / v
