@@ -140,4 +140,5 @@ FROM es_store.read_aggregate('shop', 'cart', 'd-1');
 
 -- Heads: one row per aggregate, at its current version.
 SELECT bounded_context, aggregate_type, aggregate_id, version
-FROM es_store.aggregate_heads ORDER BY stream_id;
+FROM es_store.aggregate_heads h
+ORDER BY (SELECT min(global_position) FROM es_store.events e WHERE e.stream_id = h.stream_id);

@@ -248,5 +248,6 @@ RESET es_store.notify_channel;
 
 -- None of the failures above left an event or a head behind.
 SELECT left(aggregate_id, 10) AS aggregate_id, length(aggregate_id) AS id_length, version
-FROM es_store.aggregate_heads ORDER BY stream_id;
+FROM es_store.aggregate_heads h
+ORDER BY (SELECT min(global_position) FROM es_store.events e WHERE e.stream_id = h.stream_id);
 SELECT count(*) AS events FROM es_store.events;

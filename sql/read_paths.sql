@@ -29,10 +29,36 @@ SELECT count(*) FROM es_store.append_stream('order-1', 0, ARRAY['Placed', 'Paid'
 -- characters, as length() does.
 SELECT count(*) FROM generate_series(1, 6) k,
 	LATERAL es_store.append_event('rpé', 'dœc', 'ïd-' || k, NULL, 'Round', '{}');
--- A head row removed by hand: the aggregate read no longer finds its events,
--- and the feed returns them all the same (each event row carries its key
--- since 0.2.2, on both paths).
-DELETE FROM es_store.aggregate_heads WHERE aggregate_id = '7';
+-- An aggregate whose stream id is not its key hash (as heads created by
+-- the SQL statements, or before 0.2.2, have), and one whose key hash is the
+-- stream id of another aggregate's head (a hash collision, made by hand):
+-- the aggregate read then finds the events through the head row.
+INSERT INTO es_store.aggregate_heads (stream_id, bounded_context,
+	aggregate_type, aggregate_id, version, key_hash)
+OVERRIDING SYSTEM VALUE
+SELECT hashtextextended('2:rp4:acctcollides', 0), 'rp', 'acct', 'taken', 1,
+	   hashtextextended('2:rp4:accttaken', 0);
+INSERT INTO es_store.events (global_position, bounded_context, aggregate_type,
+	aggregate_id, aggregate_version, event_id, event_type, event_version, payload,
+	metadata, created_at, stream_id)
+SELECT nextval('es_store.global_position_seq'), 'rp', 'acct', 'taken', 1,
+	   gen_random_uuid(), 'Taken', 1, '{}', '{}', now(),
+	   hashtextextended('2:rp4:acctcollides', 0);
+SELECT count(*) FROM es_store.append_event('rp', 'acct', 'collides', 0, 'Collides', '{}');
+-- The same through the SQL statements (REPEATABLE READ): a head row's
+-- stream id is its key hash, unless that is taken.
+INSERT INTO es_store.aggregate_heads (stream_id, bounded_context,
+	aggregate_type, aggregate_id, version, key_hash)
+OVERRIDING SYSTEM VALUE
+SELECT hashtextextended('2:rp4:acctcollides-rr', 0), 'rp', 'acct', 'taken-rr', 0,
+	   hashtextextended('2:rp4:accttaken-rr', 0);
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT count(*) FROM es_store.append_event('rp', 'acct', 'rr', 0, 'E', '{}');
+SELECT count(*) FROM es_store.append_event('rp', 'acct', 'collides-rr', NULL, 'E', '{}');
+COMMIT;
+SELECT aggregate_id, stream_id = key_hash AS id_is_hash FROM es_store.aggregate_heads
+WHERE aggregate_id IN ('1', 'taken', 'collides', 'rr', 'taken-rr', 'collides-rr')
+ORDER BY aggregate_id;
 
 -- The reads, into a table: once through the scans, once through SQL.
 CREATE TABLE reads (path text, read text, LIKE es_store.event, n bigint);
@@ -46,6 +72,9 @@ CREATE FUNCTION do_reads(path text) RETURNS void LANGUAGE sql AS $$
 	FROM es_store.read_aggregate('rp', 'acct', '10', NULL, NULL, 2) WITH ORDINALITY e;
 	INSERT INTO reads SELECT path, 'aggregate empty range', e.*
 	FROM es_store.read_aggregate('rp', 'acct', '10', 4) WITH ORDINALITY e;
+	INSERT INTO reads SELECT path, 'aggregate ' || k, e.*
+	FROM unnest(ARRAY['taken', 'collides', 'rr', 'collides-rr']) k,
+		 LATERAL es_store.read_aggregate('rp', 'acct', k) WITH ORDINALITY e;
 	INSERT INTO reads SELECT path, 'aggregate unknown', e.*
 	FROM es_store.read_aggregate('rp', 'acct', 'nope') WITH ORDINALITY e;
 	INSERT INTO reads SELECT path, 'big', e.*
@@ -78,7 +107,9 @@ SELECT read, count(path) FILTER (WHERE path = 'scan') AS scan,
 	   count(path) FILTER (WHERE path = 'sql') AS sql
 FROM (SELECT 'aggregate ' || k FROM generate_series(1, 8) k
 	  UNION ALL VALUES ('aggregate range'), ('aggregate max_count'),
-		('aggregate empty range'), ('aggregate unknown'), ('big'), ('stream'),
+		('aggregate empty range'), ('aggregate unknown'), ('aggregate taken'),
+		('aggregate collides'), ('aggregate rr'), ('aggregate collides-rr'),
+		('big'), ('stream'),
 		('feed 0'), ('feed 100'), ('feed 389')) r(read)
 	 LEFT JOIN reads USING (read)
 GROUP BY read ORDER BY read;
@@ -108,14 +139,12 @@ SELECT aggregate_version, event_version, correlation_id, causation_id,
 FROM reads WHERE path = 'scan' AND read = 'aggregate 6' ORDER BY n;
 SELECT event_type, octet_length(payload::text) FROM reads
 WHERE path = 'scan' AND read = 'big' ORDER BY n;
-SELECT path, count(*) AS events_of_removed_head FROM reads
-WHERE read LIKE 'feed %' AND aggregate_id = '7' GROUP BY path ORDER BY path;
--- Each aggregate is in exactly one segment of each count, the one of its
--- head row's key_hash (as computed when the head row was created).
+-- Each aggregate with events is in exactly one segment of each count, the
+-- one of its head row's key_hash (as computed when the head row was created).
 SELECT n.n AS segment_count, count(*) AS aggregates,
 	   count(*) FILTER (WHERE r.segments = 1 AND r.segment = pg_catalog.mod(pg_catalog.mod(h.key_hash, n.n) + n.n, n.n)) AS in_their_segment
 FROM (VALUES (3), (7)) n(n)
-JOIN es_store.aggregate_heads h ON true
+JOIN es_store.aggregate_heads h ON h.version > 0
 JOIN LATERAL (SELECT count(DISTINCT split_part(read, ' ', 3)) AS segments,
 					 min(split_part(read, ' ', 3)::int) AS segment
 			  FROM reads WHERE path = 'scan' AND read LIKE 'feed segment % of ' || n.n

@@ -21,7 +21,8 @@ SELECT es_store.aggregate_version('tx', 'acct', 'a') AS a_version,
 	   es_store.get_checkpoint('tx-proj') AS checkpoint,
 	   (SELECT count(*) FROM read_model) AS read_model_rows;
 SELECT aggregate_id, aggregate_version, event_type FROM es_store.read_feed(0, 100);
-SELECT aggregate_id, version FROM es_store.aggregate_heads ORDER BY stream_id;
+SELECT aggregate_id, version FROM es_store.aggregate_heads h
+ORDER BY (SELECT min(global_position) FROM es_store.events e WHERE e.stream_id = h.stream_id);
 
 -- A savepoint rolled back undoes only its own append.
 BEGIN;
@@ -64,6 +65,6 @@ SELECT es_store.aggregate_exists('tx', 'acct', 'd') AS d_exists;
 SELECT bool_and(global_position > prev) AS increasing
 FROM (SELECT global_position, lag(global_position, 1, 0::bigint) OVER (ORDER BY global_position) AS prev
 	  FROM es_store.read_feed(0, 1000)) s;
-SELECT stream_id, max(aggregate_version) = count(*) AS dense
-FROM es_store.events GROUP BY stream_id ORDER BY stream_id;
+SELECT aggregate_id, max(aggregate_version) = count(*) AS dense
+FROM es_store.events GROUP BY aggregate_id ORDER BY min(global_position);
 DROP TABLE read_model;

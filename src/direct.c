@@ -72,6 +72,7 @@
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -90,6 +91,7 @@ struct EsDirect
 	bool		events_direct;	/* inserts may take this path */
 	bool		heads_direct;	/* ... and so may a new head row */
 	Oid			stream_id_sequence; /* heads.stream_id's, when heads_direct */
+	Oid			pkey_oid;		/* aggregate_heads_pkey (stream_id) */
 };
 
 static ResultRelInfo *
@@ -194,6 +196,7 @@ es_direct_begin(const EsBatch *b)
 
 	d->heads_direct = map.heads_insertable && head_step_creates(b);
 	d->stream_id_sequence = map.stream_id_sequence;
+	d->pkey_oid = oids[ES_REL_HEADS_PKEY];
 
 	/*
 	 * At least the privileges the statements this path stands in for would
@@ -379,6 +382,60 @@ update_head(EsDirect *d, TupleTableSlot *oldslot, TupleTableSlot *newslot)
 }
 
 /*
+ * Whether a head row with stream id id exists or is being inserted, seen
+ * through pkey (aggregate_heads_pkey) with a dirty snapshot, which shows
+ * committed rows and those of transactions in progress alike.
+ */
+static bool
+stream_id_taken(Relation heads, Relation pkey, int64 id)
+{
+	SnapshotData dirty;
+	ScanKeyData key;
+	IndexScanDesc scan;
+	TupleTableSlot *slot = table_slot_create(heads, NULL);
+	bool		taken;
+
+	InitDirtySnapshot(dirty);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
+	scan = index_beginscan(heads, pkey, &dirty, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	taken = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	return taken;
+}
+
+/*
+ * The stream id of a new aggregate whose key hashes to key_hash: the hash
+ * itself, so that reads find its events without its head row (scan.c
+ * es_scan_read_aggregate), unless another head row has it; then the next
+ * value of the identity sequence that no head row has.  Without a usable
+ * aggregate_heads_pkey among rri's indexes, the sequence's next value.
+ */
+static int64
+new_stream_id(EsDirect *d, ResultRelInfo *rri, int64 key_hash)
+{
+	Relation	pkey = NULL;
+	int64		id = key_hash;
+
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		if (RelationGetRelid(rri->ri_IndexRelationDescs[i]) == d->pkey_oid)
+			pkey = rri->ri_IndexRelationDescs[i];
+	}
+	if (pkey == NULL ||
+		!es_index_usable(pkey, d->heads, &d->head_att[HEAD_STREAM_ID], 1,
+						 INT8OID))
+		return nextval_internal(d->stream_id_sequence, false);
+	while (stream_id_taken(d->heads, pkey, id))
+	{
+		CHECK_FOR_INTERRUPTS();
+		id = nextval_internal(d->stream_id_sequence, false);
+	}
+	return id;
+}
+
+/*
  * Create the head row of a new aggregate at version nevents, as
  * ES_PLAN_HEAD_CREATE's INSERT .. ON CONFLICT ON CONSTRAINT
  * aggregate_heads_key DO NOTHING does it (speculative insertion, see
@@ -386,9 +443,10 @@ update_head(EsDirect *d, TupleTableSlot *oldslot, TupleTableSlot *newslot)
  * index, waiting for an inserter in progress; insert the row
  * speculatively and its index entries; then confirm the row, or take it
  * back and look again when another inserter got there in between.  The
- * stream id comes from the identity sequence and is used up either way, as
- * the statement's would be.  Returns false when the key exists: the caller
- * then runs the statement, which decides what that means.
+ * stream id is the key hash when no head row has it (new_stream_id; the
+ * statement takes the identity sequence's next value).  Returns false when
+ * the key exists: the caller then runs the statement, which decides what
+ * that means.
  */
 static bool
 create_head(EsDirect *d, const EsBatch *b, EsHead *head)
@@ -400,12 +458,16 @@ create_head(EsDirect *d, const EsBatch *b, EsHead *head)
 	const AttrNumber *att = d->head_att;
 	Datum	   *v = slot->tts_values;
 	Datum		now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	int64		key_hash;
 	int64		stream_id;
 	bool		created = false;
 
 	Assert(d->heads_direct && rri->ri_IndexRelationDescs == NULL);
 	ExecOpenIndices(rri, true);
-	stream_id = nextval_internal(d->stream_id_sequence, false);
+	key_hash = es_key_hash(DatumGetTextPP(b->key.bounded_context),
+						   DatumGetTextPP(b->key.aggregate_type),
+						   DatumGetTextPP(b->key.aggregate_id));
+	stream_id = new_stream_id(d, rri, key_hash);
 
 	ExecClearTuple(slot);
 	memset(slot->tts_isnull, true,
@@ -417,10 +479,7 @@ create_head(EsDirect *d, const EsBatch *b, EsHead *head)
 	v[att[HEAD_VERSION]] = Int64GetDatum(b->nevents);
 	v[att[HEAD_UPDATED_AT]] = now;
 	v[att[HEAD_CREATED_AT]] = now;
-	v[att[HEAD_KEY_HASH]] =
-		Int64GetDatum(es_key_hash(DatumGetTextPP(b->key.bounded_context),
-								 DatumGetTextPP(b->key.aggregate_type),
-								 DatumGetTextPP(b->key.aggregate_id)));
+	v[att[HEAD_KEY_HASH]] = Int64GetDatum(key_hash);
 	for (int c = 0; c < HEAD_NCOLS; c++)
 		slot->tts_isnull[att[c]] = false;
 	ExecStoreVirtualTuple(slot);

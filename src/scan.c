@@ -14,9 +14,11 @@
  *	- It reads with the active snapshot, as SPI's read-only execution of
  *	  those statements does: the caller's for an aggregate, the feed's
  *	  fresh snapshot (feed.c) for a page.
- *	- An aggregate: its head row through aggregate_heads_key, then its
- *	  events through events_stream_version_key (stream_id, version) between
- *	  the two versions, in version order, at most max_count of them.
+ *	- An aggregate: its events through events_stream_version_key
+ *	  (stream_id, version) between the two versions, in version order, at
+ *	  most max_count of them, where stream_id is its head row's.  That is
+ *	  looked for at the key hash first, and through aggregate_heads_key
+ *	  only when no row of the aggregate is there (es_scan_read_aggregate).
  *	- A feed page: events through events_pkey in position order above
  *	  after and at or below the bound, those the filters keep, at most
  *	  max_count.  The filters compare bytes, as text equality does under a
@@ -80,7 +82,8 @@ typedef struct EsScan
 {
 	Relation	heads;			/* SCAN_AGGREGATE only */
 	Relation	events;
-	Relation	head_index;		/* aggregate_heads_key, SCAN_AGGREGATE only */
+	Relation	head_index;		/* aggregate_heads_key, when a read needs it */
+	Oid			head_index_oid; /* ... its OID, SCAN_AGGREGATE only */
 	Relation	event_index;	/* the event scan's index */
 	EsTableMap	map;
 	Snapshot	snapshot;
@@ -90,7 +93,8 @@ typedef struct EsScan
 	char	   *copy;			/* the copy of a row, put_event */
 	uint32		copy_alloc;		/* its allocated size */
 	uint32		copy_len;		/* the length of the row in it */
-	int64		last_stream_id; /* the last aggregate a segment filter met */
+	bool		last_stream_valid;	/* a segment filter has met an event */
+	int64		last_stream_id; /* ... the last one's aggregate */
 	bool		last_stream_kept;	/* ... and whether it is in the segment */
 } EsScan;
 
@@ -146,7 +150,8 @@ scan_end(EsScan *s)
  *	- events lacks a column of 0.2.2 (an older schema, whose rows do not
  *	  carry the key) or has one more, or the head table lacks one it reads;
  *	- an index it scans is not a valid unique btree on exactly the columns
- *	  assumed (es_index_usable);
+ *	  assumed (es_index_usable; aggregate_heads_key is checked when a read
+ *	  needs it, before that read has returned anything);
  *	- the caller lacks the SELECT privileges the statement would need.
  * False, with everything released, when it does not apply.
  */
@@ -181,15 +186,12 @@ scan_applies(EsScan *s, ReturnSetInfo *rsinfo, EsScanKind kind)
 	att = s->map.event_att;
 	if (kind == SCAN_AGGREGATE)
 	{
-		s->head_index = es_index_open(s->heads, oids[ES_REL_HEADS_KEY],
-									  AccessShareLock);
+		/* aggregate_heads_key is opened if the read needs it */
+		s->head_index_oid = oids[ES_REL_HEADS_KEY];
 		s->event_index = es_index_open(s->events,
 									   oids[ES_REL_EVENTS_STREAM_VERSION],
 									   AccessShareLock);
-		if (s->head_index == NULL || s->event_index == NULL ||
-			!es_index_usable(s->head_index, s->heads,
-							 &s->map.head_att[HEAD_BOUNDED_CONTEXT], 3,
-							 TEXTOID) ||
+		if (s->event_index == NULL ||
 			!es_index_usable(s->event_index, s->events,
 							 (AttrNumber[]) {att[EVENT_STREAM_ID],
 							 att[EVENT_AGGREGATE_VERSION]}, 2, INT8OID))
@@ -237,8 +239,6 @@ scan_applies(EsScan *s, ReturnSetInfo *rsinfo, EsScanKind kind)
 	}
 
 	s->snapshot = GetActiveSnapshot();
-	if (s->heads != NULL)
-		s->head_slot = table_slot_create(s->heads, NULL);
 	s->event_slot = table_slot_create(s->events, NULL);
 	s->cxt = AllocSetContextCreate(CurrentMemoryContext, "es_store read",
 								   ALLOCSET_SMALL_SIZES);
@@ -353,11 +353,116 @@ put_event(EsScan *s, ReturnSetInfo *rsinfo)
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
+/* Whether the text datum stored equals key part wanted, byte for byte */
+static bool
+key_part_equals(Datum stored, Datum wanted)
+{
+	text	   *a = DatumGetTextPP(stored);
+	text	   *b = DatumGetTextPP(wanted);
+
+	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
+}
+
+/*
+ * The events of stream stream_id with versions from..to, at most max_count
+ * (< 0: all), into the result set, in version order; how many.  With key
+ * given, the first row's key is compared with it first, and when they
+ * differ nothing is returned and *other_key is set: the rows are another
+ * aggregate's.
+ */
+static int64
+read_stream_events(EsScan *s, ReturnSetInfo *rsinfo, int64 stream_id,
+				   int64 from, int64 to, int64 max_count,
+				   const EsStreamKey *key, bool *other_key)
+{
+	const AttrNumber *att = s->map.event_att;
+	ScanKeyData keys[3];
+	IndexScanDesc scan;
+	int64		n = 0;
+
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(stream_id));
+	ScanKeyInit(&keys[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE,
+				Int64GetDatum(from));
+	ScanKeyInit(&keys[2], 2, BTLessEqualStrategyNumber, F_INT8LE,
+				Int64GetDatum(to));
+	scan = index_beginscan(s->events, s->event_index, s->snapshot, 3, 0);
+	index_rescan(scan, keys, 3, NULL, 0);
+	while ((max_count < 0 || n < max_count) &&
+		   index_getnext_slot(scan, ForwardScanDirection, s->event_slot))
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (n == 0 && key != NULL)
+		{
+			TupleTableSlot *slot = s->event_slot;
+
+			slot_getsomeattrs(slot, att[EVENT_AGGREGATE_ID] + 1);
+			if (!key_part_equals(slot->tts_values[att[EVENT_BOUNDED_CONTEXT]],
+								 key->bounded_context) ||
+				!key_part_equals(slot->tts_values[att[EVENT_AGGREGATE_TYPE]],
+								 key->aggregate_type) ||
+				!key_part_equals(slot->tts_values[att[EVENT_AGGREGATE_ID]],
+								 key->aggregate_id))
+			{
+				*other_key = true;
+				break;
+			}
+		}
+		put_event(s, rsinfo);
+		n++;
+	}
+	index_endscan(scan);
+	return n;
+}
+
+/*
+ * The stream id of key's head row in the snapshot, through
+ * aggregate_heads_key; false when there is none, or when that index is not
+ * the one assumed (*usable is then false).
+ */
+static bool
+head_stream_id(EsScan *s, const EsStreamKey *key, int64 *stream_id,
+			   bool *usable)
+{
+	ScanKeyData keys[3];
+	IndexScanDesc scan;
+	bool		found;
+
+	s->head_index = es_index_open(s->heads, s->head_index_oid, AccessShareLock);
+	*usable = s->head_index != NULL &&
+		es_index_usable(s->head_index, s->heads,
+						&s->map.head_att[HEAD_BOUNDED_CONTEXT], 3, TEXTOID);
+	if (!*usable)
+		return false;
+	s->head_slot = table_slot_create(s->heads, NULL);
+	es_key_scan_keys(keys, s->head_index, key);
+	scan = index_beginscan(s->heads, s->head_index, s->snapshot, 3, 0);
+	index_rescan(scan, keys, 3, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, s->head_slot);
+	if (found)
+	{
+		bool		isnull;
+
+		*stream_id = DatumGetInt64(slot_getattr(s->head_slot,
+												s->map.head_att[HEAD_STREAM_ID] + 1,
+												&isnull));
+	}
+	index_endscan(scan);
+	return found;
+}
+
 /*
  * es_scan_read_aggregate: what ES_PLAN_READ_AGGREGATE returns for key,
  * versions from..to, at most max_count (< 0: all), into the result set
  * (InitMaterializedSRF done).  False, with nothing returned, when this path
  * does not apply and the caller must run the statement.
+ *
+ * An aggregate's stream id is usually its key hash (direct.c create_head),
+ * so its events are looked for there first, without reading its head row:
+ * rows there that carry key are its events (src/README.md, "Stream ids").
+ * Only when there are none, or they are another aggregate's, does the head
+ * row say where they are.
  */
 bool
 es_scan_read_aggregate(FunctionCallInfo fcinfo, const EsStreamKey *key,
@@ -365,42 +470,30 @@ es_scan_read_aggregate(FunctionCallInfo fcinfo, const EsStreamKey *key,
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	EsScan		s;
-	ScanKeyData keys[3];
-	IndexScanDesc scan;
+	int64		hash;
+	int64		stream_id;
+	bool		other_key = false;
+	bool		usable;
 
 	if (!scan_applies(&s, rsinfo, SCAN_AGGREGATE))
 		return false;
-	es_key_scan_keys(keys, s.head_index, key);
-	scan = index_beginscan(s.heads, s.head_index, s.snapshot, 3, 0);
-	index_rescan(scan, keys, 3, NULL, 0);
-	if (index_getnext_slot(scan, ForwardScanDirection, s.head_slot))
+	hash = es_key_hash(DatumGetTextPP(key->bounded_context),
+					   DatumGetTextPP(key->aggregate_type),
+					   DatumGetTextPP(key->aggregate_id));
+	if (read_stream_events(&s, rsinfo, hash, from, to, max_count, key,
+						   &other_key) == 0)
 	{
-		bool		isnull;
-		int64		stream_id;
-		IndexScanDesc events;
-		int64		n = 0;
-
-		stream_id = DatumGetInt64(slot_getattr(s.head_slot,
-											   s.map.head_att[HEAD_STREAM_ID] + 1,
-											   &isnull));
-		ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
-					Int64GetDatum(stream_id));
-		ScanKeyInit(&keys[1], 2, BTGreaterEqualStrategyNumber, F_INT8GE,
-					Int64GetDatum(from));
-		ScanKeyInit(&keys[2], 2, BTLessEqualStrategyNumber, F_INT8LE,
-					Int64GetDatum(to));
-		events = index_beginscan(s.events, s.event_index, s.snapshot, 3, 0);
-		index_rescan(events, keys, 3, NULL, 0);
-		while ((max_count < 0 || n < max_count) &&
-			   index_getnext_slot(events, ForwardScanDirection, s.event_slot))
+		if (head_stream_id(&s, key, &stream_id, &usable) &&
+			(stream_id != hash || other_key))
+			read_stream_events(&s, rsinfo, stream_id, from, to, max_count,
+							   NULL, NULL);
+		if (!usable)
 		{
-			CHECK_FOR_INTERRUPTS();
-			put_event(&s, rsinfo);
-			n++;
+			/* nothing was returned: the statement runs instead */
+			scan_end(&s);
+			return false;
 		}
-		index_endscan(events);
 	}
-	index_endscan(scan);
 	scan_end(&s);
 	return true;
 }
@@ -474,7 +567,7 @@ feed_filter_keeps(EsScan *s, const TextSet *sets, int64 segment,
 	slot_getallattrs(slot);
 	for (int f = 0; f < 3 && keep; f++)
 		keep = text_set_has(&sets[f], slot->tts_values[att[filter_columns[f]]]);
-	if (keep && segments > 1 &&
+	if (keep && segments > 1 && s->last_stream_valid &&
 		DatumGetInt64(slot->tts_values[att[EVENT_STREAM_ID]]) == s->last_stream_id)
 		keep = s->last_stream_kept;
 	else if (keep && segments > 1)
@@ -486,6 +579,7 @@ feed_filter_keeps(EsScan *s, const TextSet *sets, int64 segment,
 
 		keep = ((hash % segments) + segments) % segments == segment;
 		/* the next event is often of the same aggregate */
+		s->last_stream_valid = true;
 		s->last_stream_id = DatumGetInt64(slot->tts_values[att[EVENT_STREAM_ID]]);
 		s->last_stream_kept = keep;
 	}
@@ -618,7 +712,6 @@ es_scan_read_feed(FunctionCallInfo fcinfo, int64 after, int64 bound,
 		MemoryContextSwitchTo(old);
 		row_cxt = AllocSetContextCreate(s.cxt, "es_store feed filter",
 										ALLOCSET_SMALL_SIZES);
-		s.last_stream_id = -1;	/* stream ids are positive */
 	}
 	ScanKeyInit(&keys[0], 1, BTGreaterStrategyNumber, F_INT8GT,
 				Int64GetDatum(after));
