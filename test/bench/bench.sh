@@ -631,7 +631,9 @@ echo "bench: $(($(wc -l <"$OUT/results.csv") - 1)) measurements written to $OUT"
 if [ "$PEERS" = 1 ]; then
     if [ -f "$ROOT/../shared/peers-bench/run.sh" ]; then
         bash test/cluster.sh stop
-        OUT="$OUT/peers" STOP=1 bash "$ROOT/../shared/peers-bench/run.sh"
+        # its own cluster: without the connection settings of this one
+        env -u PGHOST -u PGPORT -u PGUSER -u PGDATABASE OUT="$OUT/peers" STOP=1 \
+            bash "$ROOT/../shared/peers-bench/run.sh"
     else
         echo "bench: ../shared/peers-bench is not there; the peers were not run" >&2
     fi
