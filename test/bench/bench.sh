@@ -538,10 +538,10 @@ EOF
 lag_run() {
     local label=$1 writers=${2:-4} rate=${3:-1000}
     $PSQL -c "TRUNCATE bench_lag"
-    (cd "$WORK" && pgbench -n -M prepared -c "$writers" -j 2 -R "$rate" -T "$LAG_SECONDS" -f "$L_W" >/dev/null 2>&1) &
+    (cd "$WORK" && pgbench -n -M prepared -c "$writers" -j 2 -R "$rate" -T "$LAG_SECONDS" -f "$L_W" >"$WORK/lag_w.out" 2>&1) &
     local writers=$!
     $PSQL -c "SELECT bench_poll($LAG_SECONDS)" >/dev/null
-    wait "$writers"
+    wait "$writers" || { echo "bench: lag writers failed ($label):" >&2; cat "$WORK/lag_w.out" >&2; return 1; }
     $PSQL -At -F, -c "
         SELECT '$label', count(*),
                round((percentile_cont(0.5) WITHIN GROUP (ORDER BY lag))::numeric, 3),
