@@ -409,23 +409,15 @@ stream_id_taken(Relation heads, Relation pkey, int64 id)
  * The stream id of a new aggregate whose key hashes to key_hash: the hash
  * itself, so that reads find its events without its head row (scan.c
  * es_scan_read_aggregate), unless another head row has it; then the next
- * value of the identity sequence that no head row has.  Without a usable
- * aggregate_heads_pkey among rri's indexes, the sequence's next value.
+ * value of the identity sequence that no head row has.  Without pkey
+ * (aggregate_heads_pkey), the sequence's next value.
  */
 static int64
-new_stream_id(EsDirect *d, ResultRelInfo *rri, int64 key_hash)
+new_stream_id(EsDirect *d, Relation pkey, int64 key_hash)
 {
-	Relation	pkey = NULL;
 	int64		id = key_hash;
 
-	for (int i = 0; i < rri->ri_NumIndices; i++)
-	{
-		if (RelationGetRelid(rri->ri_IndexRelationDescs[i]) == d->pkey_oid)
-			pkey = rri->ri_IndexRelationDescs[i];
-	}
-	if (pkey == NULL ||
-		!es_index_usable(pkey, d->heads, &d->head_att[HEAD_STREAM_ID], 1,
-						 INT8OID))
+	if (pkey == NULL)
 		return nextval_internal(d->stream_id_sequence, false);
 	while (stream_id_taken(d->heads, pkey, id))
 	{
@@ -433,6 +425,22 @@ new_stream_id(EsDirect *d, ResultRelInfo *rri, int64 key_hash)
 		id = nextval_internal(d->stream_id_sequence, false);
 	}
 	return id;
+}
+
+/* aggregate_heads_pkey among rri's open indexes, if it is the one assumed */
+static Relation
+heads_pkey(EsDirect *d, ResultRelInfo *rri)
+{
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Relation	index = rri->ri_IndexRelationDescs[i];
+
+		if (RelationGetRelid(index) == d->pkey_oid)
+			return es_index_usable(index, d->heads,
+								   &d->head_att[HEAD_STREAM_ID], 1, INT8OID) ?
+				index : NULL;
+	}
+	return NULL;
 }
 
 /*
@@ -455,6 +463,7 @@ create_head(EsDirect *d, const EsBatch *b, EsHead *head)
 	ResultRelInfo *rri = d->heads_rri;
 	TupleTableSlot *slot = table_slot_create(d->heads, &estate->es_tupleTable);
 	List	   *arbiters = list_make1_oid(RelationGetRelid(d->key_index));
+	Relation	pkey;
 	const AttrNumber *att = d->head_att;
 	Datum	   *v = slot->tts_values;
 	Datum		now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
@@ -467,7 +476,16 @@ create_head(EsDirect *d, const EsBatch *b, EsHead *head)
 	key_hash = es_key_hash(DatumGetTextPP(b->key.bounded_context),
 						   DatumGetTextPP(b->key.aggregate_type),
 						   DatumGetTextPP(b->key.aggregate_id));
-	stream_id = new_stream_id(d, rri, key_hash);
+	pkey = heads_pkey(d, rri);
+	stream_id = new_stream_id(d, pkey, key_hash);
+
+	/*
+	 * Two creators of one key choose the same id: the primary key is then an
+	 * arbiter too, so that the second sees a conflict (and runs the
+	 * statement) instead of a unique violation.
+	 */
+	if (pkey != NULL)
+		arbiters = lappend_oid(arbiters, RelationGetRelid(pkey));
 
 	ExecClearTuple(slot);
 	memset(slot->tts_isnull, true,
