@@ -45,8 +45,8 @@ SELECT nextval('es_store.global_position_seq'), 'rp', 'acct', 'taken', 1,
 	   gen_random_uuid(), 'Taken', 1, '{}', '{}', now(),
 	   hashtextextended('2:rp4:acctcollides', 0);
 SELECT count(*) FROM es_store.append_event('rp', 'acct', 'collides', 0, 'Collides', '{}');
--- The same through the SQL statements (REPEATABLE READ): a head row's
--- stream id is its key hash, unless that is taken.
+-- Through the SQL statements (REPEATABLE READ) a head row's stream id is
+-- a sequence value; the read finds its events through the head row.
 INSERT INTO es_store.aggregate_heads (stream_id, bounded_context,
 	aggregate_type, aggregate_id, version, key_hash)
 OVERRIDING SYSTEM VALUE
