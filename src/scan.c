@@ -572,7 +572,6 @@ feed_filter_keeps(EsScan *s, const TextSet *sets, int64 segment,
 		keep = s->last_stream_kept;
 	else if (keep && segments > 1)
 	{
-		/* allocates in cxt, the current context */
 		int64		hash = es_key_hash(DatumGetTextPP(slot->tts_values[att[EVENT_BOUNDED_CONTEXT]]),
 									   DatumGetTextPP(slot->tts_values[att[EVENT_AGGREGATE_TYPE]]),
 									   DatumGetTextPP(slot->tts_values[att[EVENT_AGGREGATE_ID]]));

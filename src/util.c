@@ -363,16 +363,19 @@ es_uuid_out(Datum uuid)
  * aggregate_heads.key_hash of the key (bc, at, aid), as plans.c KEY_HASH
  * computes it: hashtextextended(length(bc) || ':' || bc || length(at) ||
  * ':' || at || aid, 0), with length in characters and the default
- * collation.  The head row gets it when it is created (direct.c), and a
- * segmented feed read computes it again from the event row (scan.c).
- * Allocates in the current memory context.
+ * collation.  A new head row gets it as its key_hash and, usually, its
+ * stream id (direct.c); an aggregate read and a segmented feed read compute
+ * it again (scan.c).  The text it hashes is built in place and freed, so
+ * nothing stays allocated.
  */
 int64
 es_key_hash(const text *bc, const text *at, const text *aid)
 {
 	StringInfoData buf;
+	int64		hash;
 
 	initStringInfo(&buf);
+	appendStringInfoSpaces(&buf, VARHDRSZ);	/* the text's header */
 	appendStringInfo(&buf, "%d:", DatumGetInt32(DirectFunctionCall1(textlen,
 																	PointerGetDatum(bc))));
 	appendBinaryStringInfo(&buf, VARDATA_ANY(bc), VARSIZE_ANY_EXHDR(bc));
@@ -380,8 +383,11 @@ es_key_hash(const text *bc, const text *at, const text *aid)
 																	PointerGetDatum(at))));
 	appendBinaryStringInfo(&buf, VARDATA_ANY(at), VARSIZE_ANY_EXHDR(at));
 	appendBinaryStringInfo(&buf, VARDATA_ANY(aid), VARSIZE_ANY_EXHDR(aid));
-	return DatumGetInt64(DirectFunctionCall2Coll(hashtextextended,
+	SET_VARSIZE(buf.data, buf.len);
+	hash = DatumGetInt64(DirectFunctionCall2Coll(hashtextextended,
 												 DEFAULT_COLLATION_OID,
-												 PointerGetDatum(cstring_to_text_with_len(buf.data, buf.len)),
+												 PointerGetDatum(buf.data),
 												 Int64GetDatum(0)));
+	pfree(buf.data);
+	return hash;
 }
