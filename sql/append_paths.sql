@@ -155,6 +155,45 @@ SELECT pg_relation_size('es_store.aggregate_heads') / current_setting('block_siz
 SELECT count(*) AS aggregates, min(version), max(version)
 FROM es_store.aggregate_heads WHERE aggregate_id LIKE 'pruned-%';
 
+-- A batch is written with table_multi_insert in chunks of 100 rows
+-- (direct.c es_direct_insert_events): 250 events (two full chunks and a
+-- part), one of them large enough to be toasted, come back whole and in
+-- order, and every row has its entry in every index (amcheck).
+SELECT count(*), min(aggregate_version), max(aggregate_version),
+	   bool_and(global_position > 0)
+FROM es_store.append('paths', 'acct', 'chunks', 0,
+	(SELECT array_agg('E' || g ORDER BY g) FROM generate_series(1, 250) g),
+	(SELECT array_agg(CASE WHEN g = 150
+				THEN jsonb_build_object('big', (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 400) i))
+				ELSE jsonb_build_object('g', g) END ORDER BY g)
+	 FROM generate_series(1, 250) g));
+SELECT count(*) AS events,
+	   bool_and(event_type = 'E' || aggregate_version) AS types_in_order,
+	   bool_and(CASE WHEN aggregate_version = 150
+				THEN length(payload ->> 'big') = 12800
+				ELSE (payload ->> 'g')::int = aggregate_version END) AS payloads_in_order,
+	   bool_and(global_position > lag_position) AS positions_ascending
+FROM (SELECT *, lag(global_position, 1, 0::bigint) OVER (ORDER BY aggregate_version) AS lag_position
+	  FROM es_store.read_aggregate('paths', 'acct', 'chunks')) s;
+CREATE EXTENSION amcheck;
+SELECT indexrelid::regclass AS checked, bt_index_check(indexrelid, true) FROM pg_index
+WHERE indrelid = 'es_store.events'::regclass ORDER BY indexrelid::regclass::text;
+DROP EXTENSION amcheck;
+-- A CHECK constraint fails in the second chunk of a batch: nothing of the
+-- batch is written.
+ALTER TABLE es_store.events ADD CONSTRAINT no_forbidden
+	CHECK (event_type OPERATOR(pg_catalog.<>) 'Forbidden');
+\set VERBOSITY terse
+SELECT count(*) FROM es_store.append('paths', 'acct', 'chunks', 250,
+	(SELECT array_agg(CASE WHEN g = 130 THEN 'Forbidden' ELSE 'E' END ORDER BY g)
+	 FROM generate_series(1, 200) g),
+	array_fill('{}'::jsonb, ARRAY[200]));
+\set VERBOSITY default
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE es_store.events DROP CONSTRAINT no_forbidden;
+SELECT es_store.aggregate_version('paths', 'acct', 'chunks') AS not_advanced,
+	   (SELECT count(*) FROM es_store.read_aggregate('paths', 'acct', 'chunks')) AS events;
+
 -- Dense versions and unique positions over everything above.
 SELECT count(*) AS events,
 	   count(DISTINCT global_position) AS positions,
