@@ -138,6 +138,45 @@ SELECT aggregate_version FROM es_store.append_events(3, jsonb_build_array(
 SELECT aggregate_version, event_type, event_version, payload, jsonb_typeof(payload) AS payload_type
 FROM es_store.read_aggregate('shop', 'cart', 'd-1');
 
+-- bytea payloads, byte for byte, through every append form (payload is
+-- then NULL), beside jsonb events of the same aggregate, with generated
+-- ids (the direct path) and given ids (the SQL statements).
+SELECT aggregate_version FROM es_store.append_event_bytes('shop', 'blob', 'b-1', 0, 'Term',
+	'\x836d00000003616263'::bytea, '{"codec": "etf"}');
+SELECT aggregate_version FROM es_store.append_event('shop', 'blob', 'b-1', 1, 'Json', '{"a": 1}');
+SELECT aggregate_version FROM es_store.append_bytes('shop', 'blob', 'b-1', 2, ARRAY['P1', 'P2'],
+	ARRAY['\x00'::bytea, '\x0a0b0c'::bytea]);
+SELECT aggregate_version FROM es_store.append_bytes('shop', 'blob', 'b-1', 4, ARRAY['Q1', 'Q2'],
+	ARRAY[''::bytea, '\xff'::bytea],
+	event_ids => ARRAY['00000000-0000-4000-8000-0000000000b1',
+					   '00000000-0000-4000-8000-0000000000b2']::uuid[]);
+SELECT aggregate_version FROM es_store.append_event_bytes('shop', 'blob', 'b-1', 6, 'R', '\x01'::bytea,
+	event_id => '00000000-0000-4000-8000-0000000000b3');
+SELECT aggregate_version FROM es_store.append_at_version_bytes('shop', 'blob', 'b-1', 9, 'S', '\x02'::bytea);
+SELECT aggregate_version FROM es_store.append_stream_bytes('blob-2', 0, ARRAY['T'], ARRAY['\x03']::bytea[]);
+SELECT aggregate_version FROM es_store.append_events(9, jsonb_build_array(
+	jsonb_build_object('bounded_context', 'shop', 'aggregate_type', 'blob', 'aggregate_id', 'b-1',
+		'event_type', 'U', 'payload_bytes', encode('\xdeadbeef'::bytea, 'base64')),
+	jsonb_build_object('bounded_context', 'shop', 'aggregate_type', 'blob', 'aggregate_id', 'b-1',
+		'event_type', 'V', 'payload', jsonb_build_object('b', 2)),
+	jsonb_build_object('bounded_context', 'shop', 'aggregate_type', 'blob', 'aggregate_id', 'b-1',
+		'event_type', 'W', 'payload_bytes', '')));
+SELECT aggregate_version, event_type, payload, payload_bytes, metadata
+FROM es_store.read_aggregate('shop', 'blob', 'b-1');
+SELECT aggregate_id, event_type, payload, payload_bytes FROM es_store.read_stream('blob-2');
+-- The feed returns them too, filtered or not.
+SELECT aggregate_version, event_type, payload_bytes
+FROM es_store.read_feed(0, 1000) WHERE aggregate_type = 'blob' AND payload_bytes IS NOT NULL;
+SELECT count(*) FILTER (WHERE payload_bytes IS NOT NULL) AS bytes,
+	   count(*) FILTER (WHERE payload IS NOT NULL) AS jsonb
+FROM es_store.read_feed(0, 1000, aggregate_types => ARRAY['blob'], segment => 0, segment_count => 1);
+-- A retry with the same ids returns the stored result and writes nothing.
+SELECT aggregate_version FROM es_store.append_bytes('shop', 'blob', 'b-1', 4, ARRAY['Q1', 'Q2'],
+	ARRAY[''::bytea, '\xff'::bytea],
+	event_ids => ARRAY['00000000-0000-4000-8000-0000000000b1',
+					   '00000000-0000-4000-8000-0000000000b2']::uuid[]);
+SELECT es_store.aggregate_version('shop', 'blob', 'b-1') AS version_after_retry;
+
 -- Heads: one row per aggregate, at its current version.
 SELECT bounded_context, aggregate_type, aggregate_id, version
 FROM es_store.aggregate_heads h

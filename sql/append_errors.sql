@@ -154,6 +154,37 @@ SELECT * FROM es_store.append_events(-5, jsonb_build_array(jsonb_build_object(
 	'stream_name', 'cart-1', 'event_type', 'A', 'payload', 1)));
 \echo :LAST_ERROR_SQLSTATE
 
+-- bytea payloads: the same rules, and a JSON event's payload is either.
+SELECT * FROM es_store.append_event_bytes('shop', 'order', 'b', NULL, 'A', NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.append_at_version_bytes('shop', 'order', 'b', 1, 'A', NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.append_bytes('shop', 'order', 'b', NULL, ARRAY['A', 'B'],
+	ARRAY['\x01', NULL]::bytea[]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.append_bytes('shop', 'order', 'b', NULL, ARRAY['A', 'B'],
+	ARRAY['\x01']::bytea[]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.append_stream_bytes('bin-1', NULL, ARRAY['A'],
+	ARRAY[['\x01'], ['\x02']]::bytea[]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.append_stream_bytes('bin-1', NULL, ARRAY['A'], NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.append_events(NULL, jsonb_build_array(jsonb_build_object(
+	'stream_name', 'bin-1', 'event_type', 'A', 'payload', 1, 'payload_bytes', 'AQ==')));
+\echo :LAST_ERROR_SQLSTATE
+-- (a JSON null payload is a payload; beside payload_bytes it is still two)
+SELECT * FROM es_store.append_events(NULL, jsonb_build_array(jsonb_build_object(
+	'stream_name', 'bin-1', 'event_type', 'A', 'payload', NULL, 'payload_bytes', 'AQ==')));
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.append_events(NULL, jsonb_build_array(jsonb_build_object(
+	'stream_name', 'bin-1', 'event_type', 'A', 'payload_bytes', 1)));
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.append_events(NULL, jsonb_build_array(
+	jsonb_build_object('stream_name', 'bin-1', 'event_type', 'A', 'payload_bytes', 'AQ=='),
+	jsonb_build_object('stream_name', 'bin-1', 'event_type', 'A', 'payload_bytes', 'not base64!')));
+\echo :LAST_ERROR_SQLSTATE
+
 -- 22P02: a malformed event id in JSON.
 SELECT * FROM es_store.append_events(NULL, jsonb_build_array(jsonb_build_object(
 	'stream_name', 'cart-1', 'event_type', 'A', 'payload', 1, 'event_id', 'nope')));
@@ -181,6 +212,21 @@ SELECT * FROM es_store.append('shop', 'order', 'x', NULL, ARRAY['A'], ARRAY['{}'
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM es_store.append_events(NULL, jsonb_build_array(jsonb_build_object(
 	'stream_name', 'cart-1', 'event_type', 'A', 'payload', 1, 'trace_id', repeat('t', 2000))));
+\echo :LAST_ERROR_SQLSTATE
+-- bytea payloads count as their bytes, in every form: each value counts
+-- with its 4-byte header, so 1007 bytes beside the event type 'A' (5) and
+-- the empty metadata (8) are exactly 1024, and one byte more is too many.
+SELECT count(*) FROM es_store.append_event_bytes('shop', 'order', 'bytes-limit', 0, 'A',
+	decode(repeat('ab', 1007), 'hex'));
+SELECT * FROM es_store.append_event_bytes('shop', 'order', 'x', NULL, 'A',
+	decode(repeat('ab', 1008), 'hex'));
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.append_stream_bytes('bin-1', NULL, ARRAY['A', 'B'],
+	ARRAY['\x01'::bytea, decode(repeat('ab', 2000), 'hex')]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.append_events(NULL, jsonb_build_array(jsonb_build_object(
+	'stream_name', 'bin-1', 'event_type', 'A',
+	'payload_bytes', encode(decode(repeat('ab', 2000), 'hex'), 'base64'))));
 \echo :LAST_ERROR_SQLSTATE
 RESET es_store.max_event_bytes;
 SELECT * FROM es_store.append_event('shop', 'order', repeat('k', 3000), NULL, 'A', '{}');

@@ -20,6 +20,15 @@ SELECT count(*) FROM es_store.append('rp', 'doc', 'big', 0, ARRAY['Big', 'Small'
 		'{}'::jsonb]);
 SELECT pg_relation_size(reltoastrelid) > 0 AS payload_toasted
 FROM pg_class WHERE oid = 'es_store.events'::regclass;
+-- bytea payloads (payload NULL) of 0 to 9 bytes, so that the padding
+-- before stream_id takes every width, and one stored out of line.
+SELECT count(*) FROM generate_series(0, 9) k,
+	LATERAL es_store.append_event_bytes('rp', 'bin', 'b' || k, NULL, 'Bytes',
+		substr('\x0001020304050607ff'::bytea, 1, k), NULL, NULL, 1,
+		CASE WHEN k % 2 = 0 THEN 'corr-' || k END);
+SELECT count(*) FROM es_store.append_bytes('rp', 'bin', 'big', 0, ARRAY['Big', 'Small'],
+	ARRAY[(SELECT decode(string_agg(md5(i::text), ''), 'hex') FROM generate_series(1, 400) i),
+		  '\x2a'::bytea]);
 BEGIN;
 SELECT count(*) FROM es_store.append_event('rp', 'acct', 'rolled-back', 0, 'E', '{}');
 ROLLBACK;
@@ -30,7 +39,7 @@ SELECT count(*) FROM es_store.append_stream('order-1', 0, ARRAY['Placed', 'Paid'
 SELECT count(*) FROM generate_series(1, 6) k,
 	LATERAL es_store.append_event('rpé', 'dœc', 'ïd-' || k, NULL, 'Round', '{}');
 -- An aggregate whose stream id is not its key hash (as heads created by
--- the SQL statements, or before 0.2.2, have), and one whose key hash is the
+-- the SQL statements, or before 0.3.0, have), and one whose key hash is the
 -- stream id of another aggregate's head (a hash collision, made by hand):
 -- the aggregate read then finds the events through the head row.
 INSERT INTO es_store.aggregate_heads (stream_id, bounded_context,
@@ -75,6 +84,9 @@ CREATE FUNCTION do_reads(path text) RETURNS void LANGUAGE sql AS $$
 	INSERT INTO reads SELECT path, 'aggregate ' || k, e.*
 	FROM unnest(ARRAY['taken', 'collides', 'rr', 'collides-rr']) k,
 		 LATERAL es_store.read_aggregate('rp', 'acct', k) WITH ORDINALITY e;
+	INSERT INTO reads SELECT path, 'bin ' || k, e.*
+	FROM unnest(ARRAY['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9', 'big']) k,
+		 LATERAL es_store.read_aggregate('rp', 'bin', k) WITH ORDINALITY e;
 	INSERT INTO reads SELECT path, 'aggregate unknown', e.*
 	FROM es_store.read_aggregate('rp', 'acct', 'nope') WITH ORDINALITY e;
 	INSERT INTO reads SELECT path, 'big', e.*
@@ -108,6 +120,7 @@ SELECT read, count(path) FILTER (WHERE path = 'scan') AS scan,
 FROM (SELECT 'aggregate ' || k FROM generate_series(1, 8) k
 	  UNION ALL VALUES ('aggregate range'), ('aggregate max_count'),
 		('aggregate empty range'), ('aggregate unknown'), ('aggregate taken'),
+		('bin b0'), ('bin b9'), ('bin big'),
 		('aggregate collides'), ('aggregate rr'), ('aggregate collides-rr'),
 		('big'), ('stream'),
 		('feed 0'), ('feed 100'), ('feed 389')) r(read)
@@ -119,12 +132,12 @@ SELECT count(*) AS differences FROM (
 	 SELECT 'scan', read, global_position, bounded_context, aggregate_type,
 			aggregate_id, aggregate_version, event_id, event_type,
 			event_version, payload, metadata, correlation_id, causation_id,
-			trace_id, created_at, n FROM reads WHERE path = 'sql')
+			trace_id, created_at, payload_bytes, n FROM reads WHERE path = 'sql')
 	UNION ALL
 	(SELECT 'scan', read, global_position, bounded_context, aggregate_type,
 			aggregate_id, aggregate_version, event_id, event_type,
 			event_version, payload, metadata, correlation_id, causation_id,
-			trace_id, created_at, n FROM reads WHERE path = 'sql' EXCEPT ALL
+			trace_id, created_at, payload_bytes, n FROM reads WHERE path = 'sql' EXCEPT ALL
 	 SELECT * FROM reads WHERE path = 'scan')) d;
 -- Pages in position order, aggregates in version order.
 SELECT read, bool_and(ordered) AS ordered FROM (
@@ -139,6 +152,13 @@ SELECT aggregate_version, event_version, correlation_id, causation_id,
 FROM reads WHERE path = 'scan' AND read = 'aggregate 6' ORDER BY n;
 SELECT event_type, octet_length(payload::text) FROM reads
 WHERE path = 'scan' AND read = 'big' ORDER BY n;
+-- The bytes come back as they went in.
+SELECT read, event_type, payload IS NULL AS no_jsonb, correlation_id,
+	   CASE WHEN octet_length(payload_bytes) < 100 THEN payload_bytes::text
+			ELSE (md5(payload_bytes) = (SELECT md5(decode(string_agg(md5(i::text), ''), 'hex'))
+										FROM generate_series(1, 400) i))::text
+				 || ' ' || octet_length(payload_bytes) END AS bytes
+FROM reads WHERE path = 'scan' AND read LIKE 'bin %' ORDER BY read, n;
 -- Each aggregate with events is in exactly one segment of each count, the
 -- one of its head row's key_hash (as computed when the head row was created).
 SELECT n.n AS segment_count, count(*) AS aggregates,
@@ -192,7 +212,7 @@ ALTER TABLE es_store.events ALTER COLUMN aggregate_type DROP NOT NULL;
 INSERT INTO es_store.events
 SELECT nextval('es_store.global_position_seq'), bounded_context, NULL, aggregate_id,
 	   4, gen_random_uuid(), event_type, event_version, payload, metadata,
-	   NULL, NULL, NULL, created_at, stream_id
+	   NULL, NULL, NULL, created_at, NULL, stream_id
 FROM es_store.events WHERE aggregate_id = '8' AND aggregate_version = 3;
 SELECT aggregate_id, aggregate_type IS NULL AS type_is_null, aggregate_version
 FROM es_store.read_feed(0, 1000) WHERE aggregate_id = '8';

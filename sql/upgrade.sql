@@ -64,22 +64,27 @@ SELECT es_store.save_checkpoint('up', 3);
 SELECT global_position, aggregate_id, event_type FROM es_store.read_feed(0, 10, aggregate_types => ARRAY['acct']);
 
 ALTER EXTENSION es_store UPDATE TO '0.2.1';
--- The 0.2.2 update rewrites es_store.events (its rows carry the key since).
+-- Before 0.3.0 events have no payload_bytes: the one function of 0.2.1
+-- that can be given bytes refuses them (0A000), and writes nothing.
+SELECT * FROM es_store.append_events(NULL, jsonb_build_array(jsonb_build_object(
+	'stream_name', 'up-bytes', 'event_type', 'B', 'payload_bytes', 'AAE=')));
+SELECT es_store.stream_version('up-bytes') AS bytes_stream_version;
+-- The 0.3.0 update rewrites es_store.events (its rows carry the key since).
 -- It refuses while the table has objects of a user's own it would drop...
 CREATE FUNCTION user_trigger() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
 CREATE TRIGGER user_audit AFTER INSERT ON es_store.events
 	FOR EACH ROW EXECUTE FUNCTION user_trigger();
 CREATE INDEX user_index ON es_store.events (event_type);
-ALTER EXTENSION es_store UPDATE TO '0.2.2';
+ALTER EXTENSION es_store UPDATE TO '0.3.0';
 DROP TRIGGER user_audit ON es_store.events;
 DROP INDEX es_store.user_index;
 DROP FUNCTION user_trigger();
 -- A view on the table makes PostgreSQL's DROP TABLE refuse (2BP01).
 CREATE VIEW user_view AS SELECT global_position FROM es_store.events;
 \set VERBOSITY sqlstate
-ALTER EXTENSION es_store UPDATE TO '0.2.2';
+ALTER EXTENSION es_store UPDATE TO '0.3.0';
 \set VERBOSITY default
-ALTER EXTENSION es_store UPDATE TO '0.2.2';
+ALTER EXTENSION es_store UPDATE TO '0.3.0';
 DROP VIEW user_view;
 -- ... and keeps the table's grants and publications.
 CREATE ROLE es_upgrade_auditor;
@@ -91,10 +96,13 @@ CREATE TEMP TABLE feed_before AS SELECT * FROM es_store.read_feed(0, 1000);
 ALTER EXTENSION es_store UPDATE;
 -- The same feed, read now from the event rows alone.
 SELECT count(*) AS events, (SELECT count(*) FROM (
-	(SELECT * FROM feed_before EXCEPT ALL SELECT * FROM es_store.read_feed(0, 1000))
+	(SELECT *, NULL::bytea FROM feed_before EXCEPT ALL SELECT * FROM es_store.read_feed(0, 1000))
 	UNION ALL
-	(SELECT * FROM es_store.read_feed(0, 1000) EXCEPT ALL SELECT * FROM feed_before)) d) AS differences
+	(SELECT * FROM es_store.read_feed(0, 1000) EXCEPT ALL SELECT *, NULL::bytea FROM feed_before)) d) AS differences
 FROM feed_before;
+-- es_store.event ends with payload_bytes now, and bytes can be appended.
+SELECT aggregate_version FROM es_store.append_event_bytes('up', 'acct', 'h', 0, 'K', '\x00ff'::bytea);
+SELECT payload, payload_bytes FROM es_store.read_aggregate('up', 'acct', 'h');
 SELECT count(*) AS rows_with_their_key
 FROM es_store.events e JOIN es_store.aggregate_heads h USING (stream_id)
 WHERE (e.bounded_context, e.aggregate_type, e.aggregate_id)

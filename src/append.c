@@ -75,13 +75,13 @@ check_no_null_elements(const bool *nulls, int n, const char *what)
 
 /*
  * Read the per-event arguments of the batch functions, which start at
- * argno with this layout: event_types text[], payloads jsonb[], metadata
- * jsonb[], event_ids uuid[], event_versions int[], correlation_id text,
- * causation_id text, trace_id text.
+ * argno with this layout: event_types text[], payloads jsonb[] (bytea[]
+ * with bytes), metadata jsonb[], event_ids uuid[], event_versions int[],
+ * correlation_id text, causation_id text, trace_id text.
  */
 static EsBatch *
 batch_from_arrays(FunctionCallInfo fcinfo, EsStreamKey key, int expected_argno,
-				  int argno)
+				  int argno, bool bytes)
 {
 	EsBatch    *b;
 	ArrayType  *type_array;
@@ -109,7 +109,8 @@ batch_from_arrays(FunctionCallInfo fcinfo, EsStreamKey key, int expected_argno,
 						key.display);
 	unpack_checked_array(type_array, "event_types", TEXTOID, -1, false,
 						 TYPALIGN_INT, &types, &type_nulls, &n);
-	npayloads = unpack_array(fcinfo, argno + 1, "payloads", JSONBOID, -1, false,
+	npayloads = unpack_array(fcinfo, argno + 1, "payloads",
+							 bytes ? BYTEAOID : JSONBOID, -1, false,
 							 TYPALIGN_INT, &payloads, &payload_nulls);
 	nmeta = unpack_array(fcinfo, argno + 2, "metadata", JSONBOID, -1, false,
 						 TYPALIGN_INT, &meta, &meta_nulls);
@@ -131,7 +132,10 @@ batch_from_arrays(FunctionCallInfo fcinfo, EsStreamKey key, int expected_argno,
 	{
 		CHECK_FOR_INTERRUPTS();
 		b->event_types[i] = types[i];
-		b->payloads[i] = payloads[i];
+		if (bytes)
+			b->payload_bytes[i] = payloads[i];
+		else
+			b->payloads[i] = payloads[i];
 		if (meta && !meta_nulls[i])
 			b->metadata[i] = meta[i];
 		if (ids && !id_nulls[i])
@@ -162,12 +166,12 @@ batch_from_arrays(FunctionCallInfo fcinfo, EsStreamKey key, int expected_argno,
 
 /*
  * Read the arguments of the single-event functions, which start at argno
- * with this layout: event_type text, payload jsonb, metadata jsonb,
- * event_id uuid, event_version int, correlation_id, causation_id,
- * trace_id text.
+ * with this layout: event_type text, payload jsonb (bytea with bytes),
+ * metadata jsonb, event_id uuid, event_version int, correlation_id,
+ * causation_id, trace_id text.
  */
 static EsBatch *
-batch_of_one(FunctionCallInfo fcinfo, EsStreamKey key, int argno)
+batch_of_one(FunctionCallInfo fcinfo, EsStreamKey key, int argno, bool bytes)
 {
 	EsBatch    *b = es_batch_new(1);
 
@@ -175,7 +179,10 @@ batch_of_one(FunctionCallInfo fcinfo, EsStreamKey key, int argno)
 	es_check_not_null(fcinfo, argno + 1, "payload");
 	b->key = key;
 	b->event_types[0] = PG_GETARG_DATUM(argno);
-	b->payloads[0] = PG_GETARG_DATUM(argno + 1);
+	if (bytes)
+		b->payload_bytes[0] = PG_GETARG_DATUM(argno + 1);
+	else
+		b->payloads[0] = PG_GETARG_DATUM(argno + 1);
 	if (!PG_ARGISNULL(argno + 2))
 		b->metadata[0] = PG_GETARG_DATUM(argno + 2);
 	if (!PG_ARGISNULL(argno + 3))
@@ -248,7 +255,17 @@ es_append(PG_FUNCTION_ARGS)
 {
 	EsStreamKey key = es_key_from_args(fcinfo, 0);
 
-	return es_append_srf(fcinfo, batch_from_arrays(fcinfo, key, 3, 4));
+	return es_append_srf(fcinfo, batch_from_arrays(fcinfo, key, 3, 4, false));
+}
+
+/* es_append with bytea payloads (es_store.append_bytes): same rules. */
+PG_FUNCTION_INFO_V1(es_append_bytes);
+Datum
+es_append_bytes(PG_FUNCTION_ARGS)
+{
+	EsStreamKey key = es_key_from_args(fcinfo, 0);
+
+	return es_append_srf(fcinfo, batch_from_arrays(fcinfo, key, 3, 4, true));
 }
 
 /*
@@ -266,7 +283,17 @@ es_append_stream(PG_FUNCTION_ARGS)
 {
 	EsStreamKey key = es_key_from_stream_name(fcinfo, 0);
 
-	return es_append_srf(fcinfo, batch_from_arrays(fcinfo, key, 1, 2));
+	return es_append_srf(fcinfo, batch_from_arrays(fcinfo, key, 1, 2, false));
+}
+
+/* es_append_stream with bytea payloads (es_store.append_stream_bytes) */
+PG_FUNCTION_INFO_V1(es_append_stream_bytes);
+Datum
+es_append_stream_bytes(PG_FUNCTION_ARGS)
+{
+	EsStreamKey key = es_key_from_stream_name(fcinfo, 0);
+
+	return es_append_srf(fcinfo, batch_from_arrays(fcinfo, key, 1, 2, true));
 }
 
 /*
@@ -278,15 +305,29 @@ es_append_stream(PG_FUNCTION_ARGS)
  * expected_version NULL means any; metadata NULL means '{}'; event_id NULL
  * means a generated one; event_version NULL means 1, as in es_append.  Locks the head row like es_append.
  */
+static Datum
+append_event(FunctionCallInfo fcinfo, bool bytes)
+{
+	EsStreamKey key = es_key_from_args(fcinfo, 0);
+	EsBatch    *b = batch_of_one(fcinfo, key, 4, bytes);
+
+	es_check_expected_version(b, fcinfo, 3);
+	return append_returning_row(fcinfo, b);
+}
+
 PG_FUNCTION_INFO_V1(es_append_event);
 Datum
 es_append_event(PG_FUNCTION_ARGS)
 {
-	EsStreamKey key = es_key_from_args(fcinfo, 0);
-	EsBatch    *b = batch_of_one(fcinfo, key, 4);
+	return append_event(fcinfo, false);
+}
 
-	es_check_expected_version(b, fcinfo, 3);
-	return append_returning_row(fcinfo, b);
+/* es_append_event with a bytea payload (es_store.append_event_bytes) */
+PG_FUNCTION_INFO_V1(es_append_event_bytes);
+Datum
+es_append_event_bytes(PG_FUNCTION_ARGS)
+{
+	return append_event(fcinfo, true);
 }
 
 /*
@@ -301,15 +342,14 @@ es_append_event(PG_FUNCTION_ARGS)
  * otherwise); gaps are allowed, and the head's version becomes the highest
  * version stored.  Locks the head row like es_append.
  */
-PG_FUNCTION_INFO_V1(es_append_at_version);
-Datum
-es_append_at_version(PG_FUNCTION_ARGS)
+static Datum
+append_at_version(FunctionCallInfo fcinfo, bool bytes)
 {
 	EsStreamKey key = es_key_from_args(fcinfo, 0);
 	EsBatch    *b;
 
 	es_check_not_null(fcinfo, 3, "aggregate_version");
-	b = batch_of_one(fcinfo, key, 4);
+	b = batch_of_one(fcinfo, key, 4, bytes);
 	b->expect = ES_EXPECT_AT_VERSION;
 	b->expected_version = PG_GETARG_INT64(3);
 	if (b->expected_version < 1 || b->expected_version > ES_MAX_VERSION)
@@ -320,4 +360,19 @@ es_append_at_version(PG_FUNCTION_ARGS)
 				 errdetail("Versions go from 1 to %lld.",
 						   (long long) ES_MAX_VERSION)));
 	return append_returning_row(fcinfo, b);
+}
+
+PG_FUNCTION_INFO_V1(es_append_at_version);
+Datum
+es_append_at_version(PG_FUNCTION_ARGS)
+{
+	return append_at_version(fcinfo, false);
+}
+
+/* es_append_at_version with a bytea payload (append_at_version_bytes) */
+PG_FUNCTION_INFO_V1(es_append_at_version_bytes);
+Datum
+es_append_at_version_bytes(PG_FUNCTION_ARGS)
+{
+	return append_at_version(fcinfo, true);
 }

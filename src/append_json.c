@@ -23,7 +23,8 @@
 
 static const char *const known_fields[] = {
 	"bounded_context", "aggregate_type", "aggregate_id", "stream_name",
-	"event_type", "payload", "metadata", "event_id", "event_version",
+	"event_type", "payload", "payload_bytes", "metadata", "event_id",
+	"event_version",
 	"correlation_id", "causation_id", "trace_id", NULL
 };
 
@@ -157,6 +158,35 @@ event_version_field(JsonbValue *v, int i)
 	return version;
 }
 
+/* Names the event whose payload_bytes PostgreSQL's base64 decoder refuses */
+static void
+base64_error_context(void *arg)
+{
+	errcontext("event field \"payload_bytes\" of event %d of the batch (base64)",
+			   *(int *) arg + 1);
+}
+
+/*
+ * The bytes of a "payload_bytes" field: a base64 string (RFC 4648, the
+ * standard alphabet, as PostgreSQL's decode(.., 'base64') reads it, which
+ * also skips whitespace), decoded; 22023 when it is not base64.
+ */
+static Datum
+base64_field(Datum text, int i)
+{
+	ErrorContextCallback context;
+	Datum		bytes;
+
+	context.callback = base64_error_context;
+	context.arg = &i;
+	context.previous = error_context_stack;
+	error_context_stack = &context;
+	bytes = DirectFunctionCall2(binary_decode, text,
+								PointerGetDatum(cstring_to_text("base64")));
+	error_context_stack = context.previous;
+	return bytes;
+}
+
 static void
 read_event(EsBatch *b, int i, JsonbContainer *obj)
 {
@@ -168,11 +198,20 @@ read_event(EsBatch *b, int i, JsonbContainer *obj)
 	/* a JSON null payload is a payload, as 'null'::jsonb is in es_append */
 	v = getKeyJsonValueFromContainer(obj, "payload", strlen("payload"), NULL);
 	b->payloads[i] = v == NULL ? (Datum) 0 : JsonbPGetDatum(JsonbValueToJsonb(v));
-	if (b->payloads[i] == (Datum) 0)
+	if ((d = text_field(obj, "payload_bytes", i)) != (Datum) 0)
+	{
+		if (b->payloads[i] != (Datum) 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("event %d has both a \"payload\" and a \"payload_bytes\"", i + 1),
+					 errdetail("An event's payload is either JSON or bytes.")));
+		b->payload_bytes[i] = base64_field(d, i);
+	}
+	else if (b->payloads[i] == (Datum) 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("event field \"payload\" cannot be null"),
-				 errdetail("Event %d of the batch has no \"payload\".", i + 1)));
+				 errdetail("Event %d of the batch has neither a \"payload\" nor a \"payload_bytes\".", i + 1)));
 	b->metadata[i] = jsonb_field(obj, "metadata");
 
 	if ((d = text_field(obj, "event_id", i)) != (Datum) 0)
@@ -218,7 +257,8 @@ event_object(Jsonb *events, int i)
  * es_append_events(expected_version bigint, events jsonb)
  *
  * Append a batch given as a JSON array of objects.  Each object has
- * event_type and payload, optionally metadata, event_id, event_version,
+ * event_type and payload (any JSON) or payload_bytes (a base64 string, for
+ * a bytea payload), optionally metadata, event_id, event_version,
  * correlation_id, causation_id, trace_id, and names its aggregate by
  * bounded_context/aggregate_type/aggregate_id or by stream_name.  All
  * objects must name the same aggregate (22023 otherwise).  expected_version

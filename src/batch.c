@@ -58,6 +58,7 @@ es_batch_new(int nevents)
 	b->event_types = palloc0(sizeof(Datum) * nevents);
 	b->event_versions = palloc0(sizeof(Datum) * nevents);
 	b->payloads = palloc0(sizeof(Datum) * nevents);
+	b->payload_bytes = palloc0(sizeof(Datum) * nevents);
 	b->metadata = palloc0(sizeof(Datum) * nevents);
 	b->correlation_ids = palloc0(sizeof(Datum) * nevents);
 	b->correlation_nulls = palloc(sizeof(bool) * nevents);
@@ -124,13 +125,15 @@ empty_object(void)
 
 /*
  * What event i counts against es_store.max_event_bytes: its event type,
- * payload, metadata, and correlation, causation and trace ids, uncompressed.
+ * payload (jsonb or bytea), metadata, and correlation, causation and trace
+ * ids, uncompressed.
  */
 static Size
 event_bytes(const EsBatch *b, int i)
 {
 	Size		bytes = toast_raw_datum_size(b->event_types[i]) +
-		toast_raw_datum_size(b->payloads[i]) +
+		toast_raw_datum_size(b->payloads[i] != (Datum) 0 ? b->payloads[i] :
+							 b->payload_bytes[i]) +
 		toast_raw_datum_size(b->metadata[i]);
 
 	if (!b->correlation_nulls[i])
@@ -173,12 +176,18 @@ es_batch_validate(EsBatch *b)
 	es_check_batch_size(b->nevents, b->key.display);
 
 	b->ids_supplied = false;
+	b->has_bytes = false;
 	for (int i = 0; i < b->nevents; i++)
 	{
 		Jsonb	   *meta;
 		Size		bytes;
 
 		CHECK_FOR_INTERRUPTS();
+
+		/* the entry points set exactly one payload, and refuse NULL */
+		Assert((b->payloads[i] == (Datum) 0) != (b->payload_bytes[i] == (Datum) 0));
+		if (b->payload_bytes[i] != (Datum) 0)
+			b->has_bytes = true;
 
 		if (VARSIZE_ANY_EXHDR(DatumGetPointer(b->event_types[i])) == 0)
 			ereport(ERROR,
@@ -425,12 +434,29 @@ nullable_array(Datum *values, bool *nulls, int n, Oid type, int16 len,
 											  type, len, byval, align));
 }
 
+/*
+ * An array of n varlena values of type, where (Datum) 0 stands for NULL
+ * (the payloads of a batch).
+ */
+static Datum
+optional_array(Datum *values, int n, Oid type)
+{
+	bool	   *nulls = palloc(sizeof(bool) * n);
+	Datum		result;
+
+	for (int i = 0; i < n; i++)
+		nulls[i] = values[i] == (Datum) 0;
+	result = nullable_array(values, nulls, n, type, -1, false, TYPALIGN_INT);
+	pfree(nulls);
+	return result;
+}
+
 /* Insert the batch's events; returns how many rows were inserted. */
 static uint64
 insert_events(const EsBatch *b, int64 stream_id, const EsAppendResult *r)
 {
-	Datum		values[14];
-	char		nulls[14];
+	Datum		values[15];
+	char		nulls[15];
 	EsPlanId	plan;
 	int			n = b->nevents;
 	int			rc;
@@ -449,6 +475,9 @@ insert_events(const EsBatch *b, int64 stream_id, const EsAppendResult *r)
 		values[4] = b->event_types[0];
 		values[5] = b->event_versions[0];
 		values[6] = b->payloads[0];
+		nulls[6] = b->payloads[0] == (Datum) 0 ? 'n' : ' ';
+		values[14] = b->payload_bytes[0];
+		nulls[14] = b->payload_bytes[0] == (Datum) 0 ? 'n' : ' ';
 		values[7] = b->metadata[0];
 		values[8] = b->correlation_ids[0];
 		nulls[8] = b->correlation_nulls[0] ? 'n' : ' ';
@@ -468,8 +497,8 @@ insert_events(const EsBatch *b, int64 stream_id, const EsAppendResult *r)
 													-1, false, TYPALIGN_INT));
 		values[5] = PointerGetDatum(construct_array(b->event_versions, n, INT4OID,
 													4, true, TYPALIGN_INT));
-		values[6] = PointerGetDatum(construct_array(b->payloads, n, JSONBOID,
-													-1, false, TYPALIGN_INT));
+		values[6] = optional_array(b->payloads, n, JSONBOID);
+		values[14] = optional_array(b->payload_bytes, n, BYTEAOID);
 		values[7] = PointerGetDatum(construct_array(b->metadata, n, JSONBOID,
 													-1, false, TYPALIGN_INT));
 		values[8] = nullable_array(b->correlation_ids, b->correlation_nulls, n,
@@ -508,6 +537,18 @@ es_append_batch(EsBatch *b)
 
 	es_guard_enter(&guard);
 	SPI_connect();
+
+	/*
+	 * Schemas before 0.3.0 have no payload_bytes; of their functions only
+	 * es_append_events can be given one
+	 */
+	if (b->has_bytes && !es_events_have_key())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot append a bytea payload to stream \"%s\" before es_store is updated",
+						b->key.display),
+				 errdetail("The installed es_store schema predates 0.3.0, whose events have a payload_bytes column."),
+				 errhint("ALTER EXTENSION es_store UPDATE;")));
 
 	/* 2: a retry of a stored append needs no lock and no write */
 	if (b->ids_supplied &&

@@ -673,6 +673,7 @@ store_event(EsDirect *d, TupleTableSlot *slot, const EsBatch *b, int i,
 	v[att[EVENT_EVENT_TYPE]] = b->event_types[i];
 	v[att[EVENT_EVENT_VERSION]] = b->event_versions[i];
 	v[att[EVENT_PAYLOAD]] = b->payloads[i];
+	v[att[EVENT_PAYLOAD_BYTES]] = b->payload_bytes[i];
 	v[att[EVENT_METADATA]] = b->metadata[i];
 	v[att[EVENT_CORRELATION_ID]] = b->correlation_ids[i];
 	v[att[EVENT_CAUSATION_ID]] = b->causation_ids[i];
@@ -683,6 +684,8 @@ store_event(EsDirect *d, TupleTableSlot *slot, const EsBatch *b, int i,
 	n[att[EVENT_CORRELATION_ID]] = b->correlation_nulls[i];
 	n[att[EVENT_CAUSATION_ID]] = b->causation_nulls[i];
 	n[att[EVENT_TRACE_ID]] = b->trace_nulls[i];
+	n[att[EVENT_PAYLOAD]] = b->payloads[i] == (Datum) 0;
+	n[att[EVENT_PAYLOAD_BYTES]] = b->payload_bytes[i] == (Datum) 0;
 	ExecStoreVirtualTuple(slot);
 }
 

@@ -90,7 +90,9 @@ typedef struct EsBatch
 	bool		ids_supplied;	/* the caller gave at least one id */
 	Datum	   *event_types;	/* text */
 	Datum	   *event_versions; /* int4 */
-	Datum	   *payloads;		/* jsonb */
+	Datum	   *payloads;		/* jsonb, or (Datum) 0 for a bytea payload */
+	Datum	   *payload_bytes;	/* bytea, or (Datum) 0 for a jsonb payload */
+	bool		has_bytes;		/* some payload is bytea */
 	Datum	   *metadata;		/* jsonb */
 	Datum	   *correlation_ids;	/* text, with nulls */
 	bool	   *correlation_nulls;
@@ -170,8 +172,8 @@ typedef enum EsHeadColumn
 
 /*
  * Columns of events, all of which an insert sets: those of es_store.event
- * in its order, then stream_id (the 0.2.2 schema; before it, events had no
- * key columns and the C paths do not apply).
+ * in its order, then stream_id (the 0.3.0 schema; before it, events had no
+ * key columns and no payload_bytes, and the C paths do not apply).
  */
 typedef enum EsEventColumn
 {
@@ -179,7 +181,7 @@ typedef enum EsEventColumn
 	EVENT_AGGREGATE_ID, EVENT_AGGREGATE_VERSION, EVENT_EVENT_ID,
 	EVENT_EVENT_TYPE, EVENT_EVENT_VERSION, EVENT_PAYLOAD, EVENT_METADATA,
 	EVENT_CORRELATION_ID, EVENT_CAUSATION_ID, EVENT_TRACE_ID,
-	EVENT_CREATED_AT, EVENT_STREAM_ID, EVENT_NCOLS
+	EVENT_CREATED_AT, EVENT_PAYLOAD_BYTES, EVENT_STREAM_ID, EVENT_NCOLS
 } EsEventColumn;
 
 #define EVENT_NCOLS_OUT EVENT_STREAM_ID /* the columns es_store.event has */

@@ -149,7 +149,7 @@ es_extension_member(Oid relid)
  * caller's search_path), until es_guard_leave, which *guard lets restore
  * the caller's identity.  An error restores it through the (sub)
  * transaction's abort, as it does for SECURITY DEFINER.  The entry points
- * are SECURITY INVOKER since 0.2.2: fmgr_security_definer looks the
+ * are SECURITY INVOKER since 0.3.0: fmgr_security_definer looks the
  * function up again for every statement that calls it, which cost more
  * than the rest of a read of ten events' fixed work (README, Performance);
  * the checkpoint functions must know their caller anyway (checkpoint.c).

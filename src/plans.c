@@ -73,13 +73,16 @@
 	"version = GREATEST(h.version, $4), updated_at = pg_catalog.now() " \
 	"RETURNING h.stream_id, h.version"
 
-/* The columns of es_store.event, from an event row (0.2.2 and later) */
+/*
+ * The columns of es_store.event, from an event row (0.3.0 and later, where
+ * the type ends with payload_bytes)
+ */
 #define ROW_COLUMNS \
 	"e.global_position, e.bounded_context, e.aggregate_type, " \
-	"e.aggregate_id, " EVENT_COLUMNS_AFTER_KEY
+	"e.aggregate_id, " EVENT_COLUMNS_AFTER_KEY ", e.payload_bytes"
 
 /*
- * The head row of each event, for the feed reads of schemas before 0.2.2.  As a LATERAL subquery
+ * The head row of each event, for the feed reads of schemas before 0.3.0.  As a LATERAL subquery
  * that cannot be flattened (OFFSET 0), it can only be joined by a nested
  * loop over the events in position order, which stops after the page's
  * last row.  A plain join leaves the generic plan free to pick a merge or
@@ -97,31 +100,33 @@
 
 /*
  * The event inserts.  $12, $13 and $14 are the aggregate's key, which the
- * event rows carry since 0.2.2; the statements for older schemas take the
- * same parameters and leave the key out.
+ * event rows carry since 0.3.0, and $15 the bytea payloads (payload_bytes,
+ * 0.3.0); the statements for older schemas take the same parameters and
+ * leave the key and $15 out (batch.c refuses bytea payloads there).
  */
 #define INSERT_COLUMNS \
 	"INSERT INTO es_store.events (global_position, bounded_context, " \
 	"aggregate_type, aggregate_id, aggregate_version, event_id, event_type, " \
 	"event_version, payload, metadata, correlation_id, causation_id, " \
-	"trace_id, created_at, stream_id) "
+	"trace_id, created_at, payload_bytes, stream_id) "
 
 #define INSERT_ONE_SQL \
 	INSERT_COLUMNS \
 	"VALUES ($1, $12, $13, $14, $3, $4, $5, $6, $7, $8, $9, $10, $11, " \
-	"pg_catalog.now(), $2)"
+	"pg_catalog.now(), $15, $2)"
 
 #define UNNEST_EVENTS \
 	"FROM ROWS FROM (pg_catalog.unnest($1), " \
 	"pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), " \
 	"pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), " \
-	"pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11)) " \
-	"AS u(p, v, i, t, ev, pl, m, c, ca, tr)"
+	"pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11), " \
+	"pg_catalog.unnest($15)) " \
+	"AS u(p, v, i, t, ev, pl, m, c, ca, tr, pb)"
 
 #define INSERT_MANY_SQL \
 	INSERT_COLUMNS \
 	"SELECT u.p, $12, $13, $14, u.v, u.i, u.t, u.ev, u.pl, u.m, u.c, u.ca, " \
-	"u.tr, pg_catalog.now(), $2 " UNNEST_EVENTS
+	"u.tr, pg_catalog.now(), u.pb, $2 " UNNEST_EVENTS
 
 #define NO_KEY_INSERT_COLUMNS \
 	"INSERT INTO es_store.events (global_position, stream_id, " \
@@ -138,12 +143,12 @@
 	"pg_catalog.now() " UNNEST_EVENTS
 
 #define INSERT_ONE_TYPES \
-	14, {INT8OID, INT8OID, INT8OID, UUIDOID, TEXTOID, INT4OID, JSONBOID, \
-	JSONBOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}
+	15, {INT8OID, INT8OID, INT8OID, UUIDOID, TEXTOID, INT4OID, JSONBOID, \
+	JSONBOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID}
 #define INSERT_MANY_TYPES \
-	14, {INT8ARRAYOID, INT8OID, INT8ARRAYOID, UUIDARRAYOID, TEXTARRAYOID, \
+	15, {INT8ARRAYOID, INT8OID, INT8ARRAYOID, UUIDARRAYOID, TEXTARRAYOID, \
 	INT4ARRAYOID, JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID, TEXTARRAYOID, \
-	TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID}
+	TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, BYTEAARRAYOID}
 
 /*
  * Checkpoint saves: a new checkpoint belongs to the saver ($3); an existing
@@ -160,7 +165,7 @@
 
 #define SKIP_STORED_IDS " ON CONFLICT ON CONSTRAINT events_event_id_key DO NOTHING"
 
-#define MAX_PLAN_ARGS 14
+#define MAX_PLAN_ARGS 15
 
 typedef struct EsPlanDef
 {
@@ -231,7 +236,7 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		4, {TEXTOID, TEXTOID, TEXTOID, UUIDARRAYOID}
 	},
 	[ES_PLAN_READ_AGGREGATE] = {
-		"SELECT " EVENT_COLUMNS " FROM es_store.aggregate_heads h "
+		"SELECT " ROW_COLUMNS " FROM es_store.aggregate_heads h "
 		"JOIN es_store.events e ON e.stream_id" EQ "h.stream_id "
 		"WHERE " KEY_MATCHES " AND "
 		"e.aggregate_version OPERATOR(pg_catalog.>=) $4 AND "
@@ -374,9 +379,10 @@ static const EsPlanDef no_owner_defs[ES_NUM_PLANS] = {
 };
 
 /*
- * The statements of schemas before 0.2.2, whose event rows do not carry
- * the aggregate's key: the inserts leave it out, the feed reads join each
- * event with its head row.
+ * The statements of schemas before 0.3.0, whose event rows do not carry
+ * the aggregate's key and whose es_store.event has no payload_bytes: the
+ * inserts leave both out, the reads take the key from each event's head
+ * row.
  */
 static const EsPlanDef no_event_key_defs[ES_NUM_PLANS] = {
 	[ES_PLAN_INSERT_ONE] = {
@@ -394,6 +400,15 @@ static const EsPlanDef no_event_key_defs[ES_NUM_PLANS] = {
 	[ES_PLAN_INSERT_MANY_IDEMPOTENT] = {
 		NO_KEY_INSERT_MANY_SQL SKIP_STORED_IDS,
 		INSERT_MANY_TYPES
+	},
+	[ES_PLAN_READ_AGGREGATE] = {
+		"SELECT " EVENT_COLUMNS " FROM es_store.aggregate_heads h "
+		"JOIN es_store.events e ON e.stream_id" EQ "h.stream_id "
+		"WHERE " KEY_MATCHES " AND "
+		"e.aggregate_version OPERATOR(pg_catalog.>=) $4 AND "
+		"e.aggregate_version OPERATOR(pg_catalog.<=) $5 "
+		"ORDER BY e.aggregate_version LIMIT $6",
+		6, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID}
 	},
 	[ES_PLAN_READ_FEED] = {
 		"SELECT " EVENT_COLUMNS " FROM es_store.events e " HEADS_OF_EVENT("")
@@ -427,7 +442,7 @@ static SPIPlanPtr no_owner_plans[ES_NUM_PLANS];
 /*
  * What the installed schema has, cached per backend: whether
  * aggregate_heads has key_hash (0.2.0), checkpoints has owner (0.2.1) and
- * events carry the aggregate's key (0.2.2).
+ * events carry the aggregate's key (0.3.0).
  * A library newer than the installed SQL keeps working with the older
  * tables until ALTER EXTENSION es_store UPDATE; the cache is forgotten on
  * any relcache invalidation of the three tables, which the update's ALTER
@@ -491,7 +506,7 @@ es_checkpoints_have_owner(void)
 	return checkpoints_have_owner;
 }
 
-/* Whether event rows carry the aggregate's key (the schema is 0.2.2 or later). */
+/* Whether event rows carry the aggregate's key (the schema is 0.3.0 or later). */
 bool
 es_events_have_key(void)
 {

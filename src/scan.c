@@ -26,10 +26,10 @@
  *	  segment is the key hash's, computed as aggregate_heads.key_hash is
  *	  (es_key_hash).
  *	- Each event row carries its aggregate's key and es_store.event's
- *	  columns in that type's order, followed by stream_id (0.2.2).  When the
+ *	  columns in that type's order, followed by stream_id (0.3.0).  When the
  *	  table is laid out that way (tables.c rows_in_output_order), a result
  *	  row is the stored row without its last 8 bytes (stream_id), copied as
- *	  it is; otherwise it is built from the row's columns.  Either way the
+ *	  it is (put_row_copy); otherwise it is built from the row's columns.  Either way the
  *	  values are not detoasted (the statements' tuplestore receiver does not
  *	  detoast either).
  *	- It takes AccessShareLock on the tables and indexes it reads, kept
@@ -68,7 +68,7 @@
 /* The types of es_store.event's columns, the rows the reads return */
 static const Oid out_types[EVENT_NCOLS_OUT] = {
 	INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, UUIDOID, TEXTOID, INT4OID,
-	JSONBOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID
+	JSONBOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BYTEAOID
 };
 
 /* Which read a scan serves */
@@ -147,8 +147,9 @@ scan_end(EsScan *s)
  *	  dropped or renamed since its OID was cached (tables.c);
  *	- a table has row-level security, rules, inheritance, partitions or
  *	  generated columns (es_plain_table);
- *	- events lacks a column of 0.2.2 (an older schema, whose rows do not
- *	  carry the key) or has one more, or the head table lacks one it reads;
+ *	- events lacks a column of 0.3.0 (an older schema, whose rows do not
+ *	  carry the key, and whose es_store.event has no payload_bytes) or has
+ *	  one more, or the head table lacks one it reads;
  *	- an index it scans is not a valid unique btree on exactly the columns
  *	  assumed (es_index_usable; aggregate_heads_key is checked when a read
  *	  needs it, before that read has returned anything);
@@ -282,8 +283,14 @@ copy_matches(EsScan *s, ReturnSetInfo *rsinfo, HeapTuple stored,
  * The stored event row as a result row, into the result set, when the
  * table stores its rows in output order (tables.c rows_in_output_order):
  * stream_id is the row's last 8 bytes, and what precedes them is a tuple
- * of es_store.event once it says it has that many columns.  False, with
- * nothing done, for a row written with another number of columns.
+ * of es_store.event once it says it has that many columns.  Its null
+ * bitmap is the row's: the first EVENT_NCOLS_OUT bits are the same
+ * columns', and the one of stream_id (never null) lies past the end.
+ * When payload_bytes is set, the copy ends in the padding (up to 7 zero
+ * bytes) that aligned stream_id after it: t_len then counts bytes past the
+ * last column, which nothing reads (a tuple's columns are found by walking
+ * them from t_hoff).  False, with nothing done, for a row written with
+ * another number of columns.
  */
 static bool
 put_row_copy(EsScan *s, ReturnSetInfo *rsinfo, HeapTuple row)

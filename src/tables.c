@@ -62,11 +62,12 @@ static const char *const event_columns[EVENT_NCOLS] = {
 	"global_position", "bounded_context", "aggregate_type", "aggregate_id",
 	"aggregate_version", "event_id", "event_type", "event_version",
 	"payload", "metadata", "correlation_id", "causation_id", "trace_id",
-	"created_at", "stream_id"
+	"created_at", "payload_bytes", "stream_id"
 };
 static const Oid event_types[EVENT_NCOLS] = {
 	INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, UUIDOID, TEXTOID, INT4OID,
-	JSONBOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID
+	JSONBOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BYTEAOID,
+	INT8OID
 };
 
 /* Columns a C path reads without looking at their null flag */
@@ -243,15 +244,18 @@ default_is_now(Relation rel, AttrNumber att)
  * Whether events (mapped: every column known, no other live one) stores
  * its rows so that the first EVENT_NCOLS_OUT attributes of each are an
  * es_store.event as heap_form_tuple would lay it out: no dropped column
- * (every column at its EsEventColumn position), and the last two columns
- * (created_at, stream_id) NOT NULL, 8 bytes wide and double-aligned, so
- * that stream_id takes exactly the last 8 bytes of a row's data
- * (heap_compute_data_size in src/backend/access/common/heaptuple.c).
+ * (every column at its EsEventColumn position), and the last column
+ * (stream_id) NOT NULL, 8 bytes wide and double-aligned, so that it takes
+ * exactly the last 8 bytes of a row's data, preceded by nothing but the
+ * other columns and the alignment padding in front of it
+ * (heap_compute_data_size and heap_fill_tuple in
+ * src/backend/access/common/heaptuple.c).
  */
 static bool
 rows_in_output_order(Relation events, const AttrNumber *att)
 {
 	TupleDesc	desc = RelationGetDescr(events);
+	Form_pg_attribute last;
 
 	if (desc->natts != EVENT_NCOLS)
 		return false;
@@ -260,15 +264,9 @@ rows_in_output_order(Relation events, const AttrNumber *att)
 		if (att[i] != i)
 			return false;
 	}
-	for (int i = EVENT_CREATED_AT; i <= EVENT_STREAM_ID; i++)
-	{
-		Form_pg_attribute attr = TupleDescAttr(desc, i);
-
-		if (!attr->attnotnull || attr->attlen != 8 ||
-			attr->attalign != TYPALIGN_DOUBLE)
-			return false;
-	}
-	return true;
+	last = TupleDescAttr(desc, EVENT_STREAM_ID);
+	return last->attnotnull && last->attlen == 8 &&
+		last->attalign == TYPALIGN_DOUBLE;
 }
 
 /* The column maps of heads and events, which the caller has locked. */

@@ -82,7 +82,7 @@ PSQL="psql -X -q -v ON_ERROR_STOP=1"
 $PSQL -c "CREATE EXTENSION es_store" -f test/bench/baselines.sql >/dev/null
 
 # The 0.2.1 build, beside this one, for the appends (test/bench/base.sh):
-# es_store as it was before 0.2.2, installed as the extension
+# es_store as it was before 0.3.0, installed as the extension
 # es_store_0_2_1.  ES_BENCH_BASE=none leaves it out; so does a clone
 # without that commit (then the appends have no es_store_0.2.1 row).
 BASE=""
@@ -451,7 +451,7 @@ if want load; then
             RETURNING stream_id, bounded_context, aggregate_type, aggregate_id)
         INSERT INTO es_store.events
         SELECT nextval('es_store.global_position_seq'), h.bounded_context, h.aggregate_type, h.aggregate_id,
-               v, gen_random_uuid(), 'Filled', 1, '$PAYLOAD', '{}', NULL, NULL, NULL, now(), h.stream_id
+               v, gen_random_uuid(), 'Filled', 1, '$PAYLOAD', '{}', NULL, NULL, NULL, now(), NULL, h.stream_id
         FROM h, generate_series(1, 100) v ORDER BY h.stream_id, v"
     $PSQL -o /dev/null -c "VACUUM ANALYZE"
     copy_to_single

@@ -3,9 +3,10 @@
 # events, counted by callgrind in every backend of a throwaway cluster (so
 # that the rows' output to the client is counted, as a real read pays it),
 # for es_store's read_feed beside the plain single-table SELECT a user
-# would write instead, once with a jsonb payload (es_store's type) and once
-# with a bytea payload (pupsourcing's type).  Repeatable whatever else the
-# machine does, unlike events/s on a shared two-core VM.
+# would write instead, once with jsonb payloads and once with bytea
+# payloads (pupsourcing's type; es_store's payload_bytes, appended with
+# append_event_bytes).  Repeatable whatever else the machine does, unlike
+# events/s on a shared two-core VM.
 #
 #   bash test/bench/callgrind_feed.sh   # needs valgrind; ES_CGF_PAGES (default 100)
 #
@@ -41,7 +42,28 @@ BEGIN
 	END LOOP;
 END $$;
 CALL public.fill();
-CREATE TABLE public.single_jsonb AS SELECT * FROM es_store.read_feed(0, 100000);
+CREATE DATABASE bytes;
+\c bytes
+CREATE EXTENSION es_store;
+-- the same events with the payload's JSON text as bytes
+CREATE PROCEDURE public.fill() LANGUAGE plpgsql AS $$
+BEGIN
+	FOR v IN 1 .. 10 LOOP
+		PERFORM es_store.append_event_bytes('Billing', 'Account', 'acc-' || s, NULL, 'Deposited',
+			pg_catalog.convert_to('{"amount": 10, "currency": "EUR"}', 'UTF8'), '{"user": "u1"}')
+		FROM generate_series(0, 9999) s;
+		COMMIT;
+	END LOOP;
+END $$;
+CALL public.fill();
+VACUUM ANALYZE;
+\c postgres
+-- the columns a hand-written store would have: es_store.event's but payload_bytes
+CREATE TABLE public.single_jsonb AS
+SELECT global_position, bounded_context, aggregate_type, aggregate_id, aggregate_version,
+	   event_id, event_type, event_version, payload, metadata, correlation_id,
+	   causation_id, trace_id, created_at
+FROM es_store.read_feed(0, 100000);
 ALTER TABLE public.single_jsonb ADD PRIMARY KEY (global_position);
 CREATE UNIQUE INDEX ON public.single_jsonb (bounded_context, aggregate_type, aggregate_id, aggregate_version);
 CREATE TABLE public.single_bytea AS SELECT * FROM public.single_jsonb ORDER BY global_position;
@@ -56,6 +78,7 @@ stop
 
 feed='\set p random(0, 99000)'
 printf '%s\nSELECT * FROM es_store.read_feed(:p, 1000);\n' "$feed" >"$WORK/es_store.sql"
+cp "$WORK/es_store.sql" "$WORK/es_store_bytes.sql"
 for t in single_jsonb single_bytea; do
     printf '%s\nSELECT * FROM public.%s WHERE global_position > :p ORDER BY global_position LIMIT 1000;\n' \
         "$feed" "$t" >"$WORK/$t.sql"
@@ -67,10 +90,11 @@ for _ in $(seq 1 120); do "${PSQL[@]}" -c 'SELECT 1' >/dev/null 2>&1 && break; s
 
 # backend NAME PAGES: instructions of the backend that ran PAGES pages
 backend() {
-    local before after
+    local before after db=postgres
+    [ "$1" = es_store_bytes ] && db=bytes
     before=$(ls "$WORK"/cg.* 2>/dev/null | sort || true)
     "$BIN/pgbench" -h "$WORK" -p "$PORT" -U postgres -n -M prepared --random-seed=1 \
-        -c 1 -t "$2" -f "$WORK/$1.sql" postgres >/dev/null 2>&1
+        -c 1 -t "$2" -f "$WORK/$1.sql" "$db" >/dev/null 2>&1
     # a backend writes its profile when it exits: wait until no more come
     local n=-1 m
     for _ in $(seq 1 60); do
@@ -84,14 +108,19 @@ backend() {
     for f in $after; do sed -n 's/^summary: //p' "$f"; done | sort -n | tail -1
 }
 
-printf '%-14s %14s %8s\n' store instructions "es/store"
+STORES="es_store single_jsonb es_store_bytes single_bytea"
+printf '%-15s %14s %12s\n' store instructions "es/single"
 declare -A per
-for s in es_store single_jsonb single_bytea; do
+for s in $STORES; do
     one=$(backend "$s" "$PAGES")
     two=$(backend "$s" $((2 * PAGES)))
     per[$s]=$(( (two - one) / PAGES ))
 done
-for s in es_store single_jsonb single_bytea; do
-    printf '%-14s %14d %8.3f\n' "$s" "${per[$s]}" "$(awk "BEGIN { print ${per[es_store]} / ${per[$s]} }")"
-done
-echo "(server instructions per page of 1000 events, output to the client included; lower is faster)"
+# each es_store beside the single table with its payload type
+ratio() { awk "BEGIN { printf \"%.3f\", $1 / $2 }"; }
+printf '%-15s %14d %12s\n' es_store "${per[es_store]}" "$(ratio "${per[es_store]}" "${per[single_jsonb]}")"
+printf '%-15s %14d %12s\n' single_jsonb "${per[single_jsonb]}" 1.000
+printf '%-15s %14d %12s\n' es_store_bytes "${per[es_store_bytes]}" "$(ratio "${per[es_store_bytes]}" "${per[single_bytea]}")"
+printf '%-15s %14d %12s\n' single_bytea "${per[single_bytea]}" 1.000
+echo "(server instructions per page of 1000 events, output to the client included; lower is faster;"
+echo " es/single: es_store over the single table with the same payload type)"

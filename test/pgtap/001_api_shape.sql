@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS es_store;
-SELECT plan(74);
+SELECT plan(83);
 
 SELECT has_schema('es_store');
 SELECT has_table('es_store', 'aggregate_heads', 'aggregate_heads exists');
@@ -16,6 +16,7 @@ SELECT col_is_unique('es_store', 'events', 'event_id', 'event ids are unique');
 SELECT col_is_unique('es_store', 'aggregate_heads', ARRAY['bounded_context', 'aggregate_type', 'aggregate_id'], 'one head per aggregate key');
 SELECT col_type_is('es_store', 'events', 'payload', 'jsonb', 'payload is jsonb');
 SELECT col_type_is('es_store', 'events', 'metadata', 'jsonb', 'metadata is jsonb');
+SELECT col_type_is('es_store', 'events', 'payload_bytes', 'bytea', 'opaque payloads are bytea');
 SELECT col_type_is('es_store', 'events', 'event_id', 'uuid', 'event_id is uuid');
 SELECT col_type_is('es_store', 'events', 'global_position', 'bigint', 'global_position is bigint');
 SELECT col_type_is('es_store', 'aggregate_heads', 'key_hash', 'bigint', 'heads carry a stable key hash for segments');
@@ -31,6 +32,10 @@ SELECT has_function('es_store', 'append_event', ARRAY['text', 'text', 'text', 'b
 SELECT has_function('es_store', 'append_at_version', ARRAY['text', 'text', 'text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text']);
 SELECT has_function('es_store', 'append_stream', ARRAY['text', 'bigint', 'text[]', 'jsonb[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text']);
 SELECT has_function('es_store', 'append_events', ARRAY['bigint', 'jsonb']);
+SELECT has_function('es_store', 'append_bytes', ARRAY['text', 'text', 'text', 'bigint', 'text[]', 'bytea[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text']);
+SELECT has_function('es_store', 'append_event_bytes', ARRAY['text', 'text', 'text', 'bigint', 'text', 'bytea', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text']);
+SELECT has_function('es_store', 'append_at_version_bytes', ARRAY['text', 'text', 'text', 'bigint', 'text', 'bytea', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text']);
+SELECT has_function('es_store', 'append_stream_bytes', ARRAY['text', 'bigint', 'text[]', 'bytea[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text']);
 SELECT has_function('es_store', 'stream_key', ARRAY['text']);
 SELECT has_function('es_store', 'read_aggregate', ARRAY['text', 'text', 'text', 'bigint', 'bigint', 'integer']);
 SELECT has_function('es_store', 'read_stream', ARRAY['text', 'bigint', 'bigint', 'integer']);
@@ -95,6 +100,13 @@ SELECT function_privs_are('es_store', 'append_event', ARRAY['text', 'text', 'tex
 SELECT function_privs_are('es_store', 'append_event', ARRAY['text', 'text', 'text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text'], 'es_store_writer', ARRAY['EXECUTE'], 'writers append');
 SELECT function_privs_are('es_store', 'append_event', ARRAY['text', 'text', 'text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text'], 'es_store_reader', ARRAY[]::text[], 'readers cannot append');
 SELECT function_privs_are('es_store', 'read_feed', ARRAY['bigint', 'integer', 'text[]', 'text[]', 'text[]', 'integer', 'integer', 'bigint'], 'es_store_reader', ARRAY['EXECUTE'], 'readers read the feed');
+SELECT function_privs_are('es_store', 'append_event_bytes', ARRAY['text', 'text', 'text', 'bigint', 'text', 'bytea', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text'], 'public', ARRAY[]::text[], 'PUBLIC cannot append bytes');
+SELECT function_privs_are('es_store', 'append_event_bytes', ARRAY['text', 'text', 'text', 'bigint', 'text', 'bytea', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text'], 'es_store_writer', ARRAY['EXECUTE'], 'writers append bytes');
+SELECT function_privs_are('es_store', 'append_event_bytes', ARRAY['text', 'text', 'text', 'bigint', 'text', 'bytea', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text'], 'es_store_reader', ARRAY[]::text[], 'readers cannot append bytes');
+SELECT is((SELECT count(*) FROM pg_proc
+		   WHERE pronamespace = 'es_store'::regnamespace
+			 AND has_function_privilege('public', oid, 'EXECUTE')), 0::bigint,
+		  'PUBLIC can execute no es_store function');
 SELECT table_privs_are('es_store', 'events', 'es_store_writer', ARRAY[]::text[], 'writers have no direct table access');
 
 SELECT * FROM finish();

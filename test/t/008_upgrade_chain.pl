@@ -83,6 +83,16 @@ sub probe
 	push @calls, [ 'get_checkpoint', q{SELECT es_store.get_checkpoint('%t-cp')}, 1 ];
 	push @calls, [ 'reset_checkpoint', q{SELECT es_store.reset_checkpoint('%t-cp', 0)}, 1 ]
 	  if version_cmp($version, '0.2.1') >= 0;
+	if (version_cmp($version, '0.3.0') >= 0)
+	{
+		# bytea payloads, in an aggregate of their own
+		push @calls,
+		  [ 'append_bytes', q{SELECT count(*) FROM es_store.append_bytes('up', 'probe-bytes', '%t', 0, ARRAY['P'], ARRAY['\\x01']::bytea[])}, 1 ],
+		  [ 'append_event_bytes', q{SELECT aggregate_version FROM es_store.append_event_bytes('up', 'probe-bytes', '%t', 1, 'P', '\\x02')}, 2 ],
+		  [ 'append_at_version_bytes', q{SELECT aggregate_version FROM es_store.append_at_version_bytes('up', 'probe-bytes', '%t', 3, 'P', '\\x03')}, 3 ],
+		  [ 'append_stream_bytes', q{SELECT count(*) FROM es_store.append_stream_bytes('probe-bytes-%t', NULL, ARRAY['P'], ARRAY['\\x04']::bytea[])}, 1 ],
+		  [ 'payload_bytes', q{SELECT string_agg(encode(payload_bytes, 'hex'), ',' ORDER BY aggregate_version) FROM es_store.read_aggregate('up', 'probe-bytes', '%t')}, '01,02,03' ];
+	}
 
 	# every function the installed version has is probed
 	my %probed = map { $_->[0] => 1 } @calls;

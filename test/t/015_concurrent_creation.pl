@@ -1,8 +1,8 @@
 # Many sessions creating the same new aggregates at once, with expected
-# version "any": none fails.  Since 0.2.2 a new aggregate's stream id is
+# version "any": none fails.  Since 0.3.0 a new aggregate's stream id is
 # its key hash, so two creators of one key choose the same id, and the
 # second must see the speculative conflict on aggregate_heads_pkey and run
-# the statement, not get a unique violation (it did, in the first 0.2.2
+# the statement, not get a unique violation (it did, in the first 0.3.0
 # build: bench.sh's 32 lag writers on a fresh box).  Afterwards every
 # aggregate has one head row and dense versions, and most stream ids are
 # key hashes (one can be a sequence value when the creator it saw in

@@ -1,4 +1,4 @@
-/* src/sql/es_store--0.2.2.sql */
+/* src/sql/es_store--0.3.0.sql */
 
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION es_store" to load this file. \quit
@@ -92,9 +92,11 @@ CREATE SEQUENCE es_store.global_position_seq AS bigint CACHE 1;
 
 -- One row per event.  Each row carries its aggregate's key, so that a feed
 -- read finds everything it returns in the row, without a lookup of the head
--- row per event.  The first fourteen columns are es_store.event's, in its
--- order, and stream_id comes last: a read copies a row's first fourteen
--- columns into its result as they are stored (src/scan.c).
+-- row per event.  The first fifteen columns are es_store.event's, in its
+-- order, and stream_id comes last: a read copies a row's first fifteen
+-- columns into its result as they are stored (src/scan.c).  An event's
+-- payload is either jsonb (payload) or bytes (payload_bytes): exactly one
+-- of the two is set, which the append functions ensure.
 CREATE TABLE es_store.events (
 	global_position		bigint NOT NULL,
 	bounded_context		text NOT NULL,
@@ -104,12 +106,13 @@ CREATE TABLE es_store.events (
 	event_id			uuid NOT NULL,
 	event_type			text NOT NULL,
 	event_version		integer NOT NULL,
-	payload				jsonb NOT NULL,
+	payload				jsonb,
 	metadata			jsonb NOT NULL,
 	correlation_id		text,
 	causation_id		text,
 	trace_id			text,
 	created_at			timestamptz NOT NULL,
+	payload_bytes		bytea,
 	stream_id			bigint NOT NULL,
 	CONSTRAINT events_pkey PRIMARY KEY (global_position),
 	CONSTRAINT events_stream_version_key UNIQUE (stream_id, aggregate_version),
@@ -186,9 +189,10 @@ CREATE TYPE es_store.event AS (
 	correlation_id		text,
 	causation_id		text,
 	trace_id			text,
-	created_at			timestamptz
+	created_at			timestamptz,
+	payload_bytes		bytea
 );
-COMMENT ON TYPE es_store.event IS 'one stored event as returned by the read functions';
+COMMENT ON TYPE es_store.event IS 'one stored event as returned by the read functions (payload or payload_bytes is set)';
 
 --
 -- Append.
@@ -274,7 +278,87 @@ RETURNS SETOF es_store.append_result
 AS 'MODULE_PATHNAME', 'es_append_events'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER ROWS 10;
 COMMENT ON FUNCTION es_store.append_events(bigint, jsonb)
-	IS 'append a batch given as a JSON array of event objects, all for one aggregate';
+	IS 'append a batch given as a JSON array of event objects (payload, or payload_bytes in base64), all for one aggregate';
+
+--
+-- Appends of opaque payloads: the same functions with a bytea payload,
+-- stored byte for byte in payload_bytes (payload is then NULL).  They have
+-- names of their own: an overload on the payload's type would make every
+-- call whose payload is an untyped literal or parameter ambiguous.
+--
+CREATE FUNCTION es_store.append_bytes(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	expected_version	bigint,
+	event_types			text[],
+	payloads			bytea[],
+	metadata			jsonb[] DEFAULT NULL,
+	event_ids			uuid[] DEFAULT NULL,
+	event_versions		integer[] DEFAULT NULL,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL)
+RETURNS SETOF es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_bytes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER ROWS 10;
+COMMENT ON FUNCTION es_store.append_bytes(text, text, text, bigint, text[], bytea[], jsonb[], uuid[], integer[], text, text, text)
+	IS 'append a batch of events with bytea payloads to one aggregate (as es_store.append)';
+
+CREATE FUNCTION es_store.append_event_bytes(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	expected_version	bigint,
+	event_type			text,
+	payload				bytea,
+	metadata			jsonb DEFAULT NULL,
+	event_id			uuid DEFAULT NULL,
+	event_version		integer DEFAULT 1,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL)
+RETURNS es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_event_bytes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.append_event_bytes(text, text, text, bigint, text, bytea, jsonb, uuid, integer, text, text, text)
+	IS 'append one event with a bytea payload to one aggregate (as es_store.append_event)';
+
+CREATE FUNCTION es_store.append_at_version_bytes(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	aggregate_version	bigint,
+	event_type			text,
+	payload				bytea,
+	metadata			jsonb DEFAULT NULL,
+	event_id			uuid DEFAULT NULL,
+	event_version		integer DEFAULT 1,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL)
+RETURNS es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_at_version_bytes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.append_at_version_bytes(text, text, text, bigint, text, bytea, jsonb, uuid, integer, text, text, text)
+	IS 'append one event with a bytea payload at a caller-chosen version (as es_store.append_at_version)';
+
+CREATE FUNCTION es_store.append_stream_bytes(
+	stream_name			text,
+	expected_version	bigint,
+	event_types			text[],
+	payloads			bytea[],
+	metadata			jsonb[] DEFAULT NULL,
+	event_ids			uuid[] DEFAULT NULL,
+	event_versions		integer[] DEFAULT NULL,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL)
+RETURNS SETOF es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_stream_bytes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER ROWS 10;
+COMMENT ON FUNCTION es_store.append_stream_bytes(text, bigint, text[], bytea[], jsonb[], uuid[], integer[], text, text, text)
+	IS 'append a batch of events with bytea payloads to the stream named by one string (as es_store.append_stream)';
 
 --
 -- Stream names.
@@ -478,7 +562,11 @@ GRANT EXECUTE ON FUNCTION
 	es_store.append_event(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text),
 	es_store.append_at_version(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text),
 	es_store.append_stream(text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text),
-	es_store.append_events(bigint, jsonb)
+	es_store.append_events(bigint, jsonb),
+	es_store.append_bytes(text, text, text, bigint, text[], bytea[], jsonb[], uuid[], integer[], text, text, text),
+	es_store.append_event_bytes(text, text, text, bigint, text, bytea, jsonb, uuid, integer, text, text, text),
+	es_store.append_at_version_bytes(text, text, text, bigint, text, bytea, jsonb, uuid, integer, text, text, text),
+	es_store.append_stream_bytes(text, bigint, text[], bytea[], jsonb[], uuid[], integer[], text, text, text)
 	TO es_store_writer, es_store_admin;
 
 GRANT EXECUTE ON FUNCTION es_store.reset_checkpoint(text, bigint, name)

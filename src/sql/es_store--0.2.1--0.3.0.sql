@@ -1,10 +1,11 @@
-/* src/sql/es_store--0.2.1--0.2.2.sql */
+/* src/sql/es_store--0.2.1--0.3.0.sql */
 
 -- complain if script is sourced in psql, rather than via ALTER EXTENSION
-\echo Use "ALTER EXTENSION es_store UPDATE TO '0.2.2'" to load this file. \quit
+\echo Use "ALTER EXTENSION es_store UPDATE TO '0.3.0'" to load this file. \quit
 
--- 0.2.2: each event row carries its aggregate's key, in es_store.event's
--- column order (see the README, History, and src/scan.c).  PostgreSQL
+-- 0.3.0: each event row carries its aggregate's key, in es_store.event's
+-- column order, and a bytea payload column beside the jsonb one (see the
+-- README, History, and src/scan.c).  PostgreSQL
 -- cannot reorder a table's columns, so the update writes the events into a
 -- new table and drops the old one, in the update's transaction: it holds
 -- an ACCESS EXCLUSIVE lock on es_store.events for as long as the copy and
@@ -41,7 +42,7 @@ BEGIN
 			AND c.relname OPERATOR(pg_catalog.<>) ALL (ARRAY['events_pkey', 'events_stream_version_key', 'events_event_id_key'])
 		  ORDER BY 1) d;
 	IF what IS NOT NULL THEN
-		RAISE EXCEPTION 'cannot update es_store to 0.2.2: es_store.events has objects the update would drop: %', what
+		RAISE EXCEPTION 'cannot update es_store to 0.3.0: es_store.events has objects the update would drop: %', what
 			USING ERRCODE = '55000',
 				  DETAIL = 'The update rewrites es_store.events into a new table and drops the old one with everything attached to it.',
 				  HINT = 'Drop these objects, update, then create them again on the new table.';
@@ -49,7 +50,7 @@ BEGIN
 END
 $check$;
 
-CREATE TABLE es_store.events_0_2_2 (
+CREATE TABLE es_store.events_0_3_0 (
 	global_position		bigint NOT NULL,
 	bounded_context		text NOT NULL,
 	aggregate_type		text NOT NULL,
@@ -58,17 +59,21 @@ CREATE TABLE es_store.events_0_2_2 (
 	event_id			uuid NOT NULL,
 	event_type			text NOT NULL,
 	event_version		integer NOT NULL,
-	payload				jsonb NOT NULL,
+	payload				jsonb,
 	metadata			jsonb NOT NULL,
 	correlation_id		text,
 	causation_id		text,
 	trace_id			text,
 	created_at			timestamptz NOT NULL,
+	payload_bytes		bytea,
 	stream_id			bigint NOT NULL
 );
 
 -- In position order, so that a feed page reads consecutive pages.
-INSERT INTO es_store.events_0_2_2
+INSERT INTO es_store.events_0_3_0 (global_position, bounded_context,
+	aggregate_type, aggregate_id, aggregate_version, event_id, event_type,
+	event_version, payload, metadata, correlation_id, causation_id, trace_id,
+	created_at, stream_id)
 SELECT e.global_position, h.bounded_context, h.aggregate_type, h.aggregate_id,
 	   e.aggregate_version, e.event_id, e.event_type, e.event_version,
 	   e.payload, e.metadata, e.correlation_id, e.causation_id, e.trace_id,
@@ -85,9 +90,9 @@ DECLARE
 	new_count	bigint;
 BEGIN
 	SELECT pg_catalog.count(*) INTO old_count FROM es_store.events;
-	SELECT pg_catalog.count(*) INTO new_count FROM es_store.events_0_2_2;
+	SELECT pg_catalog.count(*) INTO new_count FROM es_store.events_0_3_0;
 	IF old_count OPERATOR(pg_catalog.<>) new_count THEN
-		RAISE EXCEPTION 'cannot update es_store to 0.2.2: % of % events have no row in es_store.aggregate_heads',
+		RAISE EXCEPTION 'cannot update es_store to 0.3.0: % of % events have no row in es_store.aggregate_heads',
 			old_count OPERATOR(pg_catalog.-) new_count, old_count
 			USING ERRCODE = '55000',
 				  DETAIL = 'Each event row must get its aggregate''s key from the head row its stream_id names.',
@@ -124,7 +129,7 @@ BEGIN
 	-- tables pg_dump dumps (pg_extension.extconfig)
 	ALTER EXTENSION es_store DROP TABLE es_store.events;
 	DROP TABLE es_store.events;
-	ALTER TABLE es_store.events_0_2_2 RENAME TO events;
+	ALTER TABLE es_store.events_0_3_0 RENAME TO events;
 	ALTER TABLE es_store.events
 		ADD CONSTRAINT events_pkey PRIMARY KEY (global_position),
 		ADD CONSTRAINT events_stream_version_key UNIQUE (stream_id, aggregate_version),
@@ -168,3 +173,103 @@ ALTER FUNCTION es_store.aggregate_exists(text, text, text) SECURITY INVOKER;
 ALTER FUNCTION es_store.count_events(text, text, text, bigint) SECURITY INVOKER;
 ALTER FUNCTION es_store.read_feed(bigint, integer, text[], text[], text[], integer, integer, bigint) SECURITY INVOKER;
 ALTER FUNCTION es_store.last_position() SECURITY INVOKER;
+
+-- Opaque payloads: es_store.event gains payload_bytes as its last column
+-- (an event's payload is jsonb or bytes), and the appends of bytes.
+ALTER TYPE es_store.event ADD ATTRIBUTE payload_bytes bytea;
+COMMENT ON TYPE es_store.event IS 'one stored event as returned by the read functions (payload or payload_bytes is set)';
+COMMENT ON FUNCTION es_store.append_events(bigint, jsonb)
+	IS 'append a batch given as a JSON array of event objects (payload, or payload_bytes in base64), all for one aggregate';
+
+--
+-- Appends of opaque payloads: the same functions with a bytea payload,
+-- stored byte for byte in payload_bytes (payload is then NULL).  They have
+-- names of their own: an overload on the payload's type would make every
+-- call whose payload is an untyped literal or parameter ambiguous.
+--
+CREATE FUNCTION es_store.append_bytes(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	expected_version	bigint,
+	event_types			text[],
+	payloads			bytea[],
+	metadata			jsonb[] DEFAULT NULL,
+	event_ids			uuid[] DEFAULT NULL,
+	event_versions		integer[] DEFAULT NULL,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL)
+RETURNS SETOF es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_bytes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER ROWS 10;
+COMMENT ON FUNCTION es_store.append_bytes(text, text, text, bigint, text[], bytea[], jsonb[], uuid[], integer[], text, text, text)
+	IS 'append a batch of events with bytea payloads to one aggregate (as es_store.append)';
+
+CREATE FUNCTION es_store.append_event_bytes(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	expected_version	bigint,
+	event_type			text,
+	payload				bytea,
+	metadata			jsonb DEFAULT NULL,
+	event_id			uuid DEFAULT NULL,
+	event_version		integer DEFAULT 1,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL)
+RETURNS es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_event_bytes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.append_event_bytes(text, text, text, bigint, text, bytea, jsonb, uuid, integer, text, text, text)
+	IS 'append one event with a bytea payload to one aggregate (as es_store.append_event)';
+
+CREATE FUNCTION es_store.append_at_version_bytes(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	aggregate_version	bigint,
+	event_type			text,
+	payload				bytea,
+	metadata			jsonb DEFAULT NULL,
+	event_id			uuid DEFAULT NULL,
+	event_version		integer DEFAULT 1,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL)
+RETURNS es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_at_version_bytes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.append_at_version_bytes(text, text, text, bigint, text, bytea, jsonb, uuid, integer, text, text, text)
+	IS 'append one event with a bytea payload at a caller-chosen version (as es_store.append_at_version)';
+
+CREATE FUNCTION es_store.append_stream_bytes(
+	stream_name			text,
+	expected_version	bigint,
+	event_types			text[],
+	payloads			bytea[],
+	metadata			jsonb[] DEFAULT NULL,
+	event_ids			uuid[] DEFAULT NULL,
+	event_versions		integer[] DEFAULT NULL,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL)
+RETURNS SETOF es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_stream_bytes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER ROWS 10;
+COMMENT ON FUNCTION es_store.append_stream_bytes(text, bigint, text[], bytea[], jsonb[], uuid[], integer[], text, text, text)
+	IS 'append a batch of events with bytea payloads to the stream named by one string (as es_store.append_stream)';
+
+REVOKE ALL ON FUNCTION
+	es_store.append_bytes(text, text, text, bigint, text[], bytea[], jsonb[], uuid[], integer[], text, text, text),
+	es_store.append_event_bytes(text, text, text, bigint, text, bytea, jsonb, uuid, integer, text, text, text),
+	es_store.append_at_version_bytes(text, text, text, bigint, text, bytea, jsonb, uuid, integer, text, text, text),
+	es_store.append_stream_bytes(text, bigint, text[], bytea[], jsonb[], uuid[], integer[], text, text, text)
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	es_store.append_bytes(text, text, text, bigint, text[], bytea[], jsonb[], uuid[], integer[], text, text, text),
+	es_store.append_event_bytes(text, text, text, bigint, text, bytea, jsonb, uuid, integer, text, text, text),
+	es_store.append_at_version_bytes(text, text, text, bigint, text, bytea, jsonb, uuid, integer, text, text, text),
+	es_store.append_stream_bytes(text, bigint, text[], bytea[], jsonb[], uuid[], integer[], text, text, text)
+	TO es_store_writer, es_store_admin;
