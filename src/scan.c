@@ -597,9 +597,14 @@ feed_filter_keeps(EsScan *s, const TextSet *sets, int64 segment,
 #define FEED_BATCH 256
 
 /*
- * A feed page from the index scan scan (positions in (after, bound], in
- * order), for a heap table whose rows are in output order, at most
- * max_count rows that the filters (sets NULL: none) keep.  The index
+ * A feed page from the index scan scan (positions above after, in order),
+ * for a heap table whose rows are in output order, at most max_count rows
+ * at or below bound that the filters (sets NULL: none) keep.  The scan has
+ * no key for the bound: each row's position is its first 8 bytes (tables.c
+ * rows_in_output_order: global_position is the first column, NOT NULL), so
+ * comparing it here costs less than a second key, which the index would
+ * evaluate on every entry; the read stops at the first visible row above
+ * the bound (positions only grow along the index).  The index
  * entries are taken in batches, and each run of them that points into one
  * heap page is looked up with one pin and one share lock of that page, the
  * visible versions found (heap_hot_search_buffer) while it is locked and
@@ -617,8 +622,8 @@ feed_filter_keeps(EsScan *s, const TextSet *sets, int64 segment,
  */
 static void
 feed_read_batched(EsScan *s, ReturnSetInfo *rsinfo, IndexScanDesc scan,
-				  int64 max_count, const TextSet *sets, int64 segment,
-				  int64 segments, MemoryContext row_cxt)
+				  int64 bound, int64 max_count, const TextSet *sets,
+				  int64 segment, int64 segments, MemoryContext row_cxt)
 {
 	ItemPointerData tids[FEED_BATCH];
 	HeapTupleData found[MaxHeapTuplesPerPage];
@@ -659,7 +664,16 @@ feed_read_batched(EsScan *s, ReturnSetInfo *rsinfo, IndexScanDesc scan,
 			for (int k = 0; k < nfound && n < max_count; k++)
 			{
 				HeapTuple	row = &found[k];
+				int64		position;
 
+				memcpy(&position, (char *) row->t_data + row->t_data->t_hoff,
+					   sizeof(int64));
+				if (position > bound)
+				{
+					more = false;
+					i = ntids;
+					break;
+				}
 				pgstat_count_heap_fetch(scan->indexRelation);
 				if (sets != NULL || !put_row_copy(s, rsinfo, row))
 				{
@@ -723,12 +737,13 @@ es_scan_read_feed(FunctionCallInfo fcinfo, int64 after, int64 bound,
 				Int64GetDatum(after));
 	ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE,
 				Int64GetDatum(bound));
-	scan = index_beginscan(s.events, s.event_index, s.snapshot, 2, 0);
-	index_rescan(scan, keys, 2, NULL, 0);
 	if (s.map.events_in_row_order &&
 		s.events->rd_rel->relam == HEAP_TABLE_AM_OID)
 	{
-		feed_read_batched(&s, rsinfo, scan, max_count,
+		/* the bound is checked on each row (feed_read_batched) */
+		scan = index_beginscan(s.events, s.event_index, s.snapshot, 1, 0);
+		index_rescan(scan, keys, 1, NULL, 0);
+		feed_read_batched(&s, rsinfo, scan, bound, max_count,
 						  filter != NULL ? sets : NULL,
 						  filter != NULL ? filter->segment : 0,
 						  filter != NULL ? filter->segments : 1, row_cxt);
@@ -736,6 +751,8 @@ es_scan_read_feed(FunctionCallInfo fcinfo, int64 after, int64 bound,
 		scan_end(&s);
 		return true;
 	}
+	scan = index_beginscan(s.events, s.event_index, s.snapshot, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
 	while (n < max_count &&
 		   index_getnext_slot(scan, ForwardScanDirection, s.event_slot))
 	{
