@@ -24,5 +24,7 @@
 #define ERRCODE_ES_CHECKPOINT_BACKWARDS		MAKE_SQLSTATE('S','E','0','0','4')
 /* a checkpoint is not at the position the saver expected */
 #define ERRCODE_ES_CHECKPOINT_MOVED			MAKE_SQLSTATE('S','E','0','0','5')
+/* a snapshot covers a version its aggregate does not have */
+#define ERRCODE_ES_SNAPSHOT_AHEAD			MAKE_SQLSTATE('S','E','0','0','6')
 
 #endif							/* ES_ERRCODES_H */

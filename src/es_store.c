@@ -22,6 +22,7 @@ PG_MODULE_MAGIC;
 
 int			es_max_batch_events = 10000;
 int			es_max_event_bytes = 1024 * 1024;
+int			es_max_snapshot_bytes = 16 * 1024 * 1024;
 char	   *es_notify_channel = "";
 int			es_debug_registration_lock = 0;
 int			es_debug_reader_lock = 0;
@@ -79,6 +80,13 @@ _PG_init(void)
 							"A larger event fails with SQLSTATE 54000.",
 							&es_max_event_bytes,
 							1024 * 1024, 1024, 512 * 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("es_store.max_snapshot_bytes",
+							"Largest payload plus metadata of one snapshot, in bytes.",
+							"A larger snapshot fails with SQLSTATE 54000.",
+							&es_max_snapshot_bytes,
+							16 * 1024 * 1024, 1024, 1024 * 1024 * 1024,
 							PGC_SUSET, GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 	DefineCustomStringVariable("es_store.notify_channel",

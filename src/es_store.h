@@ -28,6 +28,7 @@
 /* GUCs (es_store.c) */
 extern int	es_max_batch_events;
 extern int	es_max_event_bytes;
+extern int	es_max_snapshot_bytes;
 extern char *es_notify_channel;
 extern int	es_debug_registration_lock;
 extern int	es_debug_reader_lock;
@@ -303,6 +304,12 @@ typedef enum EsPlanId
 	ES_PLAN_LOCK_CHECKPOINT,	/* lock a checkpoint's row, for a reset */
 	ES_PLAN_RESET_CHECKPOINT,	/* set it to any position, or its owner */
 	ES_PLAN_DELETE_CHECKPOINT,
+	ES_PLAN_READ_AGGREGATE_ROWS,	/* ... as es_store.aggregate_row */
+	ES_PLAN_SNAPSHOT_HEAD,		/* the head's version, locked FOR KEY SHARE */
+	ES_PLAN_SNAPSHOT_SAVE,		/* upsert unless a newer one is stored */
+	ES_PLAN_SNAPSHOT_STORED,	/* the stored snapshot's version */
+	ES_PLAN_SNAPSHOT_LOAD,		/* the snapshot, of a schema version or any */
+	ES_PLAN_SNAPSHOT_DELETE,
 	ES_NUM_PLANS
 } EsPlanId;
 

@@ -321,6 +321,62 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		"DELETE FROM es_store.checkpoints c WHERE c.name" EQ "$1",
 		1, {TEXTOID}
 	},
+	[ES_PLAN_READ_AGGREGATE_ROWS] = {
+		"SELECT " ROW_COLUMNS ", NULL::pg_catalog.int4 "
+		"FROM es_store.aggregate_heads h "
+		"JOIN es_store.events e ON e.stream_id" EQ "h.stream_id "
+		"WHERE " KEY_MATCHES " AND "
+		"e.aggregate_version OPERATOR(pg_catalog.>=) $4 AND "
+		"e.aggregate_version OPERATOR(pg_catalog.<=) $5 "
+		"ORDER BY e.aggregate_version LIMIT $6",
+		6, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID}
+	},
+	/*
+	 * FOR KEY SHARE: a snapshot save does not wait for appends (which take
+	 * FOR NO KEY UPDATE), but a delete or forget (FOR UPDATE) waits for it,
+	 * and it for them.
+	 */
+	[ES_PLAN_SNAPSHOT_HEAD] = {
+		"SELECT h.version FROM es_store.aggregate_heads h WHERE " KEY_MATCHES
+		" FOR KEY SHARE",
+		3, {TEXTOID, TEXTOID, TEXTOID}
+	},
+	[ES_PLAN_SNAPSHOT_SAVE] = {
+		"INSERT INTO es_store.snapshots AS s (bounded_context, aggregate_type, "
+		"aggregate_id, aggregate_version, snapshot_version, payload, "
+		"payload_bytes, metadata, created_at) "
+		"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, pg_catalog.now()) "
+		"ON CONFLICT ON CONSTRAINT snapshots_pkey DO UPDATE SET "
+		"aggregate_version = excluded.aggregate_version, "
+		"snapshot_version = excluded.snapshot_version, "
+		"payload = excluded.payload, payload_bytes = excluded.payload_bytes, "
+		"metadata = excluded.metadata, created_at = excluded.created_at "
+		"WHERE s.aggregate_version OPERATOR(pg_catalog.<=) excluded.aggregate_version "
+		"RETURNING s.aggregate_version",
+		8, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT4OID, JSONBOID, BYTEAOID,
+		JSONBOID}
+	},
+	[ES_PLAN_SNAPSHOT_STORED] = {
+		"SELECT s.aggregate_version FROM es_store.snapshots s WHERE "
+		"s.bounded_context" EQ "$1 AND s.aggregate_type" EQ "$2 AND "
+		"s.aggregate_id" EQ "$3",
+		3, {TEXTOID, TEXTOID, TEXTOID}
+	},
+	[ES_PLAN_SNAPSHOT_LOAD] = {
+		"SELECT s.aggregate_version, s.snapshot_version, s.payload, "
+		"s.payload_bytes, s.metadata, s.created_at "
+		"FROM es_store.snapshots s WHERE "
+		"s.bounded_context" EQ "$1 AND s.aggregate_type" EQ "$2 AND "
+		"s.aggregate_id" EQ "$3 AND "
+		"($4 IS NULL OR s.snapshot_version" EQ "$4)",
+		4, {TEXTOID, TEXTOID, TEXTOID, INT4OID}
+	},
+	[ES_PLAN_SNAPSHOT_DELETE] = {
+		"DELETE FROM es_store.snapshots s WHERE "
+		"s.bounded_context" EQ "$1 AND s.aggregate_type" EQ "$2 AND "
+		"s.aggregate_id" EQ "$3 RETURNING s.aggregate_version",
+		3, {TEXTOID, TEXTOID, TEXTOID}
+	},
 };
 
 /*

@@ -103,11 +103,24 @@ static const EsEventColumn filter_columns[3] = {
 	EVENT_BOUNDED_CONTEXT, EVENT_AGGREGATE_TYPE, EVENT_EVENT_TYPE
 };
 
-/* Whether the result set's rows are es_store.event as installed */
+/*
+ * Whether the result set's rows are es_store.event as installed, or
+ * es_store.aggregate_row (load_aggregate): es_store.event's columns and
+ * snapshot_version (an integer, NULL in the rows of events, which a row
+ * copied with es_store.event's columns leaves NULL as a missing column).
+ */
 static bool
 result_type_known(TupleDesc desc)
 {
-	if (desc->natts != EVENT_NCOLS_OUT)
+	if (desc->natts == EVENT_NCOLS_OUT + 1)
+	{
+		Form_pg_attribute last = TupleDescAttr(desc, EVENT_NCOLS_OUT);
+
+		if (last->attisdropped || last->atttypid != INT4OID ||
+			(desc->constr != NULL && desc->constr->missing != NULL))
+			return false;
+	}
+	else if (desc->natts != EVENT_NCOLS_OUT)
 		return false;
 	for (int i = 0; i < EVENT_NCOLS_OUT; i++)
 	{
@@ -334,8 +347,8 @@ static void
 put_event(EsScan *s, ReturnSetInfo *rsinfo)
 {
 	TupleTableSlot *slot = s->event_slot;
-	Datum		values[EVENT_NCOLS_OUT];
-	bool		nulls[EVENT_NCOLS_OUT];
+	Datum		values[EVENT_NCOLS_OUT + 1];
+	bool		nulls[EVENT_NCOLS_OUT + 1];
 
 	if (s->map.events_in_row_order)
 	{
@@ -357,6 +370,9 @@ put_event(EsScan *s, ReturnSetInfo *rsinfo)
 		values[i] = slot->tts_values[att];
 		nulls[i] = slot->tts_isnull[att];
 	}
+	/* es_store.aggregate_row's snapshot_version */
+	values[EVENT_NCOLS_OUT] = (Datum) 0;
+	nulls[EVENT_NCOLS_OUT] = true;
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 

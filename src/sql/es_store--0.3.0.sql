@@ -130,6 +130,26 @@ CREATE TABLE es_store.checkpoints (
 	owner		name
 );
 
+-- One snapshot per aggregate, by its key: the state it had at
+-- aggregate_version, in the schema version snapshot_version, with a jsonb
+-- or a bytea payload (exactly one is set).  src/snapshot.c keeps an older
+-- snapshot from replacing a newer one.
+CREATE TABLE es_store.snapshots (
+	bounded_context		text NOT NULL,
+	aggregate_type		text NOT NULL,
+	aggregate_id		text NOT NULL,
+	aggregate_version	bigint NOT NULL,
+	snapshot_version	integer NOT NULL,
+	payload				jsonb,
+	payload_bytes		bytea,
+	metadata			jsonb NOT NULL,
+	created_at			timestamptz NOT NULL,
+	CONSTRAINT snapshots_pkey PRIMARY KEY (bounded_context, aggregate_type, aggregate_id)
+);
+SELECT pg_catalog.pg_extension_config_dump('es_store.snapshots', '');
+COMMENT ON TABLE es_store.snapshots IS 'the latest snapshot of each aggregate that has one';
+REVOKE ALL ON TABLE es_store.snapshots FROM PUBLIC;
+
 -- pg_dump must dump the rows of these tables: they are user data, not
 -- configuration shipped by the script.
 SELECT pg_catalog.pg_extension_config_dump('es_store.aggregate_heads', '');
@@ -509,6 +529,105 @@ COMMENT ON FUNCTION es_store.reset_checkpoint(text, bigint, name)
 	IS 'administrators: set a checkpoint to any position (NULL deletes it), or give it to another role; returns the position it had';
 
 --
+-- Snapshots (src/snapshot.c).
+--
+CREATE TYPE es_store.snapshot AS (
+	aggregate_version	bigint,
+	snapshot_version	integer,
+	payload				jsonb,
+	payload_bytes		bytea,
+	metadata			jsonb,
+	created_at			timestamptz
+);
+COMMENT ON TYPE es_store.snapshot IS 'an aggregate''s snapshot as load_snapshot returns it';
+
+-- es_store.event's columns, then the snapshot's schema version: the rows
+-- load_aggregate returns (the snapshot first, then the events after it).
+CREATE TYPE es_store.aggregate_row AS (
+	global_position		bigint,
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	aggregate_version	bigint,
+	event_id			uuid,
+	event_type			text,
+	event_version		integer,
+	payload				jsonb,
+	metadata			jsonb,
+	correlation_id		text,
+	causation_id		text,
+	trace_id			text,
+	created_at			timestamptz,
+	payload_bytes		bytea,
+	snapshot_version	integer
+);
+COMMENT ON TYPE es_store.aggregate_row IS 'a row of load_aggregate: the snapshot (snapshot_version set) or an event';
+
+CREATE FUNCTION es_store.save_snapshot(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	aggregate_version	bigint,
+	payload				jsonb,
+	metadata			jsonb DEFAULT NULL,
+	snapshot_version	integer DEFAULT 1,
+	OUT saved			boolean,
+	OUT stored_version	bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'es_save_snapshot'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.save_snapshot(text, text, text, bigint, jsonb, jsonb, integer)
+	IS 'save an aggregate''s snapshot at a version it has, unless a newer one is stored';
+
+CREATE FUNCTION es_store.save_snapshot_bytes(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	aggregate_version	bigint,
+	payload				bytea,
+	metadata			jsonb DEFAULT NULL,
+	snapshot_version	integer DEFAULT 1,
+	OUT saved			boolean,
+	OUT stored_version	bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'es_save_snapshot_bytes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.save_snapshot_bytes(text, text, text, bigint, bytea, jsonb, integer)
+	IS 'save_snapshot with a bytea payload';
+
+CREATE FUNCTION es_store.load_snapshot(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	snapshot_version	integer DEFAULT NULL)
+RETURNS SETOF es_store.snapshot
+AS 'MODULE_PATHNAME', 'es_load_snapshot'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY INVOKER ROWS 1;
+COMMENT ON FUNCTION es_store.load_snapshot(text, text, text, integer)
+	IS 'an aggregate''s snapshot (no row when none, or none of that schema version)';
+
+CREATE FUNCTION es_store.delete_snapshot(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'es_delete_snapshot'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.delete_snapshot(text, text, text)
+	IS 'delete an aggregate''s snapshot; whether it had one';
+
+CREATE FUNCTION es_store.load_aggregate(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	snapshot_version	integer DEFAULT NULL)
+RETURNS SETOF es_store.aggregate_row
+AS 'MODULE_PATHNAME', 'es_load_aggregate'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY INVOKER ROWS 100;
+COMMENT ON FUNCTION es_store.load_aggregate(text, text, text, integer)
+	IS 'an aggregate for rehydration: its snapshot (if any) and the events after it, in one result';
+
+--
 -- Privileges.  Nothing is callable by PUBLIC.  Three NOLOGIN roles carry
 -- the grants: es_store_writer (append, read, feed, checkpoints),
 -- es_store_reader (read, feed, checkpoints: a read-only consumer, which
@@ -567,6 +686,16 @@ GRANT EXECUTE ON FUNCTION
 	es_store.append_event_bytes(text, text, text, bigint, text, bytea, jsonb, uuid, integer, text, text, text),
 	es_store.append_at_version_bytes(text, text, text, bigint, text, bytea, jsonb, uuid, integer, text, text, text),
 	es_store.append_stream_bytes(text, bigint, text[], bytea[], jsonb[], uuid[], integer[], text, text, text)
+	TO es_store_writer, es_store_admin;
+
+GRANT EXECUTE ON FUNCTION
+	es_store.load_snapshot(text, text, text, integer),
+	es_store.load_aggregate(text, text, text, integer)
+	TO es_store_writer, es_store_reader, es_store_admin;
+GRANT EXECUTE ON FUNCTION
+	es_store.save_snapshot(text, text, text, bigint, jsonb, jsonb, integer),
+	es_store.save_snapshot_bytes(text, text, text, bigint, bytea, jsonb, integer),
+	es_store.delete_snapshot(text, text, text)
 	TO es_store_writer, es_store_admin;
 
 GRANT EXECUTE ON FUNCTION es_store.reset_checkpoint(text, bigint, name)

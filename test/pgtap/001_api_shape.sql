@@ -3,12 +3,14 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS es_store;
-SELECT plan(83);
+SELECT plan(92);
 
 SELECT has_schema('es_store');
 SELECT has_table('es_store', 'aggregate_heads', 'aggregate_heads exists');
 SELECT has_table('es_store', 'events', 'events exists');
 SELECT has_table('es_store', 'checkpoints', 'checkpoints exists');
+SELECT has_table('es_store', 'snapshots', 'snapshots exists');
+SELECT col_is_pk('es_store', 'snapshots', ARRAY['bounded_context', 'aggregate_type', 'aggregate_id'], 'one snapshot per aggregate');
 SELECT has_sequence('es_store', 'global_position_seq', 'the position sequence exists');
 SELECT col_is_pk('es_store', 'events', 'global_position', 'events are keyed by global position');
 SELECT col_is_unique('es_store', 'events', ARRAY['stream_id', 'aggregate_version'], 'one event per stream version');
@@ -37,6 +39,11 @@ SELECT has_function('es_store', 'append_event_bytes', ARRAY['text', 'text', 'tex
 SELECT has_function('es_store', 'append_at_version_bytes', ARRAY['text', 'text', 'text', 'bigint', 'text', 'bytea', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text']);
 SELECT has_function('es_store', 'append_stream_bytes', ARRAY['text', 'bigint', 'text[]', 'bytea[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text']);
 SELECT has_function('es_store', 'stream_key', ARRAY['text']);
+SELECT has_function('es_store', 'save_snapshot', ARRAY['text', 'text', 'text', 'bigint', 'jsonb', 'jsonb', 'integer']);
+SELECT has_function('es_store', 'save_snapshot_bytes', ARRAY['text', 'text', 'text', 'bigint', 'bytea', 'jsonb', 'integer']);
+SELECT has_function('es_store', 'load_snapshot', ARRAY['text', 'text', 'text', 'integer']);
+SELECT has_function('es_store', 'delete_snapshot', ARRAY['text', 'text', 'text']);
+SELECT has_function('es_store', 'load_aggregate', ARRAY['text', 'text', 'text', 'integer']);
 SELECT has_function('es_store', 'read_aggregate', ARRAY['text', 'text', 'text', 'bigint', 'bigint', 'integer']);
 SELECT has_function('es_store', 'read_stream', ARRAY['text', 'bigint', 'bigint', 'integer']);
 SELECT has_function('es_store', 'aggregate_version', ARRAY['text', 'text', 'text']);
@@ -108,6 +115,8 @@ SELECT is((SELECT count(*) FROM pg_proc
 			 AND has_function_privilege('public', oid, 'EXECUTE')), 0::bigint,
 		  'PUBLIC can execute no es_store function');
 SELECT table_privs_are('es_store', 'events', 'es_store_writer', ARRAY[]::text[], 'writers have no direct table access');
+SELECT function_privs_are('es_store', 'save_snapshot', ARRAY['text', 'text', 'text', 'bigint', 'jsonb', 'jsonb', 'integer'], 'es_store_reader', ARRAY[]::text[], 'readers cannot save snapshots');
+SELECT function_privs_are('es_store', 'load_aggregate', ARRAY['text', 'text', 'text', 'integer'], 'es_store_reader', ARRAY['EXECUTE'], 'readers load aggregates');
 
 SELECT * FROM finish();
 ROLLBACK;

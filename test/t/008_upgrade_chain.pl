@@ -91,7 +91,13 @@ sub probe
 		  [ 'append_event_bytes', q{SELECT aggregate_version FROM es_store.append_event_bytes('up', 'probe-bytes', '%t', 1, 'P', '\\x02')}, 2 ],
 		  [ 'append_at_version_bytes', q{SELECT aggregate_version FROM es_store.append_at_version_bytes('up', 'probe-bytes', '%t', 3, 'P', '\\x03')}, 3 ],
 		  [ 'append_stream_bytes', q{SELECT count(*) FROM es_store.append_stream_bytes('probe-bytes-%t', NULL, ARRAY['P'], ARRAY['\\x04']::bytea[])}, 1 ],
-		  [ 'payload_bytes', q{SELECT string_agg(encode(payload_bytes, 'hex'), ',' ORDER BY aggregate_version) FROM es_store.read_aggregate('up', 'probe-bytes', '%t')}, '01,02,03' ];
+		  [ 'payload_bytes', q{SELECT string_agg(encode(payload_bytes, 'hex'), ',' ORDER BY aggregate_version) FROM es_store.read_aggregate('up', 'probe-bytes', '%t')}, '01,02,03' ],
+		  # snapshots
+		  [ 'save_snapshot', q{SELECT saved FROM es_store.save_snapshot('up', 'probe-bytes', '%t', 2, '{"s": 2}')}, 't' ],
+		  [ 'save_snapshot_bytes', q{SELECT saved::text || stored_version FROM es_store.save_snapshot_bytes('up', 'probe-bytes', '%t', 1, '\\x01')}, 'false2' ],
+		  [ 'load_snapshot', q{SELECT payload->>'s' FROM es_store.load_snapshot('up', 'probe-bytes', '%t')}, '2' ],
+		  [ 'load_aggregate', q{SELECT string_agg(aggregate_version::text || coalesce('s' || snapshot_version, ''), ',') FROM es_store.load_aggregate('up', 'probe-bytes', '%t')}, '2s1,3' ],
+		  [ 'delete_snapshot', q{SELECT es_store.delete_snapshot('up', 'probe-bytes', '%t')}, 't' ];
 	}
 
 	# every function the installed version has is probed

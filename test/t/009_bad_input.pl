@@ -36,6 +36,7 @@ $node->start;
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION es_store;
 	CREATE ROLE fuzz_owner;
+	SELECT count(*) FROM es_store.append_event('snap', 'snap', 'snap', 0, 'T', '{}');
 	CREATE VIEW inv AS SELECT
 		(SELECT count(*) FROM es_store.events) AS events,
 		(SELECT count(*) FROM es_store.aggregate_heads) AS heads,
@@ -137,6 +138,23 @@ my %kinds = (
 		[ q{'[{"stream_name": "j-%k", "event_type": "", "payload": 1}]'}, '22023' ],
 		[ q{(SELECT jsonb_agg(jsonb_build_object('stream_name', 'j-%k', 'event_type', 'J', 'payload', 1)) FROM generate_series(1, 10001))}, '54000' ],
 		[ q{'[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]'}, '22023' ] ],
+	# snapshots of the aggregate snap/snap/snap, which has one event
+	snap_key => [ q{'snap'},
+		[ 'NULL', '22004' ], [ q{''}, 'SE006' ], [ q{repeat('k', 3000)}, '54000' ], [ $big, '54000' ] ],
+	snap_version => [ '1',
+		[ 'NULL', '22004' ], [ '0', '22023' ], [ '-1', '22023' ], [ '2', 'SE006' ],
+		[ '9007199254740992', '22023' ], [ '-9223372036854775808', '22023' ] ],
+	snap_payload => [ q{'{}'},
+		[ 'NULL', '22004' ], [ q{'null'}, '00000' ], [ q{'[1]'}, '00000' ], [ "to_jsonb($big)", '00000' ] ],
+	snap_bytes => [ q{'\x01'::bytea},
+		[ 'NULL', '22004' ], [ q{''::bytea}, '00000' ], [ "convert_to($big, 'UTF8')", '00000' ] ],
+	snap_metadata => [ 'NULL',
+		[ q{'[]'}, '22023' ], [ q{'"s"'}, '22023' ], [ q{'null'}, '22023' ], [ q{'{"a": 1}'}, '00000' ] ],
+	snap_schema => [ '1',
+		[ 'NULL', '00000' ], [ '0', '22023' ], [ '-1', '22023' ], [ '2147483647', '00000' ],
+		[ '-2147483648', '22023' ] ],
+	snap_filter => [ 'NULL',
+		[ '1', '00000' ], [ '0', '22023' ], [ '-1', '22023' ], [ '2147483647', '00000' ] ],
 	from => [ 'NULL',
 		[ '0', '00000' ], [ '-1', '22023' ], [ '9223372036854775807', '00000' ],
 		[ '-9223372036854775808', '22023' ] ],
@@ -197,6 +215,11 @@ my @functions = (
 	[ 'get_checkpoint', qw(cp_name) ],
 	[ 'save_checkpoint', qw(cp_name position cp_expected) ],
 	[ 'reset_checkpoint', qw(cp_name reset_position owner) ],
+	[ 'save_snapshot', qw(snap_key snap_key snap_key snap_version snap_payload snap_metadata snap_schema) ],
+	[ 'save_snapshot_bytes', qw(snap_key snap_key snap_key snap_version snap_bytes snap_metadata snap_schema) ],
+	[ 'load_snapshot', qw(key key key snap_filter) ],
+	[ 'load_aggregate', qw(key key key snap_filter) ],
+	[ 'delete_snapshot', qw(key key key) ],
 );
 
 # The functions of the installed extension are exactly those listed.
