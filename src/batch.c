@@ -378,7 +378,11 @@ find_stored_append(const EsBatch *b, EsAppendResult *r, bool own)
 static void
 raise_wrong_version(const EsBatch *b)
 {
-	int64		current = es_head_current_version(&b->key, false);
+	bool		forgotten;
+	int64		current = es_head_state(&b->key, false, &forgotten);
+
+	if (forgotten)
+		es_raise_forgotten(&b->key);
 
 	if (IsolationUsesXactSnapshot() &&
 		es_head_current_version(&b->key, true) != current)

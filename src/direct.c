@@ -92,6 +92,7 @@ struct EsDirect
 	AttrNumber	event_att[EVENT_NCOLS];
 	bool		events_direct;	/* inserts may take this path */
 	bool		heads_direct;	/* ... and so may a new head row */
+	bool		lifecycle;		/* heads have the 0.3.0 lifecycle columns */
 	Oid			stream_id_sequence; /* heads.stream_id's, when heads_direct */
 	Oid			pkey_oid;		/* aggregate_heads_pkey (stream_id) */
 };
@@ -197,6 +198,7 @@ es_direct_begin(const EsBatch *b)
 	}
 
 	d->heads_direct = map.heads_insertable && head_step_creates(b);
+	d->lifecycle = map.heads_lifecycle;
 	d->stream_id_sequence = map.stream_id_sequence;
 	d->pkey_oid = oids[ES_REL_HEADS_PKEY];
 
@@ -277,6 +279,29 @@ es_direct_end(EsDirect *d)
 	if (d->heads != NULL)
 		table_close(d->heads, NoLock);
 	pfree(d);
+}
+
+/*
+ * The version the expectation is checked against: 0 for a deleted or
+ * forgotten stream (absent), and whether the stream is forgotten (no
+ * expectation holds then: the statements raise SE003).
+ */
+static int64
+expected_against(EsDirect *d, TupleTableSlot *slot, bool *forgotten,
+				 bool *deleted)
+{
+	bool		isnull;
+	int64		version = DatumGetInt64(slot_getattr(slot, d->head_att[HEAD_VERSION] + 1,
+													 &isnull));
+
+	*forgotten = *deleted = false;
+	if (!d->lifecycle)
+		return version;
+	(void) slot_getattr(slot, d->head_att[HEAD_FORGOTTEN_AT] + 1, &isnull);
+	*forgotten = !isnull;
+	(void) slot_getattr(slot, d->head_att[HEAD_DELETED_AT] + 1, &isnull);
+	*deleted = !isnull;
+	return (*forgotten || *deleted) ? 0 : version;
 }
 
 /* The expected-version check of ES_PLAN_HEAD_ADVANCE (ANY: none) */
@@ -419,7 +444,8 @@ new_stream_id(EsDirect *d, Relation pkey, int64 key_hash)
 {
 	int64		id = key_hash;
 
-	if (pkey == NULL)
+	/* stream id 0 holds the feed's markers (lifecycle.c) */
+	if (pkey == NULL || id == 0)
 		return nextval_internal(d->stream_id_sequence, false);
 	while (stream_id_taken(d->heads, pkey, id))
 	{
@@ -500,8 +526,9 @@ create_head(EsDirect *d, const EsBatch *b, EsHead *head)
 	v[att[HEAD_UPDATED_AT]] = now;
 	v[att[HEAD_CREATED_AT]] = now;
 	v[att[HEAD_KEY_HASH]] = Int64GetDatum(key_hash);
+	v[att[HEAD_FILTERED]] = BoolGetDatum(false);
 	for (int c = 0; c < HEAD_NCOLS; c++)
-		slot->tts_isnull[att[c]] = false;
+		slot->tts_isnull[att[c]] = c >= HEAD_FIRST_LIFECYCLE && c != HEAD_FILTERED;
 	ExecStoreVirtualTuple(slot);
 	slot->tts_tableOid = RelationGetRelid(d->heads);	/* for constraints */
 
@@ -564,6 +591,8 @@ es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
 	TM_Result	res;
 	bool		found;
 	bool		isnull;
+	bool		forgotten;
+	bool		deleted;
 	int64		current;
 	int64		next;
 
@@ -584,11 +613,11 @@ es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
 	/*
 	 * As the UPDATE: a version that fails the check in the snapshot fails
 	 * without a lock; one that passes is locked in its latest version and
-	 * checked again there (EvalPlanQual).
+	 * checked again there (EvalPlanQual).  A deleted stream is checked as
+	 * absent (version 0) and reopened; a forgotten one fails any check.
 	 */
-	if (!version_matches(b, DatumGetInt64(slot_getattr(oldslot,
-														d->head_att[HEAD_VERSION] + 1,
-														&isnull))))
+	if (!version_matches(b, expected_against(d, oldslot, &forgotten, &deleted)) ||
+		forgotten)
 	{
 		head->matched = false;
 		ExecClearTuple(oldslot);
@@ -610,7 +639,9 @@ es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
 												 d->head_att[HEAD_STREAM_ID] + 1,
 												 &isnull));
 	head->old_version = current;
-	head->matched = version_matches(b, current);
+	head->matched = version_matches(b, expected_against(d, oldslot, &forgotten,
+														&deleted)) &&
+		!forgotten;
 	if (!head->matched)
 	{
 		ExecClearTuple(oldslot);
@@ -630,6 +661,9 @@ es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
 	newslot->tts_values[d->head_att[HEAD_VERSION]] = Int64GetDatum(next);
 	newslot->tts_values[d->head_att[HEAD_UPDATED_AT]] =
 		TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	/* an append reopens a deleted stream; its versions go on */
+	if (deleted)
+		newslot->tts_isnull[d->head_att[HEAD_DELETED_AT]] = true;
 	ExecStoreVirtualTuple(newslot);
 	newslot->tts_tableOid = RelationGetRelid(d->heads);	/* for constraints */
 

@@ -3,14 +3,16 @@
  * es_store.h
  *	  Declarations shared by the es_store source files.
  *
- * Layering: the SQL-facing files (append.c, read.c, feed.c, checkpoint.c)
- * sit on the shared machinery (batch.c: the append core; heads.c: the
- * aggregate head row; direct.c: the same head advance and event inserts
- * without SQL statements, for the hot path; scan.c: the same for reads;
- * tables.c: the tables and indexes those two paths use; registry.c:
- * in-flight appenders and the feed's safe bound; plans.c: cached SPI plans; util.c: arguments, keys and result
- * sets).  Every file includes only this header from the project;
- * no source file includes another.
+ * Layering: the SQL-facing files (append.c, append_json.c, read.c, feed.c,
+ * checkpoint.c, snapshot.c, lifecycle.c) sit on the shared machinery
+ * (batch.c: the append core; heads.c: the aggregate head row; direct.c:
+ * the same head advance and event inserts without SQL statements, for the
+ * hot path; scan.c: the same for reads; visibility.c: which stored events
+ * reads and the feed return, since 0.3.0; tables.c: the tables and indexes
+ * those paths use; registry.c: in-flight appenders and the feed's safe
+ * bound; plans.c: cached SPI plans; util.c: arguments, keys and result
+ * sets).  Every file includes only this header from the project; no
+ * source file includes another.
  *
  *-------------------------------------------------------------------------
  */
@@ -22,6 +24,9 @@
 #include "nodes/bitmapset.h"
 #include "storage/lockdefs.h"
 #include "utils/relcache.h"
+#include "utils/snapshot.h"
+#include "utils/timestamp.h"
+#include "executor/tuptable.h"
 
 #include "es_errcodes.h"
 
@@ -144,6 +149,7 @@ typedef struct EsHead
 
 extern EsHead es_head_advance(const EsBatch *batch);
 extern int64 es_head_current_version(const EsStreamKey *key, bool latest);
+extern int64 es_head_state(const EsStreamKey *key, bool latest, bool *forgotten);
 extern void es_head_undo_advance(int64 stream_id, int nevents);
 
 /* tables.c */
@@ -155,21 +161,26 @@ typedef enum EsRelation
 	ES_REL_EVENTS,				/* events */
 	ES_REL_EVENTS_PKEY,			/* ... (global_position) */
 	ES_REL_EVENTS_STREAM_VERSION,	/* ... (stream_id, aggregate_version) */
+	ES_REL_HEADS_FILTERED,		/* aggregate_heads (stream_id) WHERE filtered,
+								 * since 0.3.0: InvalidOid before */
 	ES_NUM_RELS
 } EsRelation;
 
 /*
  * Columns of aggregate_heads the C paths use (key parts in index order);
- * the last two only to create a head row (the 0.1.0 schema has no key_hash).
+ * created_at and key_hash only to create a head row (the 0.1.0 schema has
+ * no key_hash), and the stream's lifecycle since 0.3.0.
  */
 typedef enum EsHeadColumn
 {
 	HEAD_STREAM_ID, HEAD_BOUNDED_CONTEXT, HEAD_AGGREGATE_TYPE,
 	HEAD_AGGREGATE_ID, HEAD_VERSION, HEAD_UPDATED_AT, HEAD_CREATED_AT,
-	HEAD_KEY_HASH, HEAD_NCOLS
+	HEAD_KEY_HASH, HEAD_DELETED_AT, HEAD_FORGOTTEN_AT, HEAD_TRUNCATE_BEFORE,
+	HEAD_MAX_COUNT, HEAD_MAX_AGE, HEAD_METADATA, HEAD_FILTERED, HEAD_NCOLS
 } EsHeadColumn;
 
 #define HEAD_NCOLS_READ HEAD_CREATED_AT	/* the columns reads and updates use */
+#define HEAD_FIRST_LIFECYCLE HEAD_DELETED_AT	/* the 0.3.0 columns */
 
 /*
  * Columns of events, all of which an insert sets: those of es_store.event
@@ -193,6 +204,7 @@ typedef struct EsTableMap
 	AttrNumber	head_att[HEAD_NCOLS];
 	AttrNumber	event_att[EVENT_NCOLS];
 	bool		heads_mappable; /* the first HEAD_NCOLS_READ head columns */
+	bool		heads_lifecycle;	/* ... and the 0.3.0 ones, HEAD_NCOLS */
 	bool		heads_insertable;	/* every head column and no other, with
 									 * stream_id an identity column */
 	Oid			stream_id_sequence; /* its sequence, when insertable */
@@ -245,6 +257,9 @@ extern bool es_direct_save_checkpoint(Datum name, int64 position,
 
 extern int64 es_key_hash(const text *bc, const text *at, const text *aid);
 
+/* lifecycle.c */
+extern void es_raise_forgotten(const EsStreamKey *key);
+
 /* results.c */
 extern void es_result_init(FunctionCallInfo fcinfo);
 
@@ -266,6 +281,41 @@ extern bool es_scan_read_aggregate(FunctionCallInfo fcinfo,
 extern bool es_scan_read_feed(FunctionCallInfo fcinfo, int64 after,
 							  int64 bound, int64 max_count,
 							  const EsFeedFilter *filter);
+
+/* visibility.c: which stored events reads and the feed return (0.3.0) */
+typedef struct EsCutoff
+{
+	bool		active;			/* the stream has a filtered head */
+	bool		hide_all;		/* deleted */
+	int64		min_version;	/* truncate_before, max_count */
+	bool		by_age;			/* max_age */
+	TimestampTz min_created;
+} EsCutoff;
+
+typedef struct EsFeedState
+{
+	bool		any;			/* some filtered head is visible */
+	bool		lookup;			/* too many to load: look up on first use */
+	struct HTAB *streams;
+	Relation	heads;
+	Relation	index;
+	Snapshot	snapshot;
+	TupleTableSlot *slot;
+	const AttrNumber *att;
+} EsFeedState;
+
+extern void es_cutoff_from_head(TupleTableSlot *slot, const AttrNumber *att,
+								EsCutoff *c);
+extern bool es_cutoff_keeps(const EsCutoff *c, int64 version,
+							TimestampTz created_at);
+extern bool es_filtered_head(Relation heads, Relation index,
+							 Snapshot snapshot, int64 stream_id,
+							 TupleTableSlot *slot, const AttrNumber *att);
+extern void es_feed_state_begin(EsFeedState *st, Relation heads,
+								Relation index, Snapshot snapshot,
+								TupleTableSlot *slot, const AttrNumber *att,
+								MemoryContext cxt);
+extern const EsCutoff *es_feed_state_cutoff(EsFeedState *st, int64 stream_id);
 
 /* registry.c */
 extern void es_registry_init_backend(void);
@@ -310,6 +360,9 @@ typedef enum EsPlanId
 	ES_PLAN_SNAPSHOT_STORED,	/* the stored snapshot's version */
 	ES_PLAN_SNAPSHOT_LOAD,		/* the snapshot, of a schema version or any */
 	ES_PLAN_SNAPSHOT_DELETE,
+	ES_PLAN_LOCK_HEAD,			/* a head row FOR UPDATE, with its state */
+	ES_PLAN_SOFT_DELETE,		/* mark a head row deleted */
+	ES_PLAN_INSERT_MARKER,		/* a feed marker (stream id 0) */
 	ES_NUM_PLANS
 } EsPlanId;
 

@@ -96,26 +96,48 @@ es_head_advance(const EsBatch *batch)
 }
 
 /*
- * The aggregate's current version, 0 when it has no head row.  Inside a
- * VOLATILE caller this runs with a fresh snapshot in READ COMMITTED, so
+ * The version an expectation meets: the aggregate's current version, 0
+ * when it has no head row or is deleted or forgotten (0.3.0); *forgotten
+ * (when not NULL) tells whether it was forgotten with a tombstone.  Inside
+ * a VOLATILE caller this runs with a fresh snapshot in READ COMMITTED, so
  * after es_head_advance waited on the row it sees the winner's version;
  * under REPEATABLE READ it sees the transaction's snapshot.  latest: read
  * the latest committed version instead, in every isolation level.
  */
 int64
-es_head_current_version(const EsStreamKey *key, bool latest)
+es_head_state(const EsStreamKey *key, bool latest, bool *forgotten)
 {
 	Datum		values[3];
 	bool		isnull;
-	Datum		v;
+	int64		version = 0;
+	int			rc;
 
 	key_values(key, values);
+	if (forgotten)
+		*forgotten = false;
 	if (latest)
 		PushActiveSnapshot(GetLatestSnapshot());
-	v = es_exec_scalar(ES_PLAN_HEAD_VERSION, values, NULL, latest, &isnull);
+	rc = SPI_execute_plan(es_plan(ES_PLAN_HEAD_VERSION), values, NULL, latest, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "es_store head lookup failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 1)
+	{
+		version = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+		if (forgotten)
+			*forgotten = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, 2,
+													&isnull));
+	}
 	if (latest)
 		PopActiveSnapshot();
-	return isnull ? 0 : DatumGetInt64(v);
+	return version;
+}
+
+int64
+es_head_current_version(const EsStreamKey *key, bool latest)
+{
+	return es_head_state(key, latest, NULL);
 }
 
 /*

@@ -74,6 +74,31 @@
 	"RETURNING h.stream_id, h.version"
 
 /*
+ * The same for 0.3.0, where a deleted stream is absent until an append
+ * reopens it (its versions go on after the last one) and a forgotten one
+ * takes no append: the statement then returns no row (batch.c raises
+ * SE003).  Expect "none" reopens a deleted stream; "any" and an explicit
+ * version reopen it too.
+ */
+#define LIVE_ON_CONFLICT_ADVANCE \
+	"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET " \
+	"version = h.version OPERATOR(pg_catalog.+) $4, " \
+	"updated_at = pg_catalog.now(), deleted_at = NULL " \
+	"WHERE h.forgotten_at IS NULL " \
+	"RETURNING h.stream_id, h.version OPERATOR(pg_catalog.-) $4"
+#define LIVE_ON_CONFLICT_REOPEN \
+	"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET " \
+	"version = h.version OPERATOR(pg_catalog.+) $4, " \
+	"updated_at = pg_catalog.now(), deleted_at = NULL " \
+	"WHERE h.deleted_at IS NOT NULL AND h.forgotten_at IS NULL " \
+	"RETURNING h.stream_id, h.version OPERATOR(pg_catalog.-) $4"
+#define LIVE_ON_CONFLICT_RAISE \
+	"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET " \
+	"version = GREATEST(h.version, $4), updated_at = pg_catalog.now(), " \
+	"deleted_at = NULL WHERE h.forgotten_at IS NULL " \
+	"RETURNING h.stream_id, h.version"
+
+/*
  * The columns of es_store.event, from an event row (0.3.0 and later, where
  * the type ends with payload_bytes)
  */
@@ -93,6 +118,27 @@
 	"CROSS JOIN LATERAL (SELECT h.bounded_context, h.aggregate_type, " \
 	"h.aggregate_id" columns " FROM es_store.aggregate_heads h " \
 	"WHERE h.stream_id" EQ "e.stream_id OFFSET 0) h "
+
+/*
+ * Whether event e of head h is visible (0.3.0): not of a deleted stream,
+ * not below truncate_before, among the last max_count, not older than
+ * max_age.  Only heads with filtered set have any of these (visibility.c).
+ */
+#define EVENT_VISIBLE \
+	"(NOT h.filtered OR (h.deleted_at IS NULL " \
+	"AND e.aggregate_version OPERATOR(pg_catalog.>=) COALESCE(h.truncate_before, 0) " \
+	"AND (h.max_count IS NULL OR e.aggregate_version OPERATOR(pg_catalog.>) " \
+	"(h.version OPERATOR(pg_catalog.-) h.max_count)) " \
+	"AND (h.max_age IS NULL OR e.created_at OPERATOR(pg_catalog.>=) " \
+	"(pg_catalog.now() OPERATOR(pg_catalog.-) h.max_age))))"
+
+/* The feed's rows: none of a filtered stream that is hidden */
+#define FEED_HIDDEN \
+	"AND NOT EXISTS (SELECT 1 FROM es_store.aggregate_heads h " \
+	"WHERE h.stream_id" EQ "e.stream_id AND h.filtered AND NOT " EVENT_VISIBLE ") "
+
+/* A head row that exists for appends and reads: neither deleted nor forgotten */
+#define HEAD_LIVE "h.deleted_at IS NULL AND h.forgotten_at IS NULL"
 
 #define KEY_MATCHES \
 	"h.bounded_context" EQ "$1 AND h.aggregate_type" EQ "$2 AND " \
@@ -176,28 +222,31 @@ typedef struct EsPlanDef
 
 static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	[ES_PLAN_HEAD_UPSERT] = {
-		HEAD_INSERT ON_CONFLICT_ADVANCE,
+		HEAD_INSERT LIVE_ON_CONFLICT_ADVANCE,
 		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
 	},
 	[ES_PLAN_HEAD_CREATE] = {
-		HEAD_INSERT ON_CONFLICT_NOTHING,
+		HEAD_INSERT LIVE_ON_CONFLICT_REOPEN,
 		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
 	},
 	[ES_PLAN_HEAD_ADVANCE] = {
 		"UPDATE es_store.aggregate_heads h SET "
 		"version = h.version OPERATOR(pg_catalog.+) $4, "
-		"updated_at = pg_catalog.now() WHERE " KEY_MATCHES " AND "
+		"updated_at = pg_catalog.now() WHERE " KEY_MATCHES " AND " HEAD_LIVE " AND "
 		"(h.version" EQ "$5 OR ($5 OPERATOR(pg_catalog.<) 0 AND "
 		"h.version OPERATOR(pg_catalog.>) 0)) "
 		"RETURNING h.stream_id, h.version OPERATOR(pg_catalog.-) $4",
 		5, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID}
 	},
 	[ES_PLAN_HEAD_AT_VERSION] = {
-		HEAD_INSERT ON_CONFLICT_RAISE,
+		HEAD_INSERT LIVE_ON_CONFLICT_RAISE,
 		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
 	},
+	/* the version an expectation meets (0: absent), and whether forgotten */
 	[ES_PLAN_HEAD_VERSION] = {
-		"SELECT h.version FROM es_store.aggregate_heads h WHERE " KEY_MATCHES,
+		"SELECT CASE WHEN " HEAD_LIVE " THEN h.version ELSE 0 END, "
+		"h.forgotten_at IS NOT NULL "
+		"FROM es_store.aggregate_heads h WHERE " KEY_MATCHES,
 		3, {TEXTOID, TEXTOID, TEXTOID}
 	},
 	[ES_PLAN_HEAD_UNDO] = {
@@ -240,7 +289,7 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		"JOIN es_store.events e ON e.stream_id" EQ "h.stream_id "
 		"WHERE " KEY_MATCHES " AND "
 		"e.aggregate_version OPERATOR(pg_catalog.>=) $4 AND "
-		"e.aggregate_version OPERATOR(pg_catalog.<=) $5 "
+		"e.aggregate_version OPERATOR(pg_catalog.<=) $5 AND " EVENT_VISIBLE " "
 		"ORDER BY e.aggregate_version LIMIT $6",
 		6, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID}
 	},
@@ -248,13 +297,13 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		"SELECT pg_catalog.count(*) FROM es_store.aggregate_heads h "
 		"JOIN es_store.events e ON e.stream_id" EQ "h.stream_id "
 		"WHERE " KEY_MATCHES " AND "
-		"e.aggregate_version OPERATOR(pg_catalog.>=) $4",
+		"e.aggregate_version OPERATOR(pg_catalog.>=) $4 AND " EVENT_VISIBLE,
 		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
 	},
 	[ES_PLAN_READ_FEED] = {
 		"SELECT " ROW_COLUMNS " FROM es_store.events e "
 		"WHERE e.global_position OPERATOR(pg_catalog.>) $1 "
-		"AND e.global_position OPERATOR(pg_catalog.<=) $2 "
+		"AND e.global_position OPERATOR(pg_catalog.<=) $2 " FEED_HIDDEN
 		"ORDER BY e.global_position LIMIT $3",
 		3, {INT8OID, INT8OID, INT8OID}
 	},
@@ -268,7 +317,7 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		"AND ($7 OPERATOR(pg_catalog.=) 1 OR "
 		"pg_catalog.mod(pg_catalog.mod("
 		KEY_HASH_OF("e.bounded_context", "e.aggregate_type", "e.aggregate_id")
-		", $7) OPERATOR(pg_catalog.+) $7, $7)" EQ "$6) "
+		", $7) OPERATOR(pg_catalog.+) $7, $7)" EQ "$6) " FEED_HIDDEN
 		"ORDER BY e.global_position LIMIT $8",
 		8, {INT8OID, INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 		INT8OID, INT8OID, INT8OID}
@@ -327,7 +376,7 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		"JOIN es_store.events e ON e.stream_id" EQ "h.stream_id "
 		"WHERE " KEY_MATCHES " AND "
 		"e.aggregate_version OPERATOR(pg_catalog.>=) $4 AND "
-		"e.aggregate_version OPERATOR(pg_catalog.<=) $5 "
+		"e.aggregate_version OPERATOR(pg_catalog.<=) $5 AND " EVENT_VISIBLE " "
 		"ORDER BY e.aggregate_version LIMIT $6",
 		6, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID}
 	},
@@ -370,6 +419,33 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		"s.aggregate_id" EQ "$3 AND "
 		"($4 IS NULL OR s.snapshot_version" EQ "$4)",
 		4, {TEXTOID, TEXTOID, TEXTOID, INT4OID}
+	},
+	[ES_PLAN_LOCK_HEAD] = {
+		"SELECT h.stream_id, h.version, h.deleted_at IS NOT NULL, "
+		"h.forgotten_at IS NOT NULL FROM es_store.aggregate_heads h "
+		"WHERE " KEY_MATCHES " FOR UPDATE",
+		3, {TEXTOID, TEXTOID, TEXTOID}
+	},
+	[ES_PLAN_SOFT_DELETE] = {
+		"UPDATE es_store.aggregate_heads h SET deleted_at = pg_catalog.now(), "
+		"truncate_before = GREATEST(COALESCE(h.truncate_before, 0), "
+		"h.version OPERATOR(pg_catalog.+) 1), filtered = true "
+		"WHERE h.stream_id" EQ "$1",
+		1, {INT8OID}
+	},
+	/*
+	 * A marker: the feed's notice that an aggregate was deleted or
+	 * forgotten.  Stream id 0 belongs to no aggregate (direct.c
+	 * new_stream_id), aggregate_version is the marker's position (unique
+	 * there), event_version 0 (no appended event has it).
+	 */
+	[ES_PLAN_INSERT_MARKER] = {
+		"INSERT INTO es_store.events (global_position, bounded_context, "
+		"aggregate_type, aggregate_id, aggregate_version, event_id, event_type, "
+		"event_version, payload, metadata, created_at, stream_id) "
+		"VALUES ($1, $2, $3, $4, $1, $5, $6, 0, $7, '{}'::pg_catalog.jsonb, "
+		"pg_catalog.now(), 0)",
+		7, {INT8OID, TEXTOID, TEXTOID, TEXTOID, UUIDOID, TEXTOID, JSONBOID}
 	},
 	[ES_PLAN_SNAPSHOT_DELETE] = {
 		"DELETE FROM es_store.snapshots s WHERE "
@@ -441,6 +517,38 @@ static const EsPlanDef no_owner_defs[ES_NUM_PLANS] = {
  * row.
  */
 static const EsPlanDef no_event_key_defs[ES_NUM_PLANS] = {
+	[ES_PLAN_HEAD_UPSERT] = {
+		HEAD_INSERT ON_CONFLICT_ADVANCE,
+		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
+	},
+	[ES_PLAN_HEAD_CREATE] = {
+		HEAD_INSERT ON_CONFLICT_NOTHING,
+		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
+	},
+	[ES_PLAN_HEAD_ADVANCE] = {
+		"UPDATE es_store.aggregate_heads h SET "
+		"version = h.version OPERATOR(pg_catalog.+) $4, "
+		"updated_at = pg_catalog.now() WHERE " KEY_MATCHES " AND "
+		"(h.version" EQ "$5 OR ($5 OPERATOR(pg_catalog.<) 0 AND "
+		"h.version OPERATOR(pg_catalog.>) 0)) "
+		"RETURNING h.stream_id, h.version OPERATOR(pg_catalog.-) $4",
+		5, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID}
+	},
+	[ES_PLAN_HEAD_AT_VERSION] = {
+		HEAD_INSERT ON_CONFLICT_RAISE,
+		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
+	},
+	[ES_PLAN_HEAD_VERSION] = {
+		"SELECT h.version, false FROM es_store.aggregate_heads h WHERE " KEY_MATCHES,
+		3, {TEXTOID, TEXTOID, TEXTOID}
+	},
+	[ES_PLAN_COUNT_EVENTS] = {
+		"SELECT pg_catalog.count(*) FROM es_store.aggregate_heads h "
+		"JOIN es_store.events e ON e.stream_id" EQ "h.stream_id "
+		"WHERE " KEY_MATCHES " AND "
+		"e.aggregate_version OPERATOR(pg_catalog.>=) $4",
+		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
+	},
 	[ES_PLAN_INSERT_ONE] = {
 		NO_KEY_INSERT_ONE_SQL,
 		INSERT_ONE_TYPES

@@ -85,6 +85,8 @@ typedef struct EsScan
 	Relation	head_index;		/* aggregate_heads_key, when a read needs it */
 	Oid			head_index_oid; /* ... its OID, SCAN_AGGREGATE only */
 	Relation	event_index;	/* the event scan's index */
+	Relation	filtered_index; /* aggregate_heads_filtered (0.3.0), or NULL */
+	TupleTableSlot *state_slot; /* a heads slot for the filtered heads */
 	EsTableMap	map;
 	Snapshot	snapshot;
 	TupleTableSlot *head_slot;
@@ -139,6 +141,10 @@ scan_end(EsScan *s)
 		ExecDropSingleTupleTableSlot(s->head_slot);
 	if (s->event_slot != NULL)
 		ExecDropSingleTupleTableSlot(s->event_slot);
+	if (s->state_slot != NULL)
+		ExecDropSingleTupleTableSlot(s->state_slot);
+	if (s->filtered_index != NULL)
+		index_close(s->filtered_index, NoLock);
 	if (s->head_index != NULL)
 		index_close(s->head_index, NoLock);
 	if (s->event_index != NULL)
@@ -198,6 +204,33 @@ scan_applies(EsScan *s, ReturnSetInfo *rsinfo, EsScanKind kind)
 	}
 
 	att = s->map.event_att;
+
+	/*
+	 * The filtered heads (visibility.c), when the schema has them; the
+	 * index is then opened as the table's own, or the statement runs.
+	 */
+	if (OidIsValid(oids[ES_REL_HEADS_FILTERED]) && s->map.heads_lifecycle)
+	{
+		s->filtered_index = es_index_open(s->heads, oids[ES_REL_HEADS_FILTERED],
+										  AccessShareLock);
+		if (s->filtered_index == NULL ||
+			s->filtered_index->rd_rel->relam != BTREE_AM_OID ||
+			RelationGetIndexPredicate(s->filtered_index) == NIL ||
+			IndexRelationGetNumberOfKeyAttributes(s->filtered_index) != 1 ||
+			s->filtered_index->rd_index->indkey.values[0] !=
+			s->map.head_att[HEAD_STREAM_ID] + 1)
+		{
+			scan_end(s);
+			return false;
+		}
+	}
+	else if (s->map.heads_lifecycle)
+	{
+		/* a 0.3.0 head table without the index: let the statement read */
+		scan_end(s);
+		return false;
+	}
+
 	if (kind == SCAN_AGGREGATE)
 	{
 		/* aggregate_heads_key is opened if the read needs it */
@@ -216,9 +249,12 @@ scan_applies(EsScan *s, ReturnSetInfo *rsinfo, EsScanKind kind)
 	}
 	else
 	{
-		/* the feed reads no head row */
-		table_close(s->heads, NoLock);
-		s->heads = NULL;
+		/* the feed reads head rows only of filtered streams */
+		if (s->filtered_index == NULL)
+		{
+			table_close(s->heads, NoLock);
+			s->heads = NULL;
+		}
 		s->event_index = es_index_open(s->events, oids[ES_REL_EVENTS_PKEY],
 									   AccessShareLock);
 		if (s->event_index == NULL ||
@@ -237,13 +273,14 @@ scan_applies(EsScan *s, ReturnSetInfo *rsinfo, EsScanKind kind)
 	events_rte = es_table_rte(s->events, AccessShareLock, ACL_SELECT);
 	events_rte->selectedCols = es_column_set(att, EVENT_NCOLS);
 	rtes = list_make1(events_rte);
-	if (kind == SCAN_AGGREGATE)
+	if (kind == SCAN_AGGREGATE || s->heads != NULL)
 	{
 		RangeTblEntry *heads_rte = es_table_rte(s->heads, AccessShareLock,
 												ACL_SELECT);
 
-		heads_rte->selectedCols = es_column_set(s->map.head_att,
-												HEAD_AGGREGATE_ID + 1);
+		heads_rte->selectedCols =
+			es_column_set(s->map.head_att,
+						  s->filtered_index != NULL ? HEAD_NCOLS : HEAD_AGGREGATE_ID + 1);
 		rtes = lappend(rtes, heads_rte);
 	}
 	if (!ExecCheckRTPerms(rtes, false))
@@ -254,6 +291,8 @@ scan_applies(EsScan *s, ReturnSetInfo *rsinfo, EsScanKind kind)
 
 	s->snapshot = GetActiveSnapshot();
 	s->event_slot = table_slot_create(s->events, NULL);
+	if (s->filtered_index != NULL)
+		s->state_slot = table_slot_create(s->heads, NULL);
 	s->cxt = AllocSetContextCreate(CurrentMemoryContext, "es_store read",
 								   ALLOCSET_SMALL_SIZES);
 	return true;
@@ -397,12 +436,20 @@ key_part_equals(Datum stored, Datum wanted)
 static int64
 read_stream_events(EsScan *s, ReturnSetInfo *rsinfo, int64 stream_id,
 				   int64 from, int64 to, int64 max_count,
-				   const EsStreamKey *key, bool *other_key)
+				   const EsStreamKey *key, bool *other_key,
+				   const EsCutoff *cut)
 {
 	const AttrNumber *att = s->map.event_att;
 	ScanKeyData keys[3];
 	IndexScanDesc scan;
 	int64		n = 0;
+
+	if (cut->active)
+	{
+		if (cut->hide_all)
+			return 0;
+		from = Max(from, cut->min_version);
+	}
 
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
 				Int64GetDatum(stream_id));
@@ -432,11 +479,36 @@ read_stream_events(EsScan *s, ReturnSetInfo *rsinfo, int64 stream_id,
 				break;
 			}
 		}
+		if (cut->by_age)
+		{
+			bool		isnull;
+			TimestampTz created = DatumGetTimestampTz(slot_getattr(s->event_slot,
+																   att[EVENT_CREATED_AT] + 1,
+																   &isnull));
+
+			if (created < cut->min_created)
+				continue;
+		}
 		put_event(s, rsinfo);
 		n++;
 	}
 	index_endscan(scan);
 	return n;
+}
+
+/* Whether the head row in slot is key's */
+static bool
+head_has_key(EsScan *s, TupleTableSlot *slot, const EsStreamKey *key)
+{
+	const AttrNumber *att = s->map.head_att;
+	bool		isnull;
+
+	return key_part_equals(slot_getattr(slot, att[HEAD_BOUNDED_CONTEXT] + 1, &isnull),
+						   key->bounded_context) &&
+		key_part_equals(slot_getattr(slot, att[HEAD_AGGREGATE_TYPE] + 1, &isnull),
+						key->aggregate_type) &&
+		key_part_equals(slot_getattr(slot, att[HEAD_AGGREGATE_ID] + 1, &isnull),
+						key->aggregate_id);
 }
 
 /*
@@ -497,19 +569,46 @@ es_scan_read_aggregate(FunctionCallInfo fcinfo, const EsStreamKey *key,
 	int64		stream_id;
 	bool		other_key = false;
 	bool		usable;
+	EsCutoff	cut;
 
 	if (!scan_applies(&s, rsinfo, SCAN_AGGREGATE))
 		return false;
 	hash = es_key_hash(DatumGetTextPP(key->bounded_context),
 					   DatumGetTextPP(key->aggregate_type),
 					   DatumGetTextPP(key->aggregate_id));
-	if (read_stream_events(&s, rsinfo, hash, from, to, max_count, key,
-						   &other_key) == 0)
+	memset(&cut, 0, sizeof(cut));
+	if (s.filtered_index != NULL &&
+		es_filtered_head(s.heads, s.filtered_index, s.snapshot, hash,
+						 s.state_slot, s.map.head_att) &&
+		head_has_key(&s, s.state_slot, key))
+	{
+		es_cutoff_from_head(s.state_slot, s.map.head_att, &cut);
+		if (cut.hide_all)
+		{
+			/* a deleted aggregate: nothing to return */
+			scan_end(&s);
+			return true;
+		}
+	}
+	/* stream id 0 holds markers, never an aggregate's events */
+	if (hash == 0 ||
+		read_stream_events(&s, rsinfo, hash, from, to, max_count, key,
+						   &other_key, &cut) == 0)
 	{
 		if (head_stream_id(&s, key, &stream_id, &usable) &&
 			(stream_id != hash || other_key))
+		{
+			bool		isnull;
+
+			memset(&cut, 0, sizeof(cut));
+			if (s.map.heads_lifecycle &&
+				DatumGetBool(slot_getattr(s.head_slot,
+										  s.map.head_att[HEAD_FILTERED] + 1,
+										  &isnull)))
+				es_cutoff_from_head(s.head_slot, s.map.head_att, &cut);
 			read_stream_events(&s, rsinfo, stream_id, from, to, max_count,
-							   NULL, NULL);
+							   NULL, NULL, &cut);
+		}
 		if (!usable)
 		{
 			/* nothing was returned: the statement runs instead */
@@ -636,10 +735,36 @@ feed_filter_keeps(EsScan *s, const TextSet *sets, int64 segment,
  * marking index entries of dead tuples (kill_prior_tuple); VACUUM removes
  * them.
  */
+/*
+ * Whether the event in s->event_slot is one the feed hides (visibility.c):
+ * of a filtered stream, and outside what its head row lets be seen.
+ */
+static bool
+feed_hides(EsScan *s, EsFeedState *st)
+{
+	TupleTableSlot *slot = s->event_slot;
+	const AttrNumber *att = s->map.event_att;
+	const EsCutoff *cut;
+	bool		isnull;
+
+	if (!st->any)
+		return false;
+	cut = es_feed_state_cutoff(st, DatumGetInt64(slot_getattr(slot, att[EVENT_STREAM_ID] + 1,
+															  &isnull)));
+	if (cut == NULL)
+		return false;
+	return !es_cutoff_keeps(cut,
+							DatumGetInt64(slot_getattr(slot, att[EVENT_AGGREGATE_VERSION] + 1,
+													   &isnull)),
+							DatumGetTimestampTz(slot_getattr(slot, att[EVENT_CREATED_AT] + 1,
+															 &isnull)));
+}
+
 static void
 feed_read_batched(EsScan *s, ReturnSetInfo *rsinfo, IndexScanDesc scan,
 				  int64 bound, int64 max_count, const TextSet *sets,
-				  int64 segment, int64 segments, MemoryContext row_cxt)
+				  int64 segment, int64 segments, MemoryContext row_cxt,
+				  EsFeedState *st)
 {
 	ItemPointerData tids[FEED_BATCH];
 	HeapTupleData found[MaxHeapTuplesPerPage];
@@ -691,6 +816,24 @@ feed_read_batched(EsScan *s, ReturnSetInfo *rsinfo, IndexScanDesc scan,
 					break;
 				}
 				pgstat_count_heap_fetch(scan->indexRelation);
+				if (st->any)
+				{
+					int64		stream_id;
+					bool		hidden;
+
+					/* stream_id is the row's last 8 bytes (put_row_copy) */
+					memcpy(&stream_id, (char *) row->t_data + row->t_len - sizeof(int64),
+						   sizeof(int64));
+					if (HeapTupleHeaderGetNatts(row->t_data) != EVENT_NCOLS ||
+						es_feed_state_cutoff(st, stream_id) != NULL)
+					{
+						ExecStoreBufferHeapTuple(row, s->event_slot, buf);
+						hidden = feed_hides(s, st);
+						ExecClearTuple(s->event_slot);
+						if (hidden)
+							continue;
+					}
+				}
 				if (sets != NULL || !put_row_copy(s, rsinfo, row))
 				{
 					/* through the slot: the filters, or a row of another shape */
@@ -736,6 +879,7 @@ es_scan_read_feed(FunctionCallInfo fcinfo, int64 after, int64 bound,
 	MemoryContext row_cxt = NULL;
 	TextSet		sets[3];
 	int64		n = 0;
+	EsFeedState st;
 
 	if (!scan_applies(&s, rsinfo, SCAN_FEED))
 		return false;
@@ -749,6 +893,10 @@ es_scan_read_feed(FunctionCallInfo fcinfo, int64 after, int64 bound,
 		row_cxt = AllocSetContextCreate(s.cxt, "es_store feed filter",
 										ALLOCSET_SMALL_SIZES);
 	}
+	memset(&st, 0, sizeof(st));
+	if (s.filtered_index != NULL)
+		es_feed_state_begin(&st, s.heads, s.filtered_index, s.snapshot,
+							s.state_slot, s.map.head_att, s.cxt);
 	ScanKeyInit(&keys[0], 1, BTGreaterStrategyNumber, F_INT8GT,
 				Int64GetDatum(after));
 	ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE,
@@ -762,7 +910,7 @@ es_scan_read_feed(FunctionCallInfo fcinfo, int64 after, int64 bound,
 		feed_read_batched(&s, rsinfo, scan, bound, max_count,
 						  filter != NULL ? sets : NULL,
 						  filter != NULL ? filter->segment : 0,
-						  filter != NULL ? filter->segments : 1, row_cxt);
+						  filter != NULL ? filter->segments : 1, row_cxt, &st);
 		index_endscan(scan);
 		scan_end(&s);
 		return true;
@@ -773,6 +921,8 @@ es_scan_read_feed(FunctionCallInfo fcinfo, int64 after, int64 bound,
 		   index_getnext_slot(scan, ForwardScanDirection, s.event_slot))
 	{
 		CHECK_FOR_INTERRUPTS();
+		if (feed_hides(&s, &st))
+			continue;
 		if (filter != NULL)
 		{
 			bool		keep = feed_filter_keeps(&s, sets, filter->segment,

@@ -47,15 +47,19 @@ static const char *const relation_names[ES_NUM_RELS] = {
 	[ES_REL_EVENTS] = "events",
 	[ES_REL_EVENTS_PKEY] = "events_pkey",
 	[ES_REL_EVENTS_STREAM_VERSION] = "events_stream_version_key",
+	[ES_REL_HEADS_FILTERED] = "aggregate_heads_filtered",
 };
 
 static const char *const head_columns[HEAD_NCOLS] = {
 	"stream_id", "bounded_context", "aggregate_type", "aggregate_id",
-	"version", "updated_at", "created_at", "key_hash"
+	"version", "updated_at", "created_at", "key_hash", "deleted_at",
+	"forgotten_at", "truncate_before", "max_count", "max_age", "metadata",
+	"filtered"
 };
 static const Oid head_types[HEAD_NCOLS] = {
 	INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID, INT8OID
+	TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID,
+	INT8OID, INTERVALOID, JSONBOID, BOOLOID
 };
 
 static const char *const event_columns[EVENT_NCOLS] = {
@@ -74,7 +78,7 @@ static const Oid event_types[EVENT_NCOLS] = {
 static const bool head_notnull[HEAD_NCOLS] = {
 	[HEAD_STREAM_ID] = true, [HEAD_BOUNDED_CONTEXT] = true,
 	[HEAD_AGGREGATE_TYPE] = true, [HEAD_AGGREGATE_ID] = true,
-	[HEAD_VERSION] = true,
+	[HEAD_VERSION] = true, [HEAD_FILTERED] = true,
 };
 static const bool event_notnull[EVENT_NCOLS] = {
 	[EVENT_GLOBAL_POSITION] = true, [EVENT_BOUNDED_CONTEXT] = true,
@@ -137,6 +141,9 @@ es_table_oids(Oid *oids)
 		for (int i = 0; i < ES_NUM_RELS; i++)
 		{
 			cached_oids[i] = get_relname_relid(relation_names[i], nsp);
+			/* schemas before 0.3.0 have no aggregate_heads_filtered */
+			if (i == ES_REL_HEADS_FILTERED && !OidIsValid(cached_oids[i]))
+				continue;
 			/* an index is the extension's through its table */
 			if (!OidIsValid(cached_oids[i]) ||
 				(get_rel_relkind(cached_oids[i]) == RELKIND_RELATION &&
@@ -301,7 +308,10 @@ es_table_map(Relation heads, Relation events, EsTableMap *map)
 				default_is_now(heads, m->head_att[HEAD_CREATED_AT]) &&
 				default_is_now(heads, m->head_att[HEAD_UPDATED_AT]);
 		}
-		m->heads_mappable = m->heads_insertable ||
+		m->heads_lifecycle = m->heads_insertable ||
+			map_columns(heads, head_columns, head_types, head_notnull,
+						HEAD_NCOLS, m->head_att, false);
+		m->heads_mappable = m->heads_lifecycle ||
 			map_columns(heads, head_columns, head_types, head_notnull,
 						HEAD_NCOLS_READ, m->head_att, false);
 		columns_mapped = map_invalidations == invalidations;

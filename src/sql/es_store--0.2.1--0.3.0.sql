@@ -411,3 +411,35 @@ GRANT EXECUTE ON FUNCTION
 	es_store.save_snapshot_bytes(text, text, text, bigint, bytea, jsonb, integer),
 	es_store.delete_snapshot(text, text, text)
 	TO es_store_writer, es_store_admin;
+
+-- The streams' lifecycle: soft delete, forget, retention, stream metadata
+-- (see es_store--0.3.0.sql).  Added columns: no rewrite of the head table.
+ALTER TABLE es_store.aggregate_heads
+	ADD COLUMN deleted_at		timestamptz,
+	ADD COLUMN forgotten_at		timestamptz,
+	ADD COLUMN truncate_before	bigint,
+	ADD COLUMN max_count		bigint,
+	ADD COLUMN max_age			interval,
+	ADD COLUMN metadata			jsonb,
+	ADD COLUMN filtered			boolean NOT NULL DEFAULT false;
+CREATE INDEX aggregate_heads_filtered ON es_store.aggregate_heads (stream_id) WHERE filtered;
+
+--
+-- Stream lifecycle (src/lifecycle.c).
+--
+CREATE FUNCTION es_store.delete_aggregate(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	expected_version	bigint DEFAULT NULL,
+	OUT deleted_version	bigint,
+	OUT global_position	bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'es_delete_aggregate'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.delete_aggregate(text, text, text, bigint)
+	IS 'soft-delete an aggregate: absent until an append reopens it; a "$deleted" marker in the feed';
+
+REVOKE ALL ON FUNCTION es_store.delete_aggregate(text, text, text, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION es_store.delete_aggregate(text, text, text, bigint)
+	TO es_store_writer, es_store_admin;

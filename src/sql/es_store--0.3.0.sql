@@ -82,8 +82,27 @@ CREATE TABLE es_store.aggregate_heads (
 	-- ':' || bounded_context || length(aggregate_type) || ':' ||
 	-- aggregate_type || aggregate_id, 0).  The lengths make it unambiguous.
 	key_hash		bigint NOT NULL,
+	-- The stream's lifecycle (0.3.0; README, "Deleting and retention").
+	-- deleted_at: soft-deleted at that time, absent until an append reopens
+	-- it; forgotten_at: forgotten with a tombstone, appends refused (SE003).
+	-- Events below truncate_before, all but the last max_count, and those
+	-- older than max_age are hidden from reads and the feed; metadata is
+	-- the user's own.  filtered: some stored event of the stream may be
+	-- hidden, so reads and the feed must look at this row (src/visibility.c).
+	deleted_at		timestamptz,
+	forgotten_at	timestamptz,
+	truncate_before	bigint,
+	max_count		bigint,
+	max_age			interval,
+	metadata		jsonb,
+	filtered		boolean NOT NULL DEFAULT false,
 	CONSTRAINT aggregate_heads_key UNIQUE (bounded_context, aggregate_type, aggregate_id)
 ) WITH (fillfactor = 80);
+
+-- The streams whose events reads and the feed must filter: usually none,
+-- and then a probe of this index is all a read pays.  Appends change no
+-- column of it, so their head updates stay HOT.
+CREATE INDEX aggregate_heads_filtered ON es_store.aggregate_heads (stream_id) WHERE filtered;
 
 -- Global positions are drawn from this sequence by the append functions, one
 -- value per event, in append order.  CACHE 1 keeps positions increasing in
@@ -628,6 +647,22 @@ COMMENT ON FUNCTION es_store.load_aggregate(text, text, text, integer)
 	IS 'an aggregate for rehydration: its snapshot (if any) and the events after it, in one result';
 
 --
+-- Stream lifecycle (src/lifecycle.c).
+--
+CREATE FUNCTION es_store.delete_aggregate(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	expected_version	bigint DEFAULT NULL,
+	OUT deleted_version	bigint,
+	OUT global_position	bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'es_delete_aggregate'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.delete_aggregate(text, text, text, bigint)
+	IS 'soft-delete an aggregate: absent until an append reopens it; a "$deleted" marker in the feed';
+
+--
 -- Privileges.  Nothing is callable by PUBLIC.  Three NOLOGIN roles carry
 -- the grants: es_store_writer (append, read, feed, checkpoints),
 -- es_store_reader (read, feed, checkpoints: a read-only consumer, which
@@ -696,6 +731,9 @@ GRANT EXECUTE ON FUNCTION
 	es_store.save_snapshot(text, text, text, bigint, jsonb, jsonb, integer),
 	es_store.save_snapshot_bytes(text, text, text, bigint, bytea, jsonb, integer),
 	es_store.delete_snapshot(text, text, text)
+	TO es_store_writer, es_store_admin;
+
+GRANT EXECUTE ON FUNCTION es_store.delete_aggregate(text, text, text, bigint)
 	TO es_store_writer, es_store_admin;
 
 GRANT EXECUTE ON FUNCTION es_store.reset_checkpoint(text, bigint, name)

@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS es_store;
-SELECT plan(92);
+SELECT plan(95);
 
 SELECT has_schema('es_store');
 SELECT has_table('es_store', 'aggregate_heads', 'aggregate_heads exists');
@@ -44,6 +44,8 @@ SELECT has_function('es_store', 'save_snapshot_bytes', ARRAY['text', 'text', 'te
 SELECT has_function('es_store', 'load_snapshot', ARRAY['text', 'text', 'text', 'integer']);
 SELECT has_function('es_store', 'delete_snapshot', ARRAY['text', 'text', 'text']);
 SELECT has_function('es_store', 'load_aggregate', ARRAY['text', 'text', 'text', 'integer']);
+SELECT has_function('es_store', 'delete_aggregate', ARRAY['text', 'text', 'text', 'bigint']);
+SELECT has_index('es_store', 'aggregate_heads', 'aggregate_heads_filtered', 'stream_id', 'filtered streams are indexed');
 SELECT has_function('es_store', 'read_aggregate', ARRAY['text', 'text', 'text', 'bigint', 'bigint', 'integer']);
 SELECT has_function('es_store', 'read_stream', ARRAY['text', 'bigint', 'bigint', 'integer']);
 SELECT has_function('es_store', 'aggregate_version', ARRAY['text', 'text', 'text']);
@@ -117,6 +119,7 @@ SELECT is((SELECT count(*) FROM pg_proc
 SELECT table_privs_are('es_store', 'events', 'es_store_writer', ARRAY[]::text[], 'writers have no direct table access');
 SELECT function_privs_are('es_store', 'save_snapshot', ARRAY['text', 'text', 'text', 'bigint', 'jsonb', 'jsonb', 'integer'], 'es_store_reader', ARRAY[]::text[], 'readers cannot save snapshots');
 SELECT function_privs_are('es_store', 'load_aggregate', ARRAY['text', 'text', 'text', 'integer'], 'es_store_reader', ARRAY['EXECUTE'], 'readers load aggregates');
+SELECT function_privs_are('es_store', 'delete_aggregate', ARRAY['text', 'text', 'text', 'bigint'], 'es_store_reader', ARRAY[]::text[], 'readers cannot delete');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -97,7 +97,8 @@ sub probe
 		  [ 'save_snapshot_bytes', q{SELECT saved::text || stored_version FROM es_store.save_snapshot_bytes('up', 'probe-bytes', '%t', 1, '\\x01')}, 'false2' ],
 		  [ 'load_snapshot', q{SELECT payload->>'s' FROM es_store.load_snapshot('up', 'probe-bytes', '%t')}, '2' ],
 		  [ 'load_aggregate', q{SELECT string_agg(aggregate_version::text || coalesce('s' || snapshot_version, ''), ',') FROM es_store.load_aggregate('up', 'probe-bytes', '%t')}, '2s1,3' ],
-		  [ 'delete_snapshot', q{SELECT es_store.delete_snapshot('up', 'probe-bytes', '%t')}, 't' ];
+		  [ 'delete_snapshot', q{SELECT es_store.delete_snapshot('up', 'probe-bytes', '%t')}, 't' ],
+		  [ 'delete_aggregate', q{SELECT deleted_version FROM es_store.delete_aggregate('up', 'probe-bytes', '%t', 3)}, 3 ];
 	}
 
 	# every function the installed version has is probed

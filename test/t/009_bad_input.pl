@@ -155,6 +155,10 @@ my %kinds = (
 		[ '-2147483648', '22023' ] ],
 	snap_filter => [ 'NULL',
 		[ '1', '00000' ], [ '0', '22023' ], [ '-1', '22023' ], [ '2147483647', '00000' ] ],
+	# a delete of an aggregate the case has not created (absent: at 0)
+	del_expected => [ 'NULL',
+		[ '0', '00000' ], [ '-1', 'SE001' ], [ '-2', '22023' ], [ '1', 'SE001' ],
+		[ '-9223372036854775808', '22023' ] ],
 	from => [ 'NULL',
 		[ '0', '00000' ], [ '-1', '22023' ], [ '9223372036854775807', '00000' ],
 		[ '-9223372036854775808', '22023' ] ],
@@ -220,6 +224,7 @@ my @functions = (
 	[ 'load_snapshot', qw(key key key snap_filter) ],
 	[ 'load_aggregate', qw(key key key snap_filter) ],
 	[ 'delete_snapshot', qw(key key key) ],
+	[ 'delete_aggregate', qw(key key key del_expected) ],
 );
 
 # The functions of the installed extension are exactly those listed.

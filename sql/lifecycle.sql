@@ -1,0 +1,110 @@
+-- Soft delete: the aggregate is absent afterwards, an append with expected
+-- version 0 or any reopens it and its versions go on, the feed gets a
+-- "$deleted" marker and hides the deleted events; every error with its
+-- SQLSTATE.  Start from an empty store, so this file runs on its own.
+DROP EXTENSION es_store;
+CREATE EXTENSION es_store;
+\set VERBOSITY default
+
+SELECT count(*) FROM generate_series(1, 3) g,
+	LATERAL es_store.append_event('shop', 'cart', 'c1', NULL, 'Added', jsonb_build_object('n', g));
+SELECT count(*) FROM es_store.append_event('shop', 'cart', 'c2', 0, 'Added', '{"n": 1}');
+SELECT * FROM es_store.save_snapshot('shop', 'cart', 'c1', 2, '{"items": 2}');
+SELECT max(global_position) AS before_delete FROM es_store.read_feed(0, 100) \gset
+
+-- Delete with the right expected version: the last version, and the
+-- marker's position.
+SELECT deleted_version, global_position > :before_delete AS marker_after_events
+FROM es_store.delete_aggregate('shop', 'cart', 'c1', 3);
+-- Now absent: no events, version 0, no existence, no snapshot.
+SELECT count(*) AS events FROM es_store.read_aggregate('shop', 'cart', 'c1');
+SELECT es_store.aggregate_version('shop', 'cart', 'c1') AS version,
+	   es_store.aggregate_exists('shop', 'cart', 'c1') AS exists,
+	   es_store.count_events('shop', 'cart', 'c1') AS counted;
+SELECT count(*) AS snapshots FROM es_store.load_snapshot('shop', 'cart', 'c1');
+SELECT count(*) AS loaded FROM es_store.load_aggregate('shop', 'cart', 'c1');
+-- The feed: the deleted events are gone, the marker is there (stream id 0,
+-- event_version 0, the key, the deleted version), other streams untouched.
+SELECT aggregate_id, aggregate_version = global_position AS version_is_position,
+	   event_type, event_version, payload
+FROM es_store.read_feed(0, 100) ORDER BY global_position;
+SELECT aggregate_id, event_type FROM es_store.read_feed(0, 100, aggregate_types => ARRAY['cart'],
+	segment => 0, segment_count => 1) ORDER BY global_position;
+-- Deleting again, or an unknown aggregate: nothing changes, no marker.
+SELECT * FROM es_store.delete_aggregate('shop', 'cart', 'c1');
+SELECT * FROM es_store.delete_aggregate('shop', 'cart', 'never');
+SELECT * FROM es_store.delete_aggregate('shop', 'cart', 'never', 0);
+SELECT count(*) AS markers FROM es_store.events WHERE stream_id = 0;
+
+-- Reopen: expected version 0 (an X3m-style client starting at "no
+-- stream") or any; versions go on after the last one.
+SELECT aggregate_version FROM es_store.append_event('shop', 'cart', 'c1', 0, 'Added', '{"n": 10}');
+SELECT aggregate_version FROM es_store.append_event('shop', 'cart', 'c1', NULL, 'Added', '{"n": 11}');
+SELECT aggregate_version, payload FROM es_store.read_aggregate('shop', 'cart', 'c1');
+SELECT es_store.aggregate_version('shop', 'cart', 'c1') AS version,
+	   es_store.aggregate_exists('shop', 'cart', 'c1') AS exists,
+	   es_store.count_events('shop', 'cart', 'c1') AS counted;
+SELECT aggregate_id, aggregate_version, event_type FROM es_store.read_feed(0, 100)
+WHERE aggregate_id = 'c1' ORDER BY global_position;
+-- Deleted again, then reopened with "any" through a batch.
+SELECT deleted_version FROM es_store.delete_aggregate('shop', 'cart', 'c1', -1);
+SELECT aggregate_version FROM es_store.append('shop', 'cart', 'c1', NULL, ARRAY['A', 'B'],
+	ARRAY['{}', '{}']::jsonb[]);
+SELECT aggregate_version FROM es_store.read_aggregate('shop', 'cart', 'c1');
+
+-- The SQL statements (REPEATABLE READ, row-level security) mean the same.
+SELECT deleted_version FROM es_store.delete_aggregate('shop', 'cart', 'c2');
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT aggregate_version FROM es_store.append_event('shop', 'cart', 'c2', -1, 'X', '{}');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT aggregate_version FROM es_store.append_event('shop', 'cart', 'c2', 0, 'Reopened', '{}');
+COMMIT;
+ALTER TABLE es_store.events ENABLE ROW LEVEL SECURITY;
+SELECT aggregate_id, aggregate_version, event_type FROM es_store.read_aggregate('shop', 'cart', 'c2');
+SELECT aggregate_id, aggregate_version, event_type FROM es_store.read_feed(0, 100)
+WHERE aggregate_id IN ('c1', 'c2') ORDER BY global_position;
+SELECT es_store.count_events('shop', 'cart', 'c1') AS counted_sql;
+ALTER TABLE es_store.events DISABLE ROW LEVEL SECURITY;
+SELECT aggregate_id, aggregate_version, event_type FROM es_store.read_feed(0, 100)
+WHERE aggregate_id IN ('c1', 'c2') ORDER BY global_position;
+
+-- Errors.
+-- SE001: the expected version, checked as an append checks it (a deleted
+-- aggregate is at 0).
+SELECT * FROM es_store.delete_aggregate('shop', 'cart', 'c1', 3);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.delete_aggregate('shop', 'cart', 'c1', 0);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.delete_aggregate('shop', 'cart', 'never', -1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT deleted_version FROM es_store.delete_aggregate('shop', 'cart', 'c1', 7);
+SELECT aggregate_version FROM es_store.append_event('shop', 'cart', 'c1', 7, 'X', '{}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT aggregate_version FROM es_store.append_event('shop', 'cart', 'c1', -1, 'X', '{}');
+\echo :LAST_ERROR_SQLSTATE
+-- 22004, 22023
+SELECT * FROM es_store.delete_aggregate('shop', NULL, 'c1');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.delete_aggregate('shop', 'cart', 'c1', -2);
+\echo :LAST_ERROR_SQLSTATE
+-- SE003: a forgotten aggregate (its tombstone, made by hand until forget
+-- exists) takes no append and no delete.
+UPDATE es_store.aggregate_heads SET forgotten_at = now()
+WHERE aggregate_id = 'c2';
+SELECT aggregate_version FROM es_store.append_event('shop', 'cart', 'c2', NULL, 'X', '{}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT aggregate_version FROM es_store.append_event('shop', 'cart', 'c2', 0, 'X', '{}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.delete_aggregate('shop', 'cart', 'c2');
+\echo :LAST_ERROR_SQLSTATE
+
+-- Privileges: writers delete, readers do not.
+DROP ROLE IF EXISTS regress_es_del_reader;
+CREATE ROLE regress_es_del_reader IN ROLE es_store_reader;
+SET ROLE regress_es_del_reader;
+SELECT * FROM es_store.delete_aggregate('shop', 'cart', 'c1');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+DROP ROLE regress_es_del_reader;
