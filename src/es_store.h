@@ -310,7 +310,7 @@ extern bool es_cutoff_keeps(const EsCutoff *c, int64 version,
 							TimestampTz created_at);
 extern bool es_filtered_head(Relation heads, Relation index,
 							 Snapshot snapshot, int64 stream_id,
-							 TupleTableSlot *slot, const AttrNumber *att);
+							 TupleTableSlot **slot, const AttrNumber *att);
 extern void es_feed_state_begin(EsFeedState *st, Relation heads,
 								Relation index, Snapshot snapshot,
 								TupleTableSlot *slot, const AttrNumber *att,

@@ -50,6 +50,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/pg_am_d.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type_d.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
@@ -215,7 +216,8 @@ scan_applies(EsScan *s, ReturnSetInfo *rsinfo, EsScanKind kind)
 										  AccessShareLock);
 		if (s->filtered_index == NULL ||
 			s->filtered_index->rd_rel->relam != BTREE_AM_OID ||
-			RelationGetIndexPredicate(s->filtered_index) == NIL ||
+			heap_attisnull(s->filtered_index->rd_indextuple,
+						   Anum_pg_index_indpred, NULL) ||
 			IndexRelationGetNumberOfKeyAttributes(s->filtered_index) != 1 ||
 			s->filtered_index->rd_index->indkey.values[0] !=
 			s->map.head_att[HEAD_STREAM_ID] + 1)
@@ -291,7 +293,8 @@ scan_applies(EsScan *s, ReturnSetInfo *rsinfo, EsScanKind kind)
 
 	s->snapshot = GetActiveSnapshot();
 	s->event_slot = table_slot_create(s->events, NULL);
-	if (s->filtered_index != NULL)
+	/* the feed needs it for its filtered heads; an aggregate read makes it if it does */
+	if (s->filtered_index != NULL && kind == SCAN_FEED)
 		s->state_slot = table_slot_create(s->heads, NULL);
 	s->cxt = AllocSetContextCreate(CurrentMemoryContext, "es_store read",
 								   ALLOCSET_SMALL_SIZES);
@@ -579,7 +582,7 @@ es_scan_read_aggregate(FunctionCallInfo fcinfo, const EsStreamKey *key,
 	memset(&cut, 0, sizeof(cut));
 	if (s.filtered_index != NULL &&
 		es_filtered_head(s.heads, s.filtered_index, s.snapshot, hash,
-						 s.state_slot, s.map.head_att) &&
+						 &s.state_slot, s.map.head_att) &&
 		head_has_key(&s, s.state_slot, key))
 	{
 		es_cutoff_from_head(s.state_slot, s.map.head_att, &cut);

@@ -79,13 +79,14 @@ es_cutoff_keeps(const EsCutoff *c, int64 version, TimestampTz created_at)
 }
 
 /*
- * The filtered head row of stream stream_id visible in snapshot, into slot
- * (of heads), through index (aggregate_heads_filtered); false when the
- * stream has none.
+ * The filtered head row of stream stream_id visible in snapshot, into
+ * *slot (of heads, made on first use: a read whose stream has none makes
+ * none), through index (aggregate_heads_filtered); false when the stream
+ * has none.
  */
 bool
 es_filtered_head(Relation heads, Relation index, Snapshot snapshot,
-				 int64 stream_id, TupleTableSlot *slot, const AttrNumber *att)
+				 int64 stream_id, TupleTableSlot **slot, const AttrNumber *att)
 {
 	ScanKeyData key;
 	IndexScanDesc scan;
@@ -94,12 +95,15 @@ es_filtered_head(Relation heads, Relation index, Snapshot snapshot,
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(stream_id));
 	scan = index_beginscan(heads, index, snapshot, 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
-	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	while (index_getnext_tid(scan, ForwardScanDirection) != NULL)
 	{
 		bool		isnull;
 
 		CHECK_FOR_INTERRUPTS();
-		if (DatumGetBool(slot_getattr(slot, att[HEAD_FILTERED] + 1, &isnull)))
+		if (*slot == NULL)
+			*slot = table_slot_create(heads, NULL);
+		if (index_fetch_heap(scan, *slot) &&
+			DatumGetBool(slot_getattr(*slot, att[HEAD_FILTERED] + 1, &isnull)))
 		{
 			found = true;
 			break;
@@ -189,7 +193,7 @@ es_feed_state_cutoff(EsFeedState *st, int64 stream_id)
 	if (!found)
 	{
 		fs->filtered = es_filtered_head(st->heads, st->index, st->snapshot,
-										stream_id, st->slot, st->att);
+										stream_id, &st->slot, st->att);
 		if (fs->filtered)
 			es_cutoff_from_head(st->slot, st->att, &fs->cutoff);
 		ExecClearTuple(st->slot);
