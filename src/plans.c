@@ -132,6 +132,20 @@
 	"AND (h.max_age IS NULL OR e.created_at OPERATOR(pg_catalog.>=) " \
 	"(pg_catalog.now() OPERATOR(pg_catalog.-) h.max_age))))"
 
+/*
+ * The visible events of the aggregate $1, $2, $3 with versions $4..$5, at
+ * most $6, in version order: the FROM and the rest of the aggregate reads
+ * (with 6 parameters of these types).
+ */
+#define AGGREGATE_EVENTS \
+	"FROM es_store.aggregate_heads h " \
+	"JOIN es_store.events e ON e.stream_id" EQ "h.stream_id " \
+	"WHERE " KEY_MATCHES " AND " \
+	"e.aggregate_version OPERATOR(pg_catalog.>=) $4 AND " \
+	"e.aggregate_version OPERATOR(pg_catalog.<=) $5 AND " EVENT_VISIBLE " " \
+	"ORDER BY e.aggregate_version LIMIT $6", \
+	6, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID}
+
 /* The feed's rows: none of a filtered stream that is hidden */
 #define FEED_HIDDEN \
 	"AND NOT EXISTS (SELECT 1 FROM es_store.aggregate_heads h " \
@@ -285,13 +299,7 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		4, {TEXTOID, TEXTOID, TEXTOID, UUIDARRAYOID}
 	},
 	[ES_PLAN_READ_AGGREGATE] = {
-		"SELECT " ROW_COLUMNS " FROM es_store.aggregate_heads h "
-		"JOIN es_store.events e ON e.stream_id" EQ "h.stream_id "
-		"WHERE " KEY_MATCHES " AND "
-		"e.aggregate_version OPERATOR(pg_catalog.>=) $4 AND "
-		"e.aggregate_version OPERATOR(pg_catalog.<=) $5 AND " EVENT_VISIBLE " "
-		"ORDER BY e.aggregate_version LIMIT $6",
-		6, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID}
+		"SELECT " ROW_COLUMNS " " AGGREGATE_EVENTS
 	},
 	[ES_PLAN_COUNT_EVENTS] = {
 		"SELECT pg_catalog.count(*) FROM es_store.aggregate_heads h "
@@ -371,14 +379,7 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		1, {TEXTOID}
 	},
 	[ES_PLAN_READ_AGGREGATE_ROWS] = {
-		"SELECT " ROW_COLUMNS ", NULL::pg_catalog.int4 "
-		"FROM es_store.aggregate_heads h "
-		"JOIN es_store.events e ON e.stream_id" EQ "h.stream_id "
-		"WHERE " KEY_MATCHES " AND "
-		"e.aggregate_version OPERATOR(pg_catalog.>=) $4 AND "
-		"e.aggregate_version OPERATOR(pg_catalog.<=) $5 AND " EVENT_VISIBLE " "
-		"ORDER BY e.aggregate_version LIMIT $6",
-		6, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID}
+		"SELECT " ROW_COLUMNS ", NULL::pg_catalog.int4 " AGGREGATE_EVENTS
 	},
 	/*
 	 * FOR KEY SHARE: a snapshot save does not wait for appends (which take
