@@ -108,3 +108,34 @@ SELECT * FROM es_store.delete_aggregate('shop', 'cart', 'c1');
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 DROP ROLE regress_es_del_reader;
+
+-- One event by its id, and an aggregate's last events (backwards); both
+-- leave hidden events out.
+SELECT count(*) FROM es_store.append('shop', 'order', 'o1', 0, ARRAY['A', 'B', 'C', 'D'],
+	ARRAY['{}', '{}', '{}', '{}']::jsonb[],
+	event_ids => ARRAY['00000000-0000-4000-8000-0000000000f1', '00000000-0000-4000-8000-0000000000f2',
+					   '00000000-0000-4000-8000-0000000000f3', '00000000-0000-4000-8000-0000000000f4']::uuid[]);
+SELECT aggregate_id, aggregate_version, event_type
+FROM es_store.read_event('00000000-0000-4000-8000-0000000000f2');
+SELECT count(*) AS unknown FROM es_store.read_event('00000000-0000-4000-8000-00000000dead');
+SELECT aggregate_version, event_type FROM es_store.read_aggregate_backward('shop', 'order', 'o1');
+SELECT aggregate_version, event_type FROM es_store.read_aggregate_backward('shop', 'order', 'o1', max_count => 2);
+SELECT aggregate_version, event_type FROM es_store.read_aggregate_backward('shop', 'order', 'o1', 3, 1);
+SELECT count(*) AS unknown FROM es_store.read_aggregate_backward('shop', 'order', 'never');
+SELECT global_position AS marker FROM es_store.delete_aggregate('shop', 'order', 'o1') \gset
+SELECT count(*) AS hidden FROM es_store.read_event('00000000-0000-4000-8000-0000000000f2');
+SELECT count(*) AS hidden FROM es_store.read_aggregate_backward('shop', 'order', 'o1');
+SELECT r.aggregate_id, r.event_type, r.event_version, r.payload
+FROM es_store.events e, LATERAL es_store.read_event(e.event_id) r
+WHERE e.global_position = :marker;
+SELECT aggregate_version FROM es_store.append_event('shop', 'order', 'o1', 0, 'E', '{}');
+SELECT aggregate_version, event_type FROM es_store.read_aggregate_backward('shop', 'order', 'o1');
+-- Errors: 22004, 22023.
+SELECT * FROM es_store.read_event(NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.read_aggregate_backward('shop', 'order', NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.read_aggregate_backward('shop', 'order', 'o1', -1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.read_aggregate_backward('shop', 'order', 'o1', NULL, 0);
+\echo :LAST_ERROR_SQLSTATE

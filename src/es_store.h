@@ -363,6 +363,8 @@ typedef enum EsPlanId
 	ES_PLAN_LOCK_HEAD,			/* a head row FOR UPDATE, with its state */
 	ES_PLAN_SOFT_DELETE,		/* mark a head row deleted */
 	ES_PLAN_INSERT_MARKER,		/* a feed marker (stream id 0) */
+	ES_PLAN_READ_EVENT,			/* one visible event by id */
+	ES_PLAN_READ_AGGREGATE_BACKWARD,	/* an aggregate's last events */
 	ES_NUM_PLANS
 } EsPlanId;
 

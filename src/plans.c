@@ -448,6 +448,20 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		"pg_catalog.now(), 0)",
 		7, {INT8OID, TEXTOID, TEXTOID, TEXTOID, UUIDOID, TEXTOID, JSONBOID}
 	},
+	[ES_PLAN_READ_EVENT] = {
+		"SELECT " ROW_COLUMNS " FROM es_store.events e "
+		"LEFT JOIN es_store.aggregate_heads h ON h.stream_id" EQ "e.stream_id "
+		"WHERE e.event_id" EQ "$1 AND (h.stream_id IS NULL OR " EVENT_VISIBLE ")",
+		1, {UUIDOID}
+	},
+	[ES_PLAN_READ_AGGREGATE_BACKWARD] = {
+		"SELECT " ROW_COLUMNS " FROM es_store.aggregate_heads h "
+		"JOIN es_store.events e ON e.stream_id" EQ "h.stream_id "
+		"WHERE " KEY_MATCHES " AND "
+		"e.aggregate_version OPERATOR(pg_catalog.<) $4 AND " EVENT_VISIBLE " "
+		"ORDER BY e.aggregate_version DESC LIMIT $5",
+		5, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID}
+	},
 	[ES_PLAN_SNAPSHOT_DELETE] = {
 		"DELETE FROM es_store.snapshots s WHERE "
 		"s.bounded_context" EQ "$1 AND s.aggregate_type" EQ "$2 AND "

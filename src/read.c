@@ -175,3 +175,63 @@ es_stream_key(PG_FUNCTION_ARGS)
 	values[2] = key.aggregate_id;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
+
+/*
+ * es_read_event(event_id) -> SETOF es_store.event
+ *
+ * The event with this id (none, or one row), unless it is hidden (a
+ * deleted stream, outside its retention; visibility.c).  A feed marker is
+ * found by its id too.
+ */
+PG_FUNCTION_INFO_V1(es_read_event);
+Datum
+es_read_event(PG_FUNCTION_ARGS)
+{
+	Datum		values[1];
+	EsGuard		guard;
+
+	es_check_not_null(fcinfo, 0, "event_id");
+	values[0] = PG_GETARG_DATUM(0);
+	es_result_init(fcinfo);
+	es_guard_enter(&guard);
+	SPI_connect();
+	es_exec_into_srf(fcinfo, ES_PLAN_READ_EVENT, values, NULL, true);
+	SPI_finish();
+	es_guard_leave(&guard);
+	return (Datum) 0;
+}
+
+/*
+ * es_read_aggregate_backward(bounded_context, aggregate_type, aggregate_id,
+ *							  before_version, max_count)
+ *
+ * The aggregate's visible events below before_version (NULL: all), the
+ * latest first, at most max_count (NULL: all, else >= 1): the last N
+ * events of a stream.
+ */
+PG_FUNCTION_INFO_V1(es_read_aggregate_backward);
+Datum
+es_read_aggregate_backward(PG_FUNCTION_ARGS)
+{
+	EsStreamKey key = es_key_from_args(fcinfo, 0);
+	int64		before = es_arg_nonnegative(fcinfo, 3, "before_version", PG_INT64_MAX);
+	int64		max_count = es_check_max_count(fcinfo, 4);
+	Datum		values[5];
+	char		nulls[5] = "     ";
+	EsGuard		guard;
+
+	values[0] = key.bounded_context;
+	values[1] = key.aggregate_type;
+	values[2] = key.aggregate_id;
+	values[3] = Int64GetDatum(before);
+	values[4] = Int64GetDatum(max_count);
+	if (max_count < 0)
+		nulls[4] = 'n';			/* LIMIT NULL: no limit */
+	es_result_init(fcinfo);
+	es_guard_enter(&guard);
+	SPI_connect();
+	es_exec_into_srf(fcinfo, ES_PLAN_READ_AGGREGATE_BACKWARD, values, nulls, true);
+	SPI_finish();
+	es_guard_leave(&guard);
+	return (Datum) 0;
+}

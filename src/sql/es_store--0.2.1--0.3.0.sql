@@ -443,3 +443,32 @@ COMMENT ON FUNCTION es_store.delete_aggregate(text, text, text, bigint)
 REVOKE ALL ON FUNCTION es_store.delete_aggregate(text, text, text, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION es_store.delete_aggregate(text, text, text, bigint)
 	TO es_store_writer, es_store_admin;
+
+-- Reads by event id and backwards.
+CREATE FUNCTION es_store.read_event(event_id uuid)
+RETURNS SETOF es_store.event
+AS 'MODULE_PATHNAME', 'es_read_event'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY INVOKER ROWS 1;
+COMMENT ON FUNCTION es_store.read_event(uuid)
+	IS 'the event with this id (no row when none, or when it is hidden)';
+
+CREATE FUNCTION es_store.read_aggregate_backward(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	before_version		bigint DEFAULT NULL,
+	max_count			integer DEFAULT NULL)
+RETURNS SETOF es_store.event
+AS 'MODULE_PATHNAME', 'es_read_aggregate_backward'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY INVOKER ROWS 100;
+COMMENT ON FUNCTION es_store.read_aggregate_backward(text, text, text, bigint, integer)
+	IS 'events of one aggregate below before_version (NULL = all), latest first, at most max_count';
+
+REVOKE ALL ON FUNCTION
+	es_store.read_event(uuid),
+	es_store.read_aggregate_backward(text, text, text, bigint, integer)
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	es_store.read_event(uuid),
+	es_store.read_aggregate_backward(text, text, text, bigint, integer)
+	TO es_store_writer, es_store_reader, es_store_admin;

@@ -663,6 +663,28 @@ COMMENT ON FUNCTION es_store.delete_aggregate(text, text, text, bigint)
 	IS 'soft-delete an aggregate: absent until an append reopens it; a "$deleted" marker in the feed';
 
 --
+-- Reads by event id and backwards.
+--
+CREATE FUNCTION es_store.read_event(event_id uuid)
+RETURNS SETOF es_store.event
+AS 'MODULE_PATHNAME', 'es_read_event'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY INVOKER ROWS 1;
+COMMENT ON FUNCTION es_store.read_event(uuid)
+	IS 'the event with this id (no row when none, or when it is hidden)';
+
+CREATE FUNCTION es_store.read_aggregate_backward(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	before_version		bigint DEFAULT NULL,
+	max_count			integer DEFAULT NULL)
+RETURNS SETOF es_store.event
+AS 'MODULE_PATHNAME', 'es_read_aggregate_backward'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY INVOKER ROWS 100;
+COMMENT ON FUNCTION es_store.read_aggregate_backward(text, text, text, bigint, integer)
+	IS 'events of one aggregate below before_version (NULL = all), latest first, at most max_count';
+
+--
 -- Privileges.  Nothing is callable by PUBLIC.  Three NOLOGIN roles carry
 -- the grants: es_store_writer (append, read, feed, checkpoints),
 -- es_store_reader (read, feed, checkpoints: a read-only consumer, which
@@ -735,6 +757,11 @@ GRANT EXECUTE ON FUNCTION
 
 GRANT EXECUTE ON FUNCTION es_store.delete_aggregate(text, text, text, bigint)
 	TO es_store_writer, es_store_admin;
+
+GRANT EXECUTE ON FUNCTION
+	es_store.read_event(uuid),
+	es_store.read_aggregate_backward(text, text, text, bigint, integer)
+	TO es_store_writer, es_store_reader, es_store_admin;
 
 GRANT EXECUTE ON FUNCTION es_store.reset_checkpoint(text, bigint, name)
 	TO es_store_admin;

@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS es_store;
-SELECT plan(95);
+SELECT plan(97);
 
 SELECT has_schema('es_store');
 SELECT has_table('es_store', 'aggregate_heads', 'aggregate_heads exists');
@@ -45,6 +45,8 @@ SELECT has_function('es_store', 'load_snapshot', ARRAY['text', 'text', 'text', '
 SELECT has_function('es_store', 'delete_snapshot', ARRAY['text', 'text', 'text']);
 SELECT has_function('es_store', 'load_aggregate', ARRAY['text', 'text', 'text', 'integer']);
 SELECT has_function('es_store', 'delete_aggregate', ARRAY['text', 'text', 'text', 'bigint']);
+SELECT has_function('es_store', 'read_event', ARRAY['uuid']);
+SELECT has_function('es_store', 'read_aggregate_backward', ARRAY['text', 'text', 'text', 'bigint', 'integer']);
 SELECT has_index('es_store', 'aggregate_heads', 'aggregate_heads_filtered', 'stream_id', 'filtered streams are indexed');
 SELECT has_function('es_store', 'read_aggregate', ARRAY['text', 'text', 'text', 'bigint', 'bigint', 'integer']);
 SELECT has_function('es_store', 'read_stream', ARRAY['text', 'bigint', 'bigint', 'integer']);

@@ -98,6 +98,8 @@ sub probe
 		  [ 'load_snapshot', q{SELECT payload->>'s' FROM es_store.load_snapshot('up', 'probe-bytes', '%t')}, '2' ],
 		  [ 'load_aggregate', q{SELECT string_agg(aggregate_version::text || coalesce('s' || snapshot_version, ''), ',') FROM es_store.load_aggregate('up', 'probe-bytes', '%t')}, '2s1,3' ],
 		  [ 'delete_snapshot', q{SELECT es_store.delete_snapshot('up', 'probe-bytes', '%t')}, 't' ],
+		  [ 'read_aggregate_backward', q{SELECT string_agg(aggregate_version::text, ',') FROM es_store.read_aggregate_backward('up', 'probe-bytes', '%t', max_count => 2)}, '3,2' ],
+		  [ 'read_event', q{SELECT r.aggregate_version FROM es_store.read_aggregate('up', 'probe-bytes', '%t', 1, 1) a, LATERAL es_store.read_event(a.event_id) r}, 1 ],
 		  [ 'delete_aggregate', q{SELECT deleted_version FROM es_store.delete_aggregate('up', 'probe-bytes', '%t', 3)}, 3 ];
 	}
 

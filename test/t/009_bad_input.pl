@@ -155,6 +155,8 @@ my %kinds = (
 		[ '-2147483648', '22023' ] ],
 	snap_filter => [ 'NULL',
 		[ '1', '00000' ], [ '0', '22023' ], [ '-1', '22023' ], [ '2147483647', '00000' ] ],
+	event_uuid => [ q{md5('no-such-event')::uuid},
+		[ 'NULL', '22004' ], [ q{'00000000-0000-0000-0000-000000000000'}, '00000' ] ],
 	# a delete of an aggregate the case has not created (absent: at 0)
 	del_expected => [ 'NULL',
 		[ '0', '00000' ], [ '-1', 'SE001' ], [ '-2', '22023' ], [ '1', 'SE001' ],
@@ -225,6 +227,8 @@ my @functions = (
 	[ 'load_aggregate', qw(key key key snap_filter) ],
 	[ 'delete_snapshot', qw(key key key) ],
 	[ 'delete_aggregate', qw(key key key del_expected) ],
+	[ 'read_event', qw(event_uuid) ],
+	[ 'read_aggregate_backward', qw(key key key from count_opt) ],
 );
 
 # The functions of the installed extension are exactly those listed.
