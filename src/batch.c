@@ -107,9 +107,9 @@ check_distinct_ids(EsBatch *b)
 	pfree(sorted);
 }
 
-/* '{}'::jsonb, built once per backend */
-static Datum
-empty_object(void)
+/* '{}'::jsonb, built once per backend (the default metadata) */
+Datum
+es_empty_object(void)
 {
 	static Datum empty = (Datum) 0;
 
@@ -203,7 +203,7 @@ es_batch_validate(EsBatch *b)
 					 errdetail("An event version (the payload's schema version) must be at least 1.")));
 
 		if (b->metadata[i] == (Datum) 0)
-			b->metadata[i] = empty_object();
+			b->metadata[i] = es_empty_object();
 		meta = DatumGetJsonbP(b->metadata[i]);
 		b->metadata[i] = JsonbPGetDatum(meta);
 		if (!JB_ROOT_IS_OBJECT(meta) || JB_ROOT_IS_SCALAR(meta))
@@ -235,6 +235,29 @@ es_batch_validate(EsBatch *b)
 			b->event_id_nulls[i] = false;
 		}
 	}
+}
+
+/*
+ * Draw n global positions, in order, into positions, registered as an
+ * appender first (registry.c: the feed holds back at them until this
+ * transaction ends), and with es_store.notify_channel set ask for a NOTIFY
+ * at commit.  What an append and a feed marker (lifecycle.c) both do
+ * before they insert their rows.
+ */
+void
+es_draw_positions(int64 *positions, int n)
+{
+	Oid			seq = es_position_sequence();
+
+	es_registry_before_draw(seq);
+	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		positions[i] = nextval_internal(seq, false);
+	}
+	es_registry_after_draw(positions[0]);
+	if (es_notify_channel[0] != '\0')
+		es_registry_notify_at_commit(es_notify_channel);
 }
 
 /* Raise 54000: the stream cannot take more events. */
@@ -385,7 +408,7 @@ raise_wrong_version(const EsBatch *b)
 		es_raise_forgotten(&b->key);
 
 	if (IsolationUsesXactSnapshot() &&
-		es_head_current_version(&b->key, true) != current)
+		es_head_state(&b->key, true, NULL) != current)
 		es_raise_serialization_failure(psprintf("Stream \"%s\" was appended to after this transaction's snapshot was taken.",
 												b->key.display));
 
@@ -530,7 +553,6 @@ es_append_batch(EsBatch *b)
 	EsAppendResult *r = palloc(sizeof(EsAppendResult));
 	EsHead		head;
 	EsDirect   *direct = NULL;
-	Oid			seq;
 	uint64		inserted;
 	EsGuard		guard;
 
@@ -586,15 +608,9 @@ es_append_batch(EsBatch *b)
 	 * 4: register as an appender (registry.c), draw positions in batch
 	 * order, then insert
 	 */
-	seq = es_position_sequence();
-	es_registry_before_draw(seq);
 	for (int i = 0; i < b->nevents; i++)
-	{
-		CHECK_FOR_INTERRUPTS();
 		r->versions[i] = head.old_version + 1 + i;
-		r->positions[i] = nextval_internal(seq, false);
-	}
-	es_registry_after_draw(r->positions[0]);
+	es_draw_positions(r->positions, b->nevents);
 	if (es_direct_can_insert(direct, b))
 	{
 		es_direct_insert_events(direct, b, head.stream_id, r);
@@ -602,8 +618,6 @@ es_append_batch(EsBatch *b)
 	}
 	else
 		inserted = insert_events(b, head.stream_id, r);
-	if (es_notify_channel[0] != '\0')
-		es_registry_notify_at_commit(es_notify_channel);
 
 	/* 5: some ids were stored meanwhile */
 	if (inserted != (uint64) b->nevents)

@@ -136,6 +136,8 @@ extern EsBatch *es_batch_new(int nevents);
 extern void es_check_batch_size(int64 nevents, const char *display);
 extern void es_batch_validate(EsBatch *batch);
 extern EsAppendResult *es_append_batch(EsBatch *batch);
+extern Datum es_empty_object(void);
+extern void es_draw_positions(int64 *positions, int n);
 extern void es_raise_version_limit(const EsStreamKey *key);
 extern Datum es_append_srf(FunctionCallInfo fcinfo, EsBatch *batch);
 
@@ -148,7 +150,6 @@ typedef struct EsHead
 } EsHead;
 
 extern EsHead es_head_advance(const EsBatch *batch);
-extern int64 es_head_current_version(const EsStreamKey *key, bool latest);
 extern int64 es_head_state(const EsStreamKey *key, bool latest, bool *forgotten);
 extern void es_head_undo_advance(int64 stream_id, int nevents);
 

@@ -134,12 +134,6 @@ es_head_state(const EsStreamKey *key, bool latest, bool *forgotten)
 	return version;
 }
 
-int64
-es_head_current_version(const EsStreamKey *key, bool latest)
-{
-	return es_head_state(key, latest, NULL);
-}
-
 /*
  * Take back an advance of nevents made earlier in this transaction (used
  * when the append turns out to be a retry of an already stored one).

@@ -28,7 +28,6 @@
  */
 #include "postgres.h"
 
-#include "commands/sequence.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -84,32 +83,39 @@ lock_head(const EsStreamKey *key)
 }
 
 /*
- * Check expected (the argument at argno: NULL any, 0 absent, -1 exists, N
- * exactly N) against current, the version an expectation meets (0 for an
- * absent or deleted stream): SE001 otherwise, as an append reports it.
+ * Check the expected version (the argument at argno, read as an append
+ * reads it: es_check_expected_version) against current, the version an
+ * expectation meets (0 for an absent or deleted stream): SE001 otherwise,
+ * as an append reports it.
  */
 static void
 check_expected(FunctionCallInfo fcinfo, int argno, const EsStreamKey *key,
 			   int64 current)
 {
-	int64		expected;
+	EsBatch		expectation;
+	bool		matches;
 
-	if (PG_ARGISNULL(argno))
-		return;
-	expected = PG_GETARG_INT64(argno);
-	if (expected < -1)
+	memset(&expectation, 0, sizeof(expectation));
+	expectation.key = *key;
+	es_check_expected_version(&expectation, fcinfo, argno);
+	switch (expectation.expect)
+	{
+		case ES_EXPECT_ANY:
+			return;
+		case ES_EXPECT_EXISTS:
+			matches = current > 0;
+			break;
+		default:
+			matches = current == expectation.expected_version;
+			break;
+	}
+	if (!matches)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid expected version %lld for stream \"%s\"",
-						(long long) expected, key->display),
-				 errhint("Use NULL for any version, 0 for a stream that must not exist, -1 for an existing stream, or the exact current version.")));
-	if (expected == current || (expected == -1 && current > 0))
-		return;
-	ereport(ERROR,
-			(errcode(ERRCODE_ES_WRONG_EXPECTED_VERSION),
-			 errmsg("wrong expected version for stream \"%s\"", key->display),
-			 errdetail("Expected version %lld, but the current version is %lld.",
-					   (long long) expected, (long long) current)));
+				(errcode(ERRCODE_ES_WRONG_EXPECTED_VERSION),
+				 errmsg("wrong expected version for stream \"%s\"", key->display),
+				 errdetail("Expected version %lld, but the current version is %lld.",
+						   (long long) expectation.expected_version,
+						   (long long) current)));
 }
 
 /*
@@ -119,14 +125,11 @@ check_expected(FunctionCallInfo fcinfo, int argno, const EsStreamKey *key,
 static int64
 append_marker(const EsStreamKey *key, const char *type, int64 version)
 {
-	Oid			seq = es_position_sequence();
 	Datum		values[7];
 	int64		position;
 	int			rc;
 
-	es_registry_before_draw(seq);
-	position = nextval_internal(seq, false);
-	es_registry_after_draw(position);
+	es_draw_positions(&position, 1);
 	values[0] = Int64GetDatum(position);
 	values[1] = key->bounded_context;
 	values[2] = key->aggregate_type;
@@ -139,8 +142,6 @@ append_marker(const EsStreamKey *key, const char *type, int64 version)
 	rc = SPI_execute_plan(es_plan(ES_PLAN_INSERT_MARKER), values, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "es_store marker insert failed: %s", SPI_result_code_string(rc));
-	if (es_notify_channel[0] != '\0')
-		es_registry_notify_at_commit(es_notify_channel);
 	return position;
 }
 

@@ -430,6 +430,21 @@ key_part_equals(Datum stored, Datum wanted)
 }
 
 /*
+ * Whether the row in slot carries key in its columns bc, at and aid (0-based
+ * offsets: an event row's or a head row's key columns).
+ */
+static bool
+slot_has_key(TupleTableSlot *slot, AttrNumber bc, AttrNumber at,
+			 AttrNumber aid, const EsStreamKey *key)
+{
+	bool		isnull;
+
+	return key_part_equals(slot_getattr(slot, bc + 1, &isnull), key->bounded_context) &&
+		key_part_equals(slot_getattr(slot, at + 1, &isnull), key->aggregate_type) &&
+		key_part_equals(slot_getattr(slot, aid + 1, &isnull), key->aggregate_id);
+}
+
+/*
  * The events of stream stream_id with versions from..to, at most max_count
  * (< 0: all), into the result set, in version order; how many.  With key
  * given, the first row's key is compared with it first, and when they
@@ -468,15 +483,9 @@ read_stream_events(EsScan *s, ReturnSetInfo *rsinfo, int64 stream_id,
 		CHECK_FOR_INTERRUPTS();
 		if (n == 0 && key != NULL)
 		{
-			TupleTableSlot *slot = s->event_slot;
-
-			slot_getsomeattrs(slot, att[EVENT_AGGREGATE_ID] + 1);
-			if (!key_part_equals(slot->tts_values[att[EVENT_BOUNDED_CONTEXT]],
-								 key->bounded_context) ||
-				!key_part_equals(slot->tts_values[att[EVENT_AGGREGATE_TYPE]],
-								 key->aggregate_type) ||
-				!key_part_equals(slot->tts_values[att[EVENT_AGGREGATE_ID]],
-								 key->aggregate_id))
+			if (!slot_has_key(s->event_slot, att[EVENT_BOUNDED_CONTEXT],
+							  att[EVENT_AGGREGATE_TYPE], att[EVENT_AGGREGATE_ID],
+							  key))
 			{
 				*other_key = true;
 				break;
@@ -497,21 +506,6 @@ read_stream_events(EsScan *s, ReturnSetInfo *rsinfo, int64 stream_id,
 	}
 	index_endscan(scan);
 	return n;
-}
-
-/* Whether the head row in slot is key's */
-static bool
-head_has_key(EsScan *s, TupleTableSlot *slot, const EsStreamKey *key)
-{
-	const AttrNumber *att = s->map.head_att;
-	bool		isnull;
-
-	return key_part_equals(slot_getattr(slot, att[HEAD_BOUNDED_CONTEXT] + 1, &isnull),
-						   key->bounded_context) &&
-		key_part_equals(slot_getattr(slot, att[HEAD_AGGREGATE_TYPE] + 1, &isnull),
-						key->aggregate_type) &&
-		key_part_equals(slot_getattr(slot, att[HEAD_AGGREGATE_ID] + 1, &isnull),
-						key->aggregate_id);
 }
 
 /*
@@ -583,7 +577,9 @@ es_scan_read_aggregate(FunctionCallInfo fcinfo, const EsStreamKey *key,
 	if (s.filtered_index != NULL &&
 		es_filtered_head(s.heads, s.filtered_index, s.snapshot, hash,
 						 &s.state_slot, s.map.head_att) &&
-		head_has_key(&s, s.state_slot, key))
+		slot_has_key(s.state_slot, s.map.head_att[HEAD_BOUNDED_CONTEXT],
+					 s.map.head_att[HEAD_AGGREGATE_TYPE],
+					 s.map.head_att[HEAD_AGGREGATE_ID], key))
 	{
 		es_cutoff_from_head(s.state_slot, s.map.head_att, &cut);
 		if (cut.hide_all)
@@ -711,6 +707,42 @@ feed_filter_keeps(EsScan *s, const TextSet *sets, int64 segment,
 	return keep;
 }
 
+/*
+ * Whether the event in s->event_slot is outside what cut (its stream's,
+ * visibility.c) lets be seen.
+ */
+static bool
+event_hidden(EsScan *s, const EsCutoff *cut)
+{
+	TupleTableSlot *slot = s->event_slot;
+	const AttrNumber *att = s->map.event_att;
+	bool		isnull;
+
+	return !es_cutoff_keeps(cut,
+							DatumGetInt64(slot_getattr(slot, att[EVENT_AGGREGATE_VERSION] + 1,
+													   &isnull)),
+							DatumGetTimestampTz(slot_getattr(slot, att[EVENT_CREATED_AT] + 1,
+															 &isnull)));
+}
+
+/*
+ * Whether the event in s->event_slot is one the feed hides: of a filtered
+ * stream, and outside what its head row lets be seen.
+ */
+static bool
+feed_hides(EsScan *s, EsFeedState *st)
+{
+	const EsCutoff *cut;
+	bool		isnull;
+
+	if (!st->any)
+		return false;
+	cut = es_feed_state_cutoff(st, DatumGetInt64(slot_getattr(s->event_slot,
+															  s->map.event_att[EVENT_STREAM_ID] + 1,
+															  &isnull)));
+	return cut != NULL && event_hidden(s, cut);
+}
+
 /* How many index entries a feed read takes from the index at a time */
 #define FEED_BATCH 256
 
@@ -738,31 +770,6 @@ feed_filter_keeps(EsScan *s, const TextSet *sets, int64 segment,
  * marking index entries of dead tuples (kill_prior_tuple); VACUUM removes
  * them.
  */
-/*
- * Whether the event in s->event_slot is one the feed hides (visibility.c):
- * of a filtered stream, and outside what its head row lets be seen.
- */
-static bool
-feed_hides(EsScan *s, EsFeedState *st)
-{
-	TupleTableSlot *slot = s->event_slot;
-	const AttrNumber *att = s->map.event_att;
-	const EsCutoff *cut;
-	bool		isnull;
-
-	if (!st->any)
-		return false;
-	cut = es_feed_state_cutoff(st, DatumGetInt64(slot_getattr(slot, att[EVENT_STREAM_ID] + 1,
-															  &isnull)));
-	if (cut == NULL)
-		return false;
-	return !es_cutoff_keeps(cut,
-							DatumGetInt64(slot_getattr(slot, att[EVENT_AGGREGATE_VERSION] + 1,
-													   &isnull)),
-							DatumGetTimestampTz(slot_getattr(slot, att[EVENT_CREATED_AT] + 1,
-															 &isnull)));
-}
-
 static void
 feed_read_batched(EsScan *s, ReturnSetInfo *rsinfo, IndexScanDesc scan,
 				  int64 bound, int64 max_count, const TextSet *sets,
@@ -822,16 +829,21 @@ feed_read_batched(EsScan *s, ReturnSetInfo *rsinfo, IndexScanDesc scan,
 				if (st->any)
 				{
 					int64		stream_id;
+					const EsCutoff *cut = NULL;
+					bool		other_shape = HeapTupleHeaderGetNatts(row->t_data) != EVENT_NCOLS;
 					bool		hidden;
 
 					/* stream_id is the row's last 8 bytes (put_row_copy) */
-					memcpy(&stream_id, (char *) row->t_data + row->t_len - sizeof(int64),
-						   sizeof(int64));
-					if (HeapTupleHeaderGetNatts(row->t_data) != EVENT_NCOLS ||
-						es_feed_state_cutoff(st, stream_id) != NULL)
+					if (!other_shape)
+					{
+						memcpy(&stream_id, (char *) row->t_data + row->t_len - sizeof(int64),
+							   sizeof(int64));
+						cut = es_feed_state_cutoff(st, stream_id);
+					}
+					if (other_shape || cut != NULL)
 					{
 						ExecStoreBufferHeapTuple(row, s->event_slot, buf);
-						hidden = feed_hides(s, st);
+						hidden = other_shape ? feed_hides(s, st) : event_hidden(s, cut);
 						ExecClearTuple(s->event_slot);
 						if (hidden)
 							continue;

@@ -40,13 +40,6 @@
 
 #include "es_store.h"
 
-/* '{}'::jsonb */
-static Datum
-empty_metadata(void)
-{
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
-}
-
 /*
  * es_save_snapshot(bounded_context, aggregate_type, aggregate_id,
  *					aggregate_version, payload, metadata, snapshot_version)
@@ -98,7 +91,7 @@ save_snapshot(FunctionCallInfo fcinfo, bool bytes)
 						snapshot_version, key.display),
 				 errdetail("A snapshot's schema version (snapshot_version) must be at least 1.")));
 	payload = PG_GETARG_DATUM(4);
-	metadata = PG_ARGISNULL(5) ? empty_metadata() : PG_GETARG_DATUM(5);
+	metadata = PG_ARGISNULL(5) ? es_empty_object() : PG_GETARG_DATUM(5);
 	meta = DatumGetJsonbP(metadata);
 	if (!JB_ROOT_IS_OBJECT(meta) || JB_ROOT_IS_SCALAR(meta))
 		ereport(ERROR,
