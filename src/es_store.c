@@ -126,8 +126,9 @@ _PG_init(void)
 
 /*
  * es_forbid_event_changes: statement trigger on es_store.events for UPDATE,
- * DELETE and TRUNCATE.  Always raises 42501: the event log is append-only
- * for every role, its owner included.
+ * DELETE and TRUNCATE.  Raises 42501: the event log is append-only for
+ * every role, its owner included.  Only es_store's own DELETE statements,
+ * which forget and the purge run (lifecycle.c es_delete_events), pass.
  */
 PG_FUNCTION_INFO_V1(es_forbid_event_changes);
 Datum
@@ -141,6 +142,9 @@ es_forbid_event_changes(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("es_store.forbid_event_changes() must be called as a trigger")));
 
+	/* es_store's own deletes: forget and purge (lifecycle.c) */
+	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) && es_event_delete_running)
+		return PointerGetDatum(NULL);	/* a statement trigger's "go on" */
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 		what = "update";
 	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))

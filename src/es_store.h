@@ -258,9 +258,6 @@ extern bool es_direct_save_checkpoint(Datum name, int64 position,
 
 extern int64 es_key_hash(const text *bc, const text *at, const text *aid);
 
-/* lifecycle.c */
-extern void es_raise_forgotten(const EsStreamKey *key);
-
 /* results.c */
 extern void es_result_init(FunctionCallInfo fcinfo);
 
@@ -366,6 +363,19 @@ typedef enum EsPlanId
 	ES_PLAN_INSERT_MARKER,		/* a feed marker (stream id 0) */
 	ES_PLAN_READ_EVENT,			/* one visible event by id */
 	ES_PLAN_READ_AGGREGATE_BACKWARD,	/* an aggregate's last events */
+	ES_PLAN_FORGET_EVENTS,		/* delete a stream's events */
+	ES_PLAN_FORGET_MARKERS,		/* ... and the feed markers of its key */
+	ES_PLAN_TOMBSTONE,			/* leave a forgotten stream's tombstone */
+	ES_PLAN_DELETE_HEAD,		/* ... or no trace of it */
+	ES_PLAN_SET_METADATA,		/* a stream's retention and metadata */
+	ES_PLAN_GET_METADATA,
+	ES_PLAN_PURGE_NEXT_HEAD,	/* the next filtered head, locked */
+	ES_PLAN_PURGE_SCAN,			/* a stream's first stored events */
+	ES_PLAN_PURGE_EVENTS,		/* delete them up to a version */
+	ES_PLAN_PURGE_CLEAR,		/* the head hides nothing any more */
+	ES_PLAN_PURGE_MARKERS,		/* delete markers older than a time */
+	ES_PLAN_AGGREGATE_STATS,
+	ES_PLAN_STORE_STATS,
 	ES_NUM_PLANS
 } EsPlanId;
 
@@ -373,6 +383,13 @@ extern SPIPlanPtr es_plan(EsPlanId id);
 extern Oid	es_position_sequence(void);
 extern bool es_checkpoints_have_owner(void);
 extern bool es_events_have_key(void);
+
+/* lifecycle.c */
+extern bool es_event_delete_running;
+extern void es_raise_forgotten(const EsStreamKey *key);
+extern uint64 es_delete_events(EsPlanId id, Datum *values);
+extern int64 es_append_marker(const EsStreamKey *key, const char *type,
+							  int64 version);
 
 /* util.c */
 extern void es_raise_serialization_failure(const char *what);

@@ -2,8 +2,8 @@
  *
  * lifecycle.c
  *	  SQL entry points that end a stream's life: soft delete (the stream is
- *	  absent until an append reopens it), and the markers that tell feed
- *	  consumers about it.
+ *	  absent until an append reopens it), forget (its events removed), and
+ *	  the markers that tell feed consumers about both.
  *
  * A soft delete, and why it holds under concurrency:
  *	- It locks the aggregate's head row FOR UPDATE: it waits for appends
@@ -21,6 +21,15 @@
  *	  delete ends).
  *	- An append then finds the stream absent (expected version 0 or any
  *	  reopen it, versions going on after the last one; heads.c, direct.c).
+ *
+ * A forget locks the head row the same way, then deletes the stream's
+ * events, the markers of its key and its snapshot, and leaves a tombstone
+ * (forgotten_at set: appends fail with SE003) or no head row at all (the
+ * key is new again), and appends a "$forgotten" marker.  The deletes are
+ * statements on events that the append-only trigger lets through only
+ * while es_delete_events runs them.  The feed never stalls on the hole
+ * and never goes back: positions are not drawn again, and a consumer whose
+ * checkpoint lies in the hole reads on after it.
  *
  * Everything runs in the caller's transaction.
  *
@@ -41,7 +50,36 @@ es_raise_forgotten(const EsStreamKey *key)
 	ereport(ERROR,
 			(errcode(ERRCODE_ES_STREAM_DELETED),
 			 errmsg("stream \"%s\" was forgotten", key->display),
-			 errdetail("A forgotten stream keeps a tombstone that refuses every append.")));
+			 errdetail("A forgotten stream keeps a tombstone that takes no append, delete, snapshot or metadata.")));
+}
+
+/* Set while es_delete_events runs: the append-only trigger lets it pass */
+bool		es_event_delete_running = false;
+
+/*
+ * Run the DELETE statement id (of events) with values, past the
+ * append-only trigger.  Returns the rows deleted.  Connected to SPI.
+ */
+uint64
+es_delete_events(EsPlanId id, Datum *values)
+{
+	volatile int rc = 0;
+
+	Assert(!es_event_delete_running);
+	es_event_delete_running = true;
+	PG_TRY();
+	{
+		rc = SPI_execute_plan(es_plan(id), values, NULL, false, 0);
+	}
+	PG_FINALLY();
+	{
+		es_event_delete_running = false;
+	}
+	PG_END_TRY();
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "es_store event delete %d failed: %s", (int) id,
+			 SPI_result_code_string(rc));
+	return SPI_processed;
 }
 
 /* The head row of key locked FOR UPDATE, with its state */
@@ -83,6 +121,27 @@ lock_head(const EsStreamKey *key)
 }
 
 /*
+ * The version an expectation meets: 0 for an absent, deleted or forgotten
+ * stream, and for a head row at version 0 (set_stream_metadata before any
+ * append)
+ */
+static int64
+live_version(const LockedHead *h)
+{
+	return (h->found && !h->deleted && !h->forgotten) ? h->version : 0;
+}
+
+/* The expected version argument at argno, checked (22023 below -1) */
+static void
+parse_expected(FunctionCallInfo fcinfo, int argno, const EsStreamKey *key,
+			   EsBatch *expectation)
+{
+	memset(expectation, 0, sizeof(EsBatch));
+	expectation->key = *key;
+	es_check_expected_version(expectation, fcinfo, argno);
+}
+
+/*
  * Check the expected version (the argument at argno, read as an append
  * reads it: es_check_expected_version) against current, the version an
  * expectation meets (0 for an absent or deleted stream): SE001 otherwise,
@@ -95,9 +154,7 @@ check_expected(FunctionCallInfo fcinfo, int argno, const EsStreamKey *key,
 	EsBatch		expectation;
 	bool		matches;
 
-	memset(&expectation, 0, sizeof(expectation));
-	expectation.key = *key;
-	es_check_expected_version(&expectation, fcinfo, argno);
+	parse_expected(fcinfo, argno, key, &expectation);
 	switch (expectation.expect)
 	{
 		case ES_EXPECT_ANY:
@@ -122,8 +179,8 @@ check_expected(FunctionCallInfo fcinfo, int argno, const EsStreamKey *key,
  * Append a marker for key to the feed: event type type, payload
  * {"version": version}.  Returns its position.
  */
-static int64
-append_marker(const EsStreamKey *key, const char *type, int64 version)
+int64
+es_append_marker(const EsStreamKey *key, const char *type, int64 version)
 {
 	Datum		values[7];
 	int64		position;
@@ -179,8 +236,8 @@ es_delete_aggregate(PG_FUNCTION_ARGS)
 	h = lock_head(&key);
 	if (h.forgotten)
 		es_raise_forgotten(&key);
-	check_expected(fcinfo, 3, &key, (h.found && !h.deleted) ? h.version : 0);
-	if (h.found && !h.deleted)
+	check_expected(fcinfo, 3, &key, live_version(&h));
+	if (live_version(&h) > 0)
 	{
 		Datum		values[3];
 		int			rc;
@@ -195,8 +252,84 @@ es_delete_aggregate(PG_FUNCTION_ARGS)
 		values[2] = key.aggregate_id;
 		(void) es_exec_scalar(ES_PLAN_SNAPSHOT_DELETE, values, NULL, false, &isnull);
 		result[0] = Int64GetDatum(h.version);
-		result[1] = Int64GetDatum(append_marker(&key, "$deleted", h.version));
+		result[1] = Int64GetDatum(es_append_marker(&key, "$deleted", h.version));
 		result_nulls[1] = false;
+	}
+	SPI_finish();
+	es_guard_leave(&guard);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, result, result_nulls)));
+}
+
+/*
+ * es_forget_aggregate(bounded_context, aggregate_type, aggregate_id,
+ *					   expected_version, keep_tombstone)
+ *	 -> (forgotten_version bigint, events_removed bigint,
+ *		 global_position bigint)
+ *
+ * Remove the aggregate's events, its snapshot, its metadata and the feed
+ * markers of its key, and append a "$forgotten" marker.  keep_tombstone
+ * (NULL: true) leaves the head row as a tombstone that refuses appends
+ * (SE003); false removes it, so the key can be used again, as new.
+ * expected_version as for delete_aggregate (a deleted aggregate is at 0).
+ * An absent or already forgotten aggregate is not an error: it returns (0,
+ * 0, NULL), whatever the expected version (a retry finds the work done),
+ * and with keep_tombstone false removes a tombstone left earlier.
+ */
+PG_FUNCTION_INFO_V1(es_forget_aggregate);
+Datum
+es_forget_aggregate(PG_FUNCTION_ARGS)
+{
+	EsStreamKey key = es_key_from_args(fcinfo, 0);
+	bool		keep_tombstone = PG_ARGISNULL(4) || PG_GETARG_BOOL(4);
+	TupleDesc	desc;
+	LockedHead	h;
+	Datum		result[3] = {Int64GetDatum(0), Int64GetDatum(0), (Datum) 0};
+	bool		result_nulls[3] = {false, false, true};
+	EsGuard		guard;
+	Datum		values[3];
+	int			rc;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	desc = BlessTupleDesc(desc);
+
+	es_guard_enter(&guard);
+	SPI_connect();
+	h = lock_head(&key);
+	if (h.found && !h.forgotten)
+	{
+		bool		isnull;
+
+		check_expected(fcinfo, 3, &key, live_version(&h));
+		values[0] = Int64GetDatum(h.stream_id);
+		result[1] = Int64GetDatum((int64) es_delete_events(ES_PLAN_FORGET_EVENTS,
+														   values));
+		values[0] = key.bounded_context;
+		values[1] = key.aggregate_type;
+		values[2] = key.aggregate_id;
+		(void) es_delete_events(ES_PLAN_FORGET_MARKERS, values);
+		(void) es_exec_scalar(ES_PLAN_SNAPSHOT_DELETE, values, NULL, false, &isnull);
+		result[0] = Int64GetDatum(h.version);
+	}
+	else
+	{
+		EsBatch		expectation;
+
+		parse_expected(fcinfo, 3, &key, &expectation);
+	}
+	if (h.found && (!h.forgotten || !keep_tombstone))
+	{
+		values[0] = Int64GetDatum(h.stream_id);
+		rc = SPI_execute_plan(es_plan(keep_tombstone ? ES_PLAN_TOMBSTONE :
+									  ES_PLAN_DELETE_HEAD),
+							  values, NULL, false, 0);
+		if ((rc != SPI_OK_UPDATE && rc != SPI_OK_DELETE) || SPI_processed != 1)
+			elog(ERROR, "es_store could not forget stream \"%s\"", key.display);
+	}
+	if (h.found && !h.forgotten)
+	{
+		result[2] = Int64GetDatum(es_append_marker(&key, "$forgotten", h.version));
+		result_nulls[2] = false;
 	}
 	SPI_finish();
 	es_guard_leave(&guard);

@@ -77,8 +77,9 @@
  * The same for 0.3.0, where a deleted stream is absent until an append
  * reopens it (its versions go on after the last one) and a forgotten one
  * takes no append: the statement then returns no row (batch.c raises
- * SE003).  Expect "none" reopens a deleted stream; "any" and an explicit
- * version reopen it too.
+ * SE003).  Expect "none" reopens a deleted stream, and takes a head row
+ * at version 0 (made by set_stream_metadata before any append); "any" and
+ * an explicit version reopen a deleted stream too.
  */
 #define LIVE_ON_CONFLICT_ADVANCE \
 	"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET " \
@@ -90,7 +91,8 @@
 	"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET " \
 	"version = h.version OPERATOR(pg_catalog.+) $4, " \
 	"updated_at = pg_catalog.now(), deleted_at = NULL " \
-	"WHERE h.deleted_at IS NOT NULL AND h.forgotten_at IS NULL " \
+	"WHERE (h.deleted_at IS NOT NULL OR h.version" EQ "0) " \
+	"AND h.forgotten_at IS NULL " \
 	"RETURNING h.stream_id, h.version OPERATOR(pg_catalog.-) $4"
 #define LIVE_ON_CONFLICT_RAISE \
 	"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET " \
@@ -153,6 +155,21 @@
 
 /* A head row that exists for appends and reads: neither deleted nor forgotten */
 #define HEAD_LIVE "h.deleted_at IS NULL AND h.forgotten_at IS NULL"
+
+/*
+ * Rows of the pg_class row c now, as the planner estimates them: the
+ * density (rows per page) of its last VACUUM or ANALYZE times its pages
+ * now; NULL when it has pages and none of those measured any.
+ */
+#define ROWS_ESTIMATE(c) \
+	"CASE WHEN " #c ".reltuples OPERATOR(pg_catalog.<) 0 THEN NULL " \
+	"WHEN " #c ".relpages OPERATOR(pg_catalog.>) 0 THEN " \
+	"CAST(pg_catalog.round(CAST(" #c ".reltuples AS pg_catalog.numeric) " \
+	"OPERATOR(pg_catalog./) " #c ".relpages OPERATOR(pg_catalog.*) " \
+	"(pg_catalog.pg_relation_size(" #c ".oid) OPERATOR(pg_catalog./) " \
+	"CAST(pg_catalog.current_setting('block_size') AS pg_catalog.int8))) " \
+	"AS pg_catalog.int8) " \
+	"WHEN pg_catalog.pg_relation_size(" #c ".oid)" EQ "0 THEN 0 END"
 
 #define KEY_MATCHES \
 	"h.bounded_context" EQ "$1 AND h.aggregate_type" EQ "$2 AND " \
@@ -387,8 +404,9 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	 * and it for them.
 	 */
 	[ES_PLAN_SNAPSHOT_HEAD] = {
-		"SELECT h.version FROM es_store.aggregate_heads h WHERE " KEY_MATCHES
-		" FOR KEY SHARE",
+		"SELECT CASE WHEN h.forgotten_at IS NOT NULL THEN -1 "
+		"WHEN h.deleted_at IS NOT NULL THEN 0 ELSE h.version END "
+		"FROM es_store.aggregate_heads h WHERE " KEY_MATCHES " FOR KEY SHARE",
 		3, {TEXTOID, TEXTOID, TEXTOID}
 	},
 	[ES_PLAN_SNAPSHOT_SAVE] = {
@@ -461,6 +479,128 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		"e.aggregate_version OPERATOR(pg_catalog.<) $4 AND " EVENT_VISIBLE " "
 		"ORDER BY e.aggregate_version DESC LIMIT $5",
 		5, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID}
+	},
+	[ES_PLAN_FORGET_EVENTS] = {
+		"DELETE FROM es_store.events e WHERE e.stream_id" EQ "$1",
+		1, {INT8OID}
+	},
+	[ES_PLAN_FORGET_MARKERS] = {
+		"DELETE FROM es_store.events e WHERE e.stream_id" EQ "0 AND "
+		"e.bounded_context" EQ "$1 AND e.aggregate_type" EQ "$2 AND "
+		"e.aggregate_id" EQ "$3",
+		3, {TEXTOID, TEXTOID, TEXTOID}
+	},
+	[ES_PLAN_TOMBSTONE] = {
+		"UPDATE es_store.aggregate_heads h SET forgotten_at = pg_catalog.now(), "
+		"deleted_at = NULL, truncate_before = NULL, max_count = NULL, "
+		"max_age = NULL, metadata = NULL, filtered = false "
+		"WHERE h.stream_id" EQ "$1",
+		1, {INT8OID}
+	},
+	[ES_PLAN_DELETE_HEAD] = {
+		"DELETE FROM es_store.aggregate_heads h WHERE h.stream_id" EQ "$1",
+		1, {INT8OID}
+	},
+	/*
+	 * A stream's retention and metadata, replaced (truncate_before never
+	 * moves back: a delete sets it past the deleted events).  A new head
+	 * row is at version 0, which reads, existence and appends treat as
+	 * absent.  No row for a forgotten stream.
+	 */
+	[ES_PLAN_SET_METADATA] = {
+		"INSERT INTO es_store.aggregate_heads AS h (bounded_context, "
+		"aggregate_type, aggregate_id, version, key_hash, truncate_before, "
+		"max_count, max_age, metadata, filtered) "
+		"VALUES ($1, $2, $3, 0, " KEY_HASH ", $4, $5, $6, $7, "
+		"$4 IS NOT NULL OR $5 IS NOT NULL OR $6 IS NOT NULL) "
+		"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET "
+		"truncate_before = GREATEST(h.truncate_before, excluded.truncate_before), "
+		"max_count = excluded.max_count, max_age = excluded.max_age, "
+		"metadata = excluded.metadata, "
+		"filtered = h.filtered OR excluded.filtered "
+		"WHERE h.forgotten_at IS NULL "
+		"RETURNING h.truncate_before, h.max_count, h.max_age, h.metadata",
+		7, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, INTERVALOID, JSONBOID}
+	},
+	[ES_PLAN_GET_METADATA] = {
+		"SELECT h.truncate_before, h.max_count, h.max_age, h.metadata "
+		"FROM es_store.aggregate_heads h WHERE " KEY_MATCHES " AND "
+		"h.forgotten_at IS NULL",
+		3, {TEXTOID, TEXTOID, TEXTOID}
+	},
+	/*
+	 * The purge (retention.c): filtered heads in stream id order (through
+	 * aggregate_heads_filtered), each locked as an append locks it, those
+	 * locked by others skipped.
+	 */
+	[ES_PLAN_PURGE_NEXT_HEAD] = {
+		"SELECT h.stream_id, h.version, h.deleted_at IS NOT NULL, "
+		"h.truncate_before, h.max_count, h.max_age "
+		"FROM es_store.aggregate_heads h "
+		"WHERE h.filtered AND h.stream_id OPERATOR(pg_catalog.>=) $1 "
+		"ORDER BY h.stream_id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED",
+		1, {INT8OID}
+	},
+	[ES_PLAN_PURGE_SCAN] = {
+		"SELECT e.aggregate_version, e.created_at FROM es_store.events e "
+		"WHERE e.stream_id" EQ "$1 ORDER BY e.aggregate_version LIMIT $2",
+		2, {INT8OID, INT8OID}
+	},
+	[ES_PLAN_PURGE_EVENTS] = {
+		"DELETE FROM es_store.events e WHERE e.stream_id" EQ "$1 AND "
+		"e.aggregate_version OPERATOR(pg_catalog.<=) $2",
+		2, {INT8OID, INT8OID}
+	},
+	[ES_PLAN_PURGE_CLEAR] = {
+		"UPDATE es_store.aggregate_heads h SET filtered = false "
+		"WHERE h.stream_id" EQ "$1",
+		1, {INT8OID}
+	},
+	[ES_PLAN_PURGE_MARKERS] = {
+		"DELETE FROM es_store.events e WHERE e.global_position" EQ "ANY "
+		"(ARRAY(SELECT m.global_position FROM es_store.events m "
+		"WHERE m.stream_id" EQ "0 AND m.created_at OPERATOR(pg_catalog.<) $1 "
+		"ORDER BY m.aggregate_version LIMIT $2))",
+		2, {TIMESTAMPTZOID, INT8OID}
+	},
+	/*
+	 * An aggregate's stats: a deleted or forgotten one has no visible
+	 * events and is at version 0, as reads and existence see it.
+	 */
+	[ES_PLAN_AGGREGATE_STATS] = {
+		"SELECT c.n, c.first, CASE WHEN " HEAD_LIVE " THEN h.version ELSE 0 END, "
+		"(SELECT s.aggregate_version FROM es_store.snapshots s WHERE "
+		"s.bounded_context" EQ "$1 AND s.aggregate_type" EQ "$2 AND "
+		"s.aggregate_id" EQ "$3), "
+		"h.created_at, CASE WHEN h.version OPERATOR(pg_catalog.>) 0 "
+		"THEN h.updated_at END, h.deleted_at, h.forgotten_at, "
+		"h.truncate_before, h.max_count, h.max_age, h.metadata "
+		"FROM es_store.aggregate_heads h CROSS JOIN LATERAL "
+		"(SELECT pg_catalog.count(*) AS n, pg_catalog.min(e.aggregate_version) AS first "
+		"FROM es_store.events e WHERE e.stream_id" EQ "h.stream_id AND "
+		HEAD_LIVE " AND " EVENT_VISIBLE ") c "
+		"WHERE " KEY_MATCHES,
+		3, {TEXTOID, TEXTOID, TEXTOID}
+	},
+	/*
+	 * The store's size: row counts estimated as the planner does (the
+	 * density of the last VACUUM or ANALYZE times the pages there are
+	 * now; NULL before the first), bytes exact.
+	 */
+	[ES_PLAN_STORE_STATS] = {
+		"SELECT " ROWS_ESTIMATE(ev) ", " ROWS_ESTIMATE(hd) ", "
+		"pg_catalog.pg_sequence_last_value('es_store.global_position_seq'::pg_catalog.regclass), "
+		"pg_catalog.pg_table_size(ev.oid), pg_catalog.pg_indexes_size(ev.oid), "
+		"pg_catalog.pg_table_size(hd.oid), pg_catalog.pg_indexes_size(hd.oid), "
+		"pg_catalog.pg_total_relation_size(ev.oid) OPERATOR(pg_catalog.+) "
+		"pg_catalog.pg_total_relation_size(hd.oid) OPERATOR(pg_catalog.+) "
+		"pg_catalog.pg_total_relation_size('es_store.snapshots'::pg_catalog.regclass) "
+		"OPERATOR(pg_catalog.+) "
+		"pg_catalog.pg_total_relation_size('es_store.checkpoints'::pg_catalog.regclass) "
+		"FROM pg_catalog.pg_class ev, pg_catalog.pg_class hd "
+		"WHERE ev.oid" EQ "'es_store.events'::pg_catalog.regclass "
+		"AND hd.oid" EQ "'es_store.aggregate_heads'::pg_catalog.regclass",
+		0, {InvalidOid}
 	},
 	[ES_PLAN_SNAPSHOT_DELETE] = {
 		"DELETE FROM es_store.snapshots s WHERE "

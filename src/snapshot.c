@@ -119,6 +119,8 @@ save_snapshot(FunctionCallInfo fcinfo, bool bytes)
 										   false, &isnull));
 	if (isnull)
 		current = 0;
+	if (current < 0)
+		es_raise_forgotten(&key);
 	if (version > current)
 		ereport(ERROR,
 				(errcode(ERRCODE_ES_SNAPSHOT_AHEAD),

@@ -472,3 +472,133 @@ GRANT EXECUTE ON FUNCTION
 	es_store.read_event(uuid),
 	es_store.read_aggregate_backward(text, text, text, bigint, integer)
 	TO es_store_writer, es_store_reader, es_store_admin;
+
+--
+-- Retention, stream metadata, forget, purge (src/retention.c,
+-- src/lifecycle.c) and stats (src/stats.c).
+--
+CREATE TYPE es_store.stream_metadata AS (
+	truncate_before		bigint,
+	max_count			bigint,
+	max_age				interval,
+	metadata			jsonb
+);
+COMMENT ON TYPE es_store.stream_metadata IS 'a stream''s retention and the user''s own metadata';
+
+CREATE FUNCTION es_store.set_stream_metadata(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	truncate_before		bigint DEFAULT NULL,
+	max_count			bigint DEFAULT NULL,
+	max_age				interval DEFAULT NULL,
+	metadata			jsonb DEFAULT NULL)
+RETURNS es_store.stream_metadata
+AS 'MODULE_PATHNAME', 'es_set_stream_metadata'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.set_stream_metadata(text, text, text, bigint, bigint, interval, jsonb)
+	IS 'replace a stream''s retention (truncate_before never moves back) and metadata; returns them';
+
+CREATE FUNCTION es_store.get_stream_metadata(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text)
+RETURNS SETOF es_store.stream_metadata
+AS 'MODULE_PATHNAME', 'es_get_stream_metadata'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY INVOKER ROWS 1;
+COMMENT ON FUNCTION es_store.get_stream_metadata(text, text, text)
+	IS 'a stream''s retention and metadata (no row when it does not exist or was forgotten)';
+
+CREATE FUNCTION es_store.forget_aggregate(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	expected_version	bigint DEFAULT NULL,
+	keep_tombstone		boolean DEFAULT true,
+	OUT forgotten_version	bigint,
+	OUT events_removed	bigint,
+	OUT global_position	bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'es_forget_aggregate'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.forget_aggregate(text, text, text, bigint, boolean)
+	IS 'administrators: remove an aggregate''s events, snapshot and metadata physically; a "$forgotten" marker in the feed';
+
+CREATE FUNCTION es_store.purge(
+	max_events			integer DEFAULT 10000,
+	markers_before		timestamptz DEFAULT NULL,
+	OUT events_removed	bigint,
+	OUT markers_removed	bigint,
+	OUT done			boolean)
+RETURNS record
+AS 'MODULE_PATHNAME', 'es_purge'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.purge(integer, timestamptz)
+	IS 'administrators: remove at most max_events events hidden by retention or a delete (and old feed markers); done when nothing is left';
+
+CREATE TYPE es_store.aggregate_stats AS (
+	event_count			bigint,
+	first_version		bigint,
+	current_version		bigint,
+	snapshot_version	bigint,
+	created_at			timestamptz,
+	last_appended_at	timestamptz,
+	deleted_at			timestamptz,
+	forgotten_at		timestamptz,
+	truncate_before		bigint,
+	max_count			bigint,
+	max_age				interval,
+	metadata			jsonb
+);
+COMMENT ON TYPE es_store.aggregate_stats IS 'one aggregate''s statistics as aggregate_stats returns them';
+
+CREATE FUNCTION es_store.aggregate_stats(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text)
+RETURNS SETOF es_store.aggregate_stats
+AS 'MODULE_PATHNAME', 'es_aggregate_stats'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY INVOKER ROWS 1;
+COMMENT ON FUNCTION es_store.aggregate_stats(text, text, text)
+	IS 'an aggregate''s event count, versions, snapshot, times, lifecycle and retention (no row when it has none)';
+
+CREATE TYPE es_store.store_stats AS (
+	events				bigint,
+	aggregates			bigint,
+	safe_position		bigint,
+	last_drawn_position	bigint,
+	events_bytes		bigint,
+	events_index_bytes	bigint,
+	heads_bytes			bigint,
+	heads_index_bytes	bigint,
+	total_bytes			bigint
+);
+COMMENT ON TYPE es_store.store_stats IS 'the store''s statistics as store_stats returns them';
+
+CREATE FUNCTION es_store.store_stats()
+RETURNS es_store.store_stats
+AS 'MODULE_PATHNAME', 'es_store_stats'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.store_stats()
+	IS 'the store''s events and aggregates (estimates), safe and last drawn positions, and bytes';
+
+REVOKE ALL ON FUNCTION
+	es_store.set_stream_metadata(text, text, text, bigint, bigint, interval, jsonb),
+	es_store.get_stream_metadata(text, text, text),
+	es_store.forget_aggregate(text, text, text, bigint, boolean),
+	es_store.purge(integer, timestamptz),
+	es_store.aggregate_stats(text, text, text),
+	es_store.store_stats()
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	es_store.get_stream_metadata(text, text, text),
+	es_store.aggregate_stats(text, text, text),
+	es_store.store_stats()
+	TO es_store_writer, es_store_reader, es_store_admin;
+GRANT EXECUTE ON FUNCTION
+	es_store.set_stream_metadata(text, text, text, bigint, bigint, interval, jsonb)
+	TO es_store_writer, es_store_admin;
+GRANT EXECUTE ON FUNCTION
+	es_store.forget_aggregate(text, text, text, bigint, boolean),
+	es_store.purge(integer, timestamptz)
+	TO es_store_admin;

@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS es_store;
-SELECT plan(97);
+SELECT plan(110);
 
 SELECT has_schema('es_store');
 SELECT has_table('es_store', 'aggregate_heads', 'aggregate_heads exists');
@@ -47,6 +47,12 @@ SELECT has_function('es_store', 'load_aggregate', ARRAY['text', 'text', 'text', 
 SELECT has_function('es_store', 'delete_aggregate', ARRAY['text', 'text', 'text', 'bigint']);
 SELECT has_function('es_store', 'read_event', ARRAY['uuid']);
 SELECT has_function('es_store', 'read_aggregate_backward', ARRAY['text', 'text', 'text', 'bigint', 'integer']);
+SELECT has_function('es_store', 'forget_aggregate', ARRAY['text', 'text', 'text', 'bigint', 'boolean']);
+SELECT has_function('es_store', 'set_stream_metadata', ARRAY['text', 'text', 'text', 'bigint', 'bigint', 'interval', 'jsonb']);
+SELECT has_function('es_store', 'get_stream_metadata', ARRAY['text', 'text', 'text']);
+SELECT has_function('es_store', 'purge', ARRAY['integer', 'timestamp with time zone']);
+SELECT has_function('es_store', 'aggregate_stats', ARRAY['text', 'text', 'text']);
+SELECT has_function('es_store', 'store_stats', ARRAY[]::text[]);
 SELECT has_index('es_store', 'aggregate_heads', 'aggregate_heads_filtered', 'stream_id', 'filtered streams are indexed');
 SELECT has_function('es_store', 'read_aggregate', ARRAY['text', 'text', 'text', 'bigint', 'bigint', 'integer']);
 SELECT has_function('es_store', 'read_stream', ARRAY['text', 'bigint', 'bigint', 'integer']);
@@ -122,6 +128,13 @@ SELECT table_privs_are('es_store', 'events', 'es_store_writer', ARRAY[]::text[],
 SELECT function_privs_are('es_store', 'save_snapshot', ARRAY['text', 'text', 'text', 'bigint', 'jsonb', 'jsonb', 'integer'], 'es_store_reader', ARRAY[]::text[], 'readers cannot save snapshots');
 SELECT function_privs_are('es_store', 'load_aggregate', ARRAY['text', 'text', 'text', 'integer'], 'es_store_reader', ARRAY['EXECUTE'], 'readers load aggregates');
 SELECT function_privs_are('es_store', 'delete_aggregate', ARRAY['text', 'text', 'text', 'bigint'], 'es_store_reader', ARRAY[]::text[], 'readers cannot delete');
+SELECT function_privs_are('es_store', 'forget_aggregate', ARRAY['text', 'text', 'text', 'bigint', 'boolean'], 'es_store_writer', ARRAY[]::text[], 'writers cannot forget');
+SELECT function_privs_are('es_store', 'forget_aggregate', ARRAY['text', 'text', 'text', 'bigint', 'boolean'], 'es_store_admin', ARRAY['EXECUTE'], 'administrators forget');
+SELECT function_privs_are('es_store', 'purge', ARRAY['integer', 'timestamp with time zone'], 'es_store_writer', ARRAY[]::text[], 'writers cannot purge');
+SELECT function_privs_are('es_store', 'purge', ARRAY['integer', 'timestamp with time zone'], 'es_store_admin', ARRAY['EXECUTE'], 'administrators purge');
+SELECT function_privs_are('es_store', 'set_stream_metadata', ARRAY['text', 'text', 'text', 'bigint', 'bigint', 'interval', 'jsonb'], 'es_store_reader', ARRAY[]::text[], 'readers cannot set retention');
+SELECT function_privs_are('es_store', 'store_stats', ARRAY[]::text[], 'es_store_reader', ARRAY['EXECUTE'], 'readers see the store''s stats');
+SELECT volatility_is('es_store', 'aggregate_stats', ARRAY['text', 'text', 'text'], 'stable');
 
 SELECT * FROM finish();
 ROLLBACK;

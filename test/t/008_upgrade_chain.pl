@@ -100,7 +100,14 @@ sub probe
 		  [ 'delete_snapshot', q{SELECT es_store.delete_snapshot('up', 'probe-bytes', '%t')}, 't' ],
 		  [ 'read_aggregate_backward', q{SELECT string_agg(aggregate_version::text, ',') FROM es_store.read_aggregate_backward('up', 'probe-bytes', '%t', max_count => 2)}, '3,2' ],
 		  [ 'read_event', q{SELECT r.aggregate_version FROM es_store.read_aggregate('up', 'probe-bytes', '%t', 1, 1) a, LATERAL es_store.read_event(a.event_id) r}, 1 ],
-		  [ 'delete_aggregate', q{SELECT deleted_version FROM es_store.delete_aggregate('up', 'probe-bytes', '%t', 3)}, 3 ];
+		  # retention, stats, delete, purge, forget
+		  [ 'set_stream_metadata', q{SELECT max_count FROM es_store.set_stream_metadata('up', 'probe-bytes', '%t', max_count => 2)}, 2 ],
+		  [ 'get_stream_metadata', q{SELECT max_count FROM es_store.get_stream_metadata('up', 'probe-bytes', '%t')}, 2 ],
+		  [ 'aggregate_stats', q{SELECT event_count || '/' || current_version FROM es_store.aggregate_stats('up', 'probe-bytes', '%t')}, '2/3' ],
+		  [ 'delete_aggregate', q{SELECT deleted_version FROM es_store.delete_aggregate('up', 'probe-bytes', '%t', 3)}, 3 ],
+		  [ 'purge', q{SELECT events_removed >= 3 FROM es_store.purge(100000)}, 't' ],
+		  [ 'forget_aggregate', q{SELECT forgotten_version FROM es_store.forget_aggregate('up', 'probe-bytes', '%t', keep_tombstone => false)}, 3 ],
+		  [ 'store_stats', q{SELECT total_bytes > 0 AND safe_position > 0 FROM es_store.store_stats()}, 't' ];
 	}
 
 	# every function the installed version has is probed

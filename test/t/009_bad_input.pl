@@ -44,7 +44,7 @@ $node->safe_psql('postgres', q{
 		(SELECT count(*) FROM (SELECT e.stream_id FROM es_store.events e
 			JOIN es_store.aggregate_heads h USING (stream_id)
 			WHERE h.aggregate_type <> 'explicit' GROUP BY e.stream_id
-			HAVING max(e.aggregate_version) <> count(*)) s) AS gaps,
+			HAVING max(e.aggregate_version) - min(e.aggregate_version) + 1 <> count(*)) s) AS gaps,
 		(SELECT count(*) FROM es_store.aggregate_heads h
 			JOIN (SELECT stream_id, max(aggregate_version) AS v FROM es_store.events GROUP BY stream_id) e
 			USING (stream_id) WHERE h.version <> e.v) AS bad_heads,
@@ -161,6 +161,27 @@ my %kinds = (
 	del_expected => [ 'NULL',
 		[ '0', '00000' ], [ '-1', 'SE001' ], [ '-2', '22023' ], [ '1', 'SE001' ],
 		[ '-9223372036854775808', '22023' ] ],
+	forget_expected => [ 'NULL',
+		[ '0', '00000' ], [ '-1', '00000' ], [ '-2', '22023' ], [ '1', '00000' ],
+		[ '-9223372036854775808', '22023' ] ],
+	tombstone => [ 'NULL', [ 'false', '00000' ], [ 'true', '00000' ] ],
+	truncate_before => [ 'NULL',
+		[ '0', '22023' ], [ '-1', '22023' ], [ '9007199254740991', '00000' ],
+		[ '9007199254740992', '22023' ], [ '-9223372036854775808', '22023' ] ],
+	max_count => [ 'NULL',
+		[ '0', '22023' ], [ '-1', '22023' ], [ '9223372036854775807', '00000' ],
+		[ '-9223372036854775808', '22023' ] ],
+	max_age => [ 'NULL',
+		[ q{'1 microsecond'}, '00000' ], [ q{'0 seconds'}, '22023' ], [ q{'-1 day'}, '22023' ],
+		[ q{'1 month -40 days'}, '22023' ], [ q{'1000 years'}, '00000' ], [ q{'1000 years 1 day'}, '22023' ],
+		[ q{'178000000 years'}, '22023' ] ],
+	stream_metadata => [ 'NULL',
+		[ q{'[]'}, '22023' ], [ q{'"s"'}, '22023' ], [ q{'null'}, '22023' ], [ q{'{"a": 1}'}, '00000' ] ],
+	purge_count => [ 'NULL',
+		[ '1', '00000' ], [ '0', '22023' ], [ '-1', '22023' ], [ '2147483647', '00000' ],
+		[ '-2147483648', '22023' ] ],
+	markers_before => [ 'NULL',
+		[ q{'-infinity'}, '00000' ], [ q{'infinity'}, '00000' ], [ q{now()}, '00000' ] ],
 	from => [ 'NULL',
 		[ '0', '00000' ], [ '-1', '22023' ], [ '9223372036854775807', '00000' ],
 		[ '-9223372036854775808', '22023' ] ],
@@ -229,6 +250,12 @@ my @functions = (
 	[ 'delete_aggregate', qw(key key key del_expected) ],
 	[ 'read_event', qw(event_uuid) ],
 	[ 'read_aggregate_backward', qw(key key key from count_opt) ],
+	[ 'forget_aggregate', qw(key key key forget_expected tombstone) ],
+	[ 'set_stream_metadata', qw(key key key truncate_before max_count max_age stream_metadata) ],
+	[ 'get_stream_metadata', qw(key key key) ],
+	[ 'purge', qw(purge_count markers_before) ],
+	[ 'aggregate_stats', qw(key key key) ],
+	[ 'store_stats' ],
 );
 
 # The functions of the installed extension are exactly those listed.
@@ -381,6 +408,11 @@ my @templates = (
 	sub { "SELECT es_store.get_checkpoint('" . pick('p1', 'p2', '') . "')" },
 	sub { "SELECT es_store.save_checkpoint('" . pick('p1', 'p2') . "', " . pick('1', '2', '5', '0', '-1', 'es_store.last_position()') . ', ' . pick('NULL', '0', '1', '2', '5') . ')' },
 	sub { "SELECT es_store.reset_checkpoint('" . pick('p1', 'p2') . "', " . pick('NULL', '0', '3') . ')' },
+	sub { 'SELECT count(*) FROM es_store.delete_aggregate(' . key_args() . ', ' . version_arg() . ')' },
+	sub { 'SELECT count(*) FROM es_store.forget_aggregate(' . key_args() . ', ' . version_arg() . ', ' . pick('NULL', 'true', 'false') . ')' },
+	sub { 'SELECT count(*) FROM es_store.set_stream_metadata(' . key_args() . ', ' . pick('NULL', '2', '0') . ', ' . pick('NULL', '1', '2', '0') . ', ' . pick('NULL', q{'1 hour'}, q{'-1 s'}) . ')' },
+	sub { 'SELECT count(*) FROM es_store.purge(' . pick('NULL', '1', '3', '0') . ', ' . pick('NULL', 'now()') . ')' },
+	sub { 'SELECT count(*) FROM es_store.aggregate_stats(' . key_args() . ')' },
 );
 my @fuzz;
 my $in_xact = 0;

@@ -1,0 +1,90 @@
+/*-------------------------------------------------------------------------
+ *
+ * stats.c
+ *	  SQL entry points for statistics: of one aggregate (exact, read with
+ *	  the caller's snapshot), and of the whole store (cheap enough to call
+ *	  every few seconds: row counts are the planner's estimates, sizes and
+ *	  positions exact).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xlog.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+
+#include "es_store.h"
+
+/*
+ * es_aggregate_stats(bounded_context, aggregate_type, aggregate_id)
+ *	 -> SETOF es_store.aggregate_stats
+ *
+ * One row when the aggregate has a head row (deleted and forgotten ones
+ * too, at version 0 with no events, as reads see them), none otherwise.
+ * The event count and first version count the visible events: the cost
+ * grows with the aggregate's events.
+ */
+PG_FUNCTION_INFO_V1(es_aggregate_stats);
+Datum
+es_aggregate_stats(PG_FUNCTION_ARGS)
+{
+	EsStreamKey key = es_key_from_args(fcinfo, 0);
+	Datum		values[3];
+	EsGuard		guard;
+
+	values[0] = key.bounded_context;
+	values[1] = key.aggregate_type;
+	values[2] = key.aggregate_id;
+	es_result_init(fcinfo);
+	es_guard_enter(&guard);
+	SPI_connect();
+	es_exec_into_srf(fcinfo, ES_PLAN_AGGREGATE_STATS, values, NULL, true);
+	SPI_finish();
+	es_guard_leave(&guard);
+	return (Datum) 0;
+}
+
+/*
+ * es_store_stats() -> es_store.store_stats
+ *
+ * events and aggregates (estimates: the density of the tables' last VACUUM
+ * or ANALYZE times their pages now; NULL before the first), the feed's
+ * safe position (NULL during recovery, where the feed refuses), the last
+ * position drawn (an upper bound of the positions stored; NULL before the
+ * first append), and the bytes of the events and heads tables (with their
+ * TOAST) and of their indexes, and of all es_store's tables together.
+ */
+PG_FUNCTION_INFO_V1(es_store_stats);
+Datum
+es_store_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[9];
+	bool		nulls[9];
+	EsGuard		guard;
+	int			rc;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	desc = BlessTupleDesc(desc);
+
+	es_guard_enter(&guard);
+	SPI_connect();
+	rc = SPI_execute_plan(es_plan(ES_PLAN_STORE_STATS), NULL, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "es_store store stats failed: %s", SPI_result_code_string(rc));
+	/* the query's columns, but for the safe position (2) */
+	for (int i = 0; i < 9; i++)
+	{
+		if (i != 2)
+			values[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+									  i < 2 ? i + 1 : i, &nulls[i]);
+	}
+	SPI_finish();
+	nulls[2] = RecoveryInProgress();
+	values[2] = nulls[2] ? (Datum) 0 :
+		Int64GetDatum(es_feed_safe_bound(es_position_sequence()));
+	es_guard_leave(&guard);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
