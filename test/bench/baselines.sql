@@ -120,3 +120,15 @@ CREATE TABLE single.events (
 	UNIQUE (bounded_context, aggregate_type, aggregate_id, aggregate_version)
 );
 CREATE TABLE single.checkpoints (name text PRIMARY KEY, position bigint NOT NULL);
+
+-- The snapshots table such a store keeps beside it: one row per aggregate,
+-- upserted unless a newer one is stored.
+CREATE TABLE single.snapshots (
+	bounded_context		text NOT NULL,
+	aggregate_type		text NOT NULL,
+	aggregate_id		text NOT NULL,
+	aggregate_version	bigint NOT NULL,
+	payload				jsonb NOT NULL,
+	created_at			timestamptz NOT NULL,
+	PRIMARY KEY (bounded_context, aggregate_type, aggregate_id)
+);

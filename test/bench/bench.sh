@@ -16,7 +16,8 @@
 # single.events, the one table a hand-written store reads (the stream key
 # in every row, indexed for the stream read and the feed), and a plain
 # SELECT on es_store's own tables; the feed under write load against the
-# single table under the same load.  --peers (or ES_BENCH_PEERS=1) then
+# single table under the same load; snapshots, rehydration, delete and
+# forget against the single table and a snapshots table.  --peers (or ES_BENCH_PEERS=1) then
 # runs ../shared/peers-bench when it is there: Message DB, Emmett and
 # pupsourcing beside es_store (see its README; Emmett needs EMMETT_GIT).  Every figure is the median of
 # repeated pgbench runs (prepared statements, fixed seeds); latencies are
@@ -430,6 +431,83 @@ if [ "$want_reads" = 1 ]; then
     bytes clustered
     read_scenario read_aggregate1000 1000 "$CLUSTERED" big-
     feed_scenarios clustered
+fi
+
+# ---- the stream lifecycle: snapshots, rehydration, delete and forget,
+# against what a hand-written store does with its single table and a
+# snapshots table beside it (baselines.sql).  LIFE aggregates of 15 events
+# with a snapshot at version 5: a rehydration reads the snapshot and the
+# 10 events after it.  Delete and forget each run on an aggregate the same
+# transaction creates with 10 events (an append of 10, then the delete),
+# against a 10-row INSERT and a DELETE of those rows.
+if [ "$MODE" = quick ]; then LIFE=2000; else LIFE=20000; fi
+LIFE_SCENARIOS="snapshot_save snapshot_load rehydrate_snapshot10 delete_aggregate10 forget_aggregate10"
+want_life=0
+for name in $LIFE_SCENARIOS; do want "$name" && want_life=1; done
+if [ "$want_life" = 1 ]; then
+    fresh_store
+    $PSQL -c "TRUNCATE single.snapshots" >/dev/null
+    $PSQL -o /dev/null -c "SELECT count(*) FROM generate_series(1, $LIFE) k,
+        LATERAL es_store.append('bench', 'life', 'l-' || k, 0, array_fill('Deposited'::text, ARRAY[15]),
+            array_fill('$PAYLOAD'::jsonb, ARRAY[15]))" \
+        -c "SELECT count(*) FROM generate_series(1, $LIFE) k,
+            LATERAL es_store.save_snapshot('bench', 'life', 'l-' || k, 5, '{\"balance\": 50}')" \
+        -c "VACUUM ANALYZE"
+    copy_to_single
+    $PSQL -o /dev/null -c "INSERT INTO single.snapshots SELECT 'bench', 'life', 'l-' || k, 5, '{\"balance\": 50}', now()
+        FROM generate_series(1, $LIFE) k" -c "VACUUM ANALYZE single.snapshots" \
+        -c "SELECT setval('single.global_position_seq', (SELECT max(global_position) FROM single.events))"
+    LKEY="\\set k random(1, $LIFE)"
+    S_SAVE_ES=$(printf '%s\n%s\n' "$LKEY" \
+        "SELECT * FROM es_store.save_snapshot('bench', 'life', 'l-' || :k, 5, '{\"balance\": 50}');" | script snap_save_es)
+    S_SAVE_SINGLE=$(printf '%s\n%s\n' "$LKEY" \
+        "INSERT INTO single.snapshots AS s VALUES ('bench', 'life', 'l-' || :k, 5, '{\"balance\": 50}', now()) ON CONFLICT (bounded_context, aggregate_type, aggregate_id) DO UPDATE SET aggregate_version = excluded.aggregate_version, payload = excluded.payload, created_at = excluded.created_at WHERE s.aggregate_version <= excluded.aggregate_version;" |
+        script snap_save_single)
+    S_LOAD_ES=$(printf '%s\n%s\n' "$LKEY" \
+        "SELECT * FROM es_store.load_snapshot('bench', 'life', 'l-' || :k);" | script snap_load_es)
+    S_LOAD_SINGLE=$(printf '%s\n%s\n' "$LKEY" \
+        "SELECT * FROM single.snapshots WHERE bounded_context = 'bench' AND aggregate_type = 'life' AND aggregate_id = 'l-' || :k;" |
+        script snap_load_single)
+    R_ES=$(printf '%s\n%s\n' "$LKEY" \
+        "SELECT * FROM es_store.load_aggregate('bench', 'life', 'l-' || :k);" | script rehydrate_es)
+    # a hand-written store's rehydration: the snapshot, then the events
+    # after it, in one statement
+    R_SINGLE=$(printf '%s\n%s\n' "$LKEY" \
+        "WITH s AS (SELECT * FROM single.snapshots WHERE bounded_context = 'bench' AND aggregate_type = 'life' AND aggregate_id = 'l-' || :k) SELECT s.aggregate_version, s.payload, NULL::text AS event_type FROM s UNION ALL (SELECT e.aggregate_version, e.payload, e.event_type FROM single.events e, s WHERE e.bounded_context = 'bench' AND e.aggregate_type = 'life' AND e.aggregate_id = 'l-' || :k AND e.aggregate_version > s.aggregate_version ORDER BY e.aggregate_version);" |
+        script rehydrate_single)
+    DKEY='\set k :run * 1000000000 + :client_id * 1000000 + :i'
+    ten_types=$(seq 10 | awk '{printf "%s'"'"'E'"'"'", (NR>1?", ":"")}')
+    ten_payloads=$(seq 10 | awk '{printf "%s'"'"'{\"amount\": 1}'"'"'", (NR>1?", ":"")}')
+    ten_rows=$(seq 10 | awk '{printf "%s(nextval('"'"'single.global_position_seq'"'"'), '"'"'bench'"'"', '"'"'gone'"'"', (:k)::text, %d, gen_random_uuid(), '"'"'E'"'"', 1, '"'"'{\"amount\": 1}'"'"', '"'"'{}'"'"', NULL, NULL, NULL, now())", (NR>1?",\n":""), NR}')
+    D_ES=$(script delete_es <<SCRIPT
+$DKEY
+SELECT count(*) FROM es_store.append('bench', 'gone', (:k)::text, 0, ARRAY[$ten_types], ARRAY[$ten_payloads]::jsonb[]);
+SELECT * FROM es_store.delete_aggregate('bench', 'gone', (:k)::text, 10);
+\set i :i + 1
+SCRIPT
+)
+    F_ES=$(script forget_es <<SCRIPT
+$DKEY
+SELECT count(*) FROM es_store.append('bench', 'gone', (:k)::text, 0, ARRAY[$ten_types], ARRAY[$ten_payloads]::jsonb[]);
+SELECT * FROM es_store.forget_aggregate('bench', 'gone', (:k)::text, 10, false);
+\set i :i + 1
+SCRIPT
+)
+    D_SINGLE=$(script delete_single <<SCRIPT
+$DKEY
+INSERT INTO single.events VALUES
+$ten_rows;
+DELETE FROM single.events WHERE bounded_context = 'bench' AND aggregate_type = 'gone' AND aggregate_id = (:k)::text;
+\set i :i + 1
+SCRIPT
+)
+    for c in $OTHER_CLIENTS; do
+        bench snapshot_save "$c" 1 es_store "$S_SAVE_ES" single_table "$S_SAVE_SINGLE"
+        bench snapshot_load "$c" 1 es_store "$S_LOAD_ES" single_table "$S_LOAD_SINGLE"
+        bench rehydrate_snapshot10 "$c" 11 es_store "$R_ES" single_table "$R_SINGLE"
+        bench delete_aggregate10 "$c" 10 es_store "$D_ES" single_table "$D_SINGLE"
+        bench forget_aggregate10 "$c" 10 es_store "$F_ES" single_table "$D_SINGLE"
+    done
 fi
 
 # ---- the feed under write load: one consumer catching up on a store of
