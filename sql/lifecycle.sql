@@ -56,6 +56,23 @@ SELECT aggregate_version FROM es_store.append('shop', 'cart', 'c1', NULL, ARRAY[
 	ARRAY['{}', '{}']::jsonb[]);
 SELECT aggregate_version FROM es_store.read_aggregate('shop', 'cart', 'c1');
 
+-- A retry of an append whose events the delete hid returns the original
+-- result and leaves the aggregate deleted (before the fix it reopened it,
+-- at the old version and with no event to show); so does a retry of
+-- the append that reopened an aggregate expecting no stream.
+SELECT aggregate_version FROM es_store.append('shop', 'cart', 'r1', 0, ARRAY['A'], ARRAY['{}']::jsonb[],
+	event_ids => ARRAY['00000000-0000-4000-8000-0000000000a1']::uuid[]);
+SELECT deleted_version FROM es_store.delete_aggregate('shop', 'cart', 'r1');
+SELECT aggregate_version FROM es_store.append('shop', 'cart', 'r1', 0, ARRAY['A'], ARRAY['{}']::jsonb[],
+	event_ids => ARRAY['00000000-0000-4000-8000-0000000000a1']::uuid[]);
+SELECT es_store.aggregate_version('shop', 'cart', 'r1') AS version,
+	   es_store.aggregate_exists('shop', 'cart', 'r1') AS exists;
+SELECT aggregate_version FROM es_store.append('shop', 'cart', 'r1', 0, ARRAY['B'], ARRAY['{}']::jsonb[],
+	event_ids => ARRAY['00000000-0000-4000-8000-0000000000a2']::uuid[]);
+SELECT aggregate_version FROM es_store.append('shop', 'cart', 'r1', 0, ARRAY['B'], ARRAY['{}']::jsonb[],
+	event_ids => ARRAY['00000000-0000-4000-8000-0000000000a2']::uuid[]);
+SELECT aggregate_version, event_type FROM es_store.read_aggregate('shop', 'cart', 'r1');
+
 -- The SQL statements (REPEATABLE READ, row-level security) mean the same.
 SELECT deleted_version FROM es_store.delete_aggregate('shop', 'cart', 'c2');
 BEGIN ISOLATION LEVEL REPEATABLE READ;

@@ -270,14 +270,16 @@ es_raise_version_limit(const EsStreamKey *key)
 					key->display, (long long) ES_MAX_VERSION)));
 }
 
-/* The first version a retry of this batch must have stored, or -1. */
+/*
+ * The first version a retry of this batch must have stored, or -1.  An
+ * append expecting no stream stored its first event at 1, or after the
+ * last version of a deleted stream it reopened: any version.
+ */
 static int64
 retry_first_version(const EsBatch *b)
 {
 	switch (b->expect)
 	{
-		case ES_EXPECT_NO_STREAM:
-			return 1;
 		case ES_EXPECT_EXACT:
 			return b->expected_version + 1;
 		case ES_EXPECT_AT_VERSION:
@@ -576,9 +578,13 @@ es_append_batch(EsBatch *b)
 				 errdetail("The installed es_store schema predates 0.3.0, whose events have a payload_bytes column."),
 				 errhint("ALTER EXTENSION es_store UPDATE;")));
 
-	/* 2: a retry of a stored append needs no lock and no write */
+	/*
+	 * 2: a retry of a stored append needs no lock and no write (and must
+	 * not reopen the stream it was appended to, deleted since)
+	 */
 	if (b->ids_supplied &&
 		(b->expect == ES_EXPECT_ANY || b->expect == ES_EXPECT_EXISTS ||
+		 b->expect == ES_EXPECT_NO_STREAM ||
 		 b->expect == ES_EXPECT_AT_VERSION) &&
 		find_stored_append(b, r, false))
 		goto done;

@@ -144,6 +144,12 @@ BEGIN
 END
 $swap$;
 
+-- The feed's markers ("$deleted", "$forgotten": stream id 0) by their key,
+-- so that a forget finds those of its aggregate (src/lifecycle.c).  No
+-- appended event is in it.
+CREATE INDEX events_markers_key ON es_store.events (bounded_context, aggregate_type, aggregate_id)
+	WHERE stream_id OPERATOR(pg_catalog.=) 0;
+
 SELECT pg_catalog.pg_extension_config_dump('es_store.events', '');
 COMMENT ON TABLE es_store.events IS 'the append-only event log, one row per event';
 

@@ -138,6 +138,12 @@ CREATE TABLE es_store.events (
 	CONSTRAINT events_event_id_key UNIQUE (event_id)
 );
 
+-- The feed's markers ("$deleted", "$forgotten": stream id 0) by their key,
+-- so that a forget finds those of its aggregate (src/lifecycle.c).  No
+-- appended event is in it.
+CREATE INDEX events_markers_key ON es_store.events (bounded_context, aggregate_type, aggregate_id)
+	WHERE stream_id OPERATOR(pg_catalog.=) 0;
+
 -- A checkpoint belongs to the role that first saved it ("owner", a role
 -- name, so that it means the same after a dump is restored into another
 -- cluster); only roles with that role's privileges may read or save it
