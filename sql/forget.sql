@@ -71,6 +71,20 @@ SELECT aggregate_id, event_type, payload FROM es_store.events WHERE stream_id = 
 ORDER BY global_position;
 SELECT aggregate_version FROM es_store.append_event('crm', 'person', 'p2', 0, 'Named', '{}');
 
+-- A key that only has metadata (set before any append) is absent: its
+-- forget removes the metadata and appends no marker, whatever the
+-- expected version; the tombstone then refuses appends.
+SELECT max_count FROM es_store.set_stream_metadata('crm', 'person', 'm0', max_count => 3,
+	metadata => '{"email": "m0@example.com"}');
+SELECT * FROM es_store.forget_aggregate('crm', 'person', 'm0', -1);
+SELECT version, forgotten_at IS NOT NULL AS tombstone, max_count, metadata
+FROM es_store.aggregate_heads WHERE aggregate_id = 'm0';
+SELECT count(*) AS markers FROM es_store.events WHERE stream_id = 0 AND aggregate_id = 'm0';
+SELECT aggregate_version FROM es_store.append_event('crm', 'person', 'm0', 0, 'Named', '{}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.forget_aggregate('crm', 'person', 'm0', keep_tombstone => false);
+SELECT aggregate_version FROM es_store.append_event('crm', 'person', 'm0', 0, 'Named', '{}');
+
 -- A stream with a bytea payload and a retention: all removed alike.
 SELECT aggregate_version FROM es_store.append_event_bytes('crm', 'blob', 'b1', 0, 'Raw', '\x0001'::bytea);
 SELECT forgotten_version, events_removed FROM es_store.forget_aggregate('crm', 'blob', 'b1', 1);
@@ -80,6 +94,24 @@ DELETE FROM es_store.events WHERE stream_id = 0;
 \echo :LAST_ERROR_SQLSTATE
 TRUNCATE es_store.events;
 \echo :LAST_ERROR_SQLSTATE
+
+-- The guard lets only forget's own statement through: a DELETE that a
+-- row trigger of someone else's runs meanwhile is refused (42501), and
+-- the forget with it.
+CREATE FUNCTION regress_sneaky_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	DELETE FROM es_store.events WHERE stream_id = 0;
+	RETURN OLD;
+END $$;
+CREATE TRIGGER regress_sneaky BEFORE DELETE ON es_store.events
+	FOR EACH ROW EXECUTE FUNCTION regress_sneaky_delete();
+SELECT aggregate_version FROM es_store.append_event('crm', 'person', 'sn', 0, 'Named', '{}');
+SELECT * FROM es_store.forget_aggregate('crm', 'person', 'sn');
+\echo :LAST_ERROR_SQLSTATE
+DROP TRIGGER regress_sneaky ON es_store.events;
+DROP FUNCTION regress_sneaky_delete();
+SELECT count(*) AS markers_kept FROM es_store.events WHERE stream_id = 0;
+SELECT es_store.aggregate_version('crm', 'person', 'sn') AS still_there;
 
 -- Errors: SE001 (a deleted aggregate is at 0), 22004, 22023.
 SELECT aggregate_version FROM es_store.append_event('crm', 'person', 'p3', 0, 'Named', '{}');

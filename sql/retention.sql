@@ -81,6 +81,20 @@ SELECT count(*) AS left FROM es_store.events e JOIN es_store.aggregate_heads h U
 WHERE h.aggregate_id = 'r4';
 SELECT event_count, current_version FROM es_store.aggregate_stats('bank', 'acct', 'r4');
 
+-- The budget bounds the streams looked at too: one call of budget 1 looks
+-- at one of the two filtered streams (neither has anything to remove) and
+-- says it is not done; a call with room for all of them is.
+SELECT count(*) AS filtered FROM es_store.aggregate_heads WHERE filtered;
+SELECT * FROM es_store.purge(1);
+SELECT * FROM es_store.purge(100);
+
+-- max_age is an exact duration (a day of 24 hours, a month of 30 days),
+-- so that every session, whatever its TimeZone, hides the same events.
+SELECT max_age FROM es_store.set_stream_metadata('bank', 'acct', 'r4', max_age => '1 mon 2 days 3 hours');
+SET TimeZone = 'America/New_York';
+SELECT max_age FROM es_store.get_stream_metadata('bank', 'acct', 'r4');
+RESET TimeZone;
+
 -- Retention set before the first append: the head row it makes reads as
 -- absent, and an append expecting no stream starts the stream at 1.
 SELECT * FROM es_store.set_stream_metadata('bank', 'acct', 'new', max_count => 3);

@@ -142,9 +142,17 @@ es_forbid_event_changes(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("es_store.forbid_event_changes() must be called as a trigger")));
 
-	/* es_store's own deletes: forget and purge (lifecycle.c) */
+	/*
+	 * es_store's own deletes (forget and the purge, lifecycle.c): the flag
+	 * admits the one statement es_delete_events runs, whose trigger fires
+	 * before any of its rows is deleted; a DELETE anything might run while
+	 * that statement executes finds it cleared.
+	 */
 	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) && es_event_delete_running)
+	{
+		es_event_delete_running = false;
 		return PointerGetDatum(NULL);	/* a statement trigger's "go on" */
+	}
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 		what = "update";
 	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))

@@ -369,7 +369,8 @@ typedef enum EsPlanId
 	ES_PLAN_DELETE_HEAD,		/* ... or no trace of it */
 	ES_PLAN_SET_METADATA,		/* a stream's retention and metadata */
 	ES_PLAN_GET_METADATA,
-	ES_PLAN_PURGE_NEXT_HEAD,	/* the next filtered head, locked */
+	ES_PLAN_PURGE_HEADS,		/* filtered heads in a stream id range */
+	ES_PLAN_PURGE_LOCK_HEAD,	/* one of them, locked */
 	ES_PLAN_PURGE_SCAN,			/* a stream's first stored events */
 	ES_PLAN_PURGE_EVENTS,		/* delete them up to a version */
 	ES_PLAN_PURGE_CLEAR,		/* the head hides nothing any more */

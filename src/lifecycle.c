@@ -38,6 +38,7 @@
 #include "postgres.h"
 
 #include "funcapi.h"
+#include "utils/snapmgr.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
@@ -53,7 +54,10 @@ es_raise_forgotten(const EsStreamKey *key)
 			 errdetail("A forgotten stream keeps a tombstone that takes no append, delete, snapshot or metadata.")));
 }
 
-/* Set while es_delete_events runs: the append-only trigger lets it pass */
+/*
+ * Set by es_delete_events for its statement: the append-only trigger lets
+ * that one statement pass, and clears it (es_store.c)
+ */
 bool		es_event_delete_running = false;
 
 /*
@@ -176,6 +180,26 @@ check_expected(FunctionCallInfo fcinfo, int argno, const EsStreamKey *key,
 }
 
 /*
+ * Delete the snapshot of the key in values, as the latest snapshot of the
+ * database sees it: a save commits no change to the head row, so under
+ * REPEATABLE READ the transaction's own snapshot could miss one committed
+ * after it was taken, and leave it to outlive the stream.  No save of the
+ * key is in flight: each holds the head row locked, which the caller
+ * holds FOR UPDATE.
+ */
+static void
+delete_snapshot(Datum *values)
+{
+	int			rc;
+
+	rc = SPI_execute_snapshot(es_plan(ES_PLAN_SNAPSHOT_DELETE), values, NULL,
+							  GetLatestSnapshot(), InvalidSnapshot, false,
+							  false, 0);
+	if (rc != SPI_OK_DELETE_RETURNING)
+		elog(ERROR, "es_store snapshot delete failed: %s", SPI_result_code_string(rc));
+}
+
+/*
  * Append a marker for key to the feed: event type type, payload
  * {"version": version}.  Returns its position.
  */
@@ -241,7 +265,6 @@ es_delete_aggregate(PG_FUNCTION_ARGS)
 	{
 		Datum		values[3];
 		int			rc;
-		bool		isnull;
 
 		values[0] = Int64GetDatum(h.stream_id);
 		rc = SPI_execute_plan(es_plan(ES_PLAN_SOFT_DELETE), values, NULL, false, 0);
@@ -250,7 +273,7 @@ es_delete_aggregate(PG_FUNCTION_ARGS)
 		values[0] = key.bounded_context;
 		values[1] = key.aggregate_type;
 		values[2] = key.aggregate_id;
-		(void) es_exec_scalar(ES_PLAN_SNAPSHOT_DELETE, values, NULL, false, &isnull);
+		delete_snapshot(values);
 		result[0] = Int64GetDatum(h.version);
 		result[1] = Int64GetDatum(es_append_marker(&key, "$deleted", h.version));
 		result_nulls[1] = false;
@@ -296,10 +319,9 @@ es_forget_aggregate(PG_FUNCTION_ARGS)
 	es_guard_enter(&guard);
 	SPI_connect();
 	h = lock_head(&key);
-	if (h.found && !h.forgotten)
+	/* a head row at version 0 (set_stream_metadata) never had events */
+	if (h.found && !h.forgotten && h.version > 0)
 	{
-		bool		isnull;
-
 		check_expected(fcinfo, 3, &key, live_version(&h));
 		values[0] = Int64GetDatum(h.stream_id);
 		result[1] = Int64GetDatum((int64) es_delete_events(ES_PLAN_FORGET_EVENTS,
@@ -308,7 +330,7 @@ es_forget_aggregate(PG_FUNCTION_ARGS)
 		values[1] = key.aggregate_type;
 		values[2] = key.aggregate_id;
 		(void) es_delete_events(ES_PLAN_FORGET_MARKERS, values);
-		(void) es_exec_scalar(ES_PLAN_SNAPSHOT_DELETE, values, NULL, false, &isnull);
+		delete_snapshot(values);
 		result[0] = Int64GetDatum(h.version);
 	}
 	else
@@ -326,7 +348,7 @@ es_forget_aggregate(PG_FUNCTION_ARGS)
 		if ((rc != SPI_OK_UPDATE && rc != SPI_OK_DELETE) || SPI_processed != 1)
 			elog(ERROR, "es_store could not forget stream \"%s\"", key.display);
 	}
-	if (h.found && !h.forgotten)
+	if (h.found && !h.forgotten && h.version > 0)
 	{
 		result[2] = Int64GetDatum(es_append_marker(&key, "$forgotten", h.version));
 		result_nulls[2] = false;

@@ -529,16 +529,24 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		3, {TEXTOID, TEXTOID, TEXTOID}
 	},
 	/*
-	 * The purge (retention.c): filtered heads in stream id order (through
-	 * aggregate_heads_filtered), each locked as an append locks it, those
-	 * locked by others skipped.
+	 * The purge (retention.c): filtered heads with stream ids from $1 to
+	 * $3, in stream id order (through aggregate_heads_filtered), read
+	 * without a lock; then one of them locked as an append locks it,
+	 * unless another transaction holds it.
 	 */
-	[ES_PLAN_PURGE_NEXT_HEAD] = {
-		"SELECT h.stream_id, h.version, h.deleted_at IS NOT NULL, "
-		"h.truncate_before, h.max_count, h.max_age "
-		"FROM es_store.aggregate_heads h "
+#define PURGE_HEAD_COLUMNS \
+	"SELECT h.stream_id, h.version, h.deleted_at IS NOT NULL, " \
+	"h.truncate_before, h.max_count, h.max_age FROM es_store.aggregate_heads h "
+	[ES_PLAN_PURGE_HEADS] = {
+		PURGE_HEAD_COLUMNS
 		"WHERE h.filtered AND h.stream_id OPERATOR(pg_catalog.>=) $1 "
-		"ORDER BY h.stream_id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED",
+		"AND h.stream_id OPERATOR(pg_catalog.<=) $3 "
+		"ORDER BY h.stream_id LIMIT $2",
+		3, {INT8OID, INT8OID, INT8OID}
+	},
+	[ES_PLAN_PURGE_LOCK_HEAD] = {
+		PURGE_HEAD_COLUMNS
+		"WHERE h.stream_id" EQ "$1 AND h.filtered FOR NO KEY UPDATE SKIP LOCKED",
 		1, {INT8OID}
 	},
 	[ES_PLAN_PURGE_SCAN] = {

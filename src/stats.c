@@ -61,6 +61,7 @@ es_store_stats(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
 	Datum		values[9];
+	int64		n[9] = {0};
 	bool		nulls[9];
 	EsGuard		guard;
 	int			rc;
@@ -74,17 +75,26 @@ es_store_stats(PG_FUNCTION_ARGS)
 	rc = SPI_execute_plan(es_plan(ES_PLAN_STORE_STATS), NULL, NULL, true, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "es_store store stats failed: %s", SPI_result_code_string(rc));
-	/* the query's columns, but for the safe position (2) */
+	/*
+	 * the query's columns, but for the safe position (2), taken out of
+	 * SPI's memory (an int8 is a pointer where it is not passed by value)
+	 */
 	for (int i = 0; i < 9; i++)
 	{
-		if (i != 2)
-			values[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-									  i < 2 ? i + 1 : i, &nulls[i]);
+		Datum		d;
+
+		if (i == 2)
+			continue;
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+						  i < 2 ? i + 1 : i, &nulls[i]);
+		n[i] = nulls[i] ? 0 : DatumGetInt64(d);
 	}
 	SPI_finish();
+	for (int i = 0; i < 9; i++)
+		values[i] = Int64GetDatum(n[i]);
 	nulls[2] = RecoveryInProgress();
-	values[2] = nulls[2] ? (Datum) 0 :
-		Int64GetDatum(es_feed_safe_bound(es_position_sequence()));
+	if (!nulls[2])
+		values[2] = Int64GetDatum(es_feed_safe_bound(es_position_sequence()));
 	es_guard_leave(&guard);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
