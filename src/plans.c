@@ -459,6 +459,8 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	 * there), event_version 0 (no appended event has it).
 	 */
 	[ES_PLAN_INSERT_MARKER] = {
+		"WITH k AS (INSERT INTO es_store.markers (global_position, "
+		"bounded_context, aggregate_type, aggregate_id) VALUES ($1, $2, $3, $4)) "
 		"INSERT INTO es_store.events (global_position, bounded_context, "
 		"aggregate_type, aggregate_id, aggregate_version, event_id, event_type, "
 		"event_version, payload, metadata, created_at, stream_id) "
@@ -484,10 +486,13 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		"DELETE FROM es_store.events e WHERE e.stream_id" EQ "$1",
 		1, {INT8OID}
 	},
+	/* the markers of a key, found through es_store.markers */
 	[ES_PLAN_FORGET_MARKERS] = {
-		"DELETE FROM es_store.events e WHERE e.stream_id" EQ "0 AND "
-		"e.bounded_context" EQ "$1 AND e.aggregate_type" EQ "$2 AND "
-		"e.aggregate_id" EQ "$3",
+		"WITH k AS (DELETE FROM es_store.markers k WHERE "
+		"k.bounded_context" EQ "$1 AND k.aggregate_type" EQ "$2 AND "
+		"k.aggregate_id" EQ "$3 RETURNING k.global_position) "
+		"DELETE FROM es_store.events e USING k "
+		"WHERE e.global_position" EQ "k.global_position AND e.stream_id" EQ "0",
 		3, {TEXTOID, TEXTOID, TEXTOID}
 	},
 	[ES_PLAN_TOMBSTONE] = {
@@ -565,10 +570,13 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		1, {INT8OID}
 	},
 	[ES_PLAN_PURGE_MARKERS] = {
-		"DELETE FROM es_store.events e WHERE e.global_position" EQ "ANY "
-		"(ARRAY(SELECT m.global_position FROM es_store.events m "
+		"WITH v AS (SELECT m.global_position FROM es_store.events m "
 		"WHERE m.stream_id" EQ "0 AND m.created_at OPERATOR(pg_catalog.<) $1 "
-		"ORDER BY m.aggregate_version LIMIT $2))",
+		"ORDER BY m.aggregate_version LIMIT $2), "
+		"k AS (DELETE FROM es_store.markers k USING v "
+		"WHERE k.global_position" EQ "v.global_position) "
+		"DELETE FROM es_store.events e USING v "
+		"WHERE e.global_position" EQ "v.global_position",
 		2, {TIMESTAMPTZOID, INT8OID}
 	},
 	/*
@@ -605,6 +613,8 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		"pg_catalog.pg_total_relation_size('es_store.snapshots'::pg_catalog.regclass) "
 		"OPERATOR(pg_catalog.+) "
 		"pg_catalog.pg_total_relation_size('es_store.checkpoints'::pg_catalog.regclass) "
+		"OPERATOR(pg_catalog.+) "
+		"pg_catalog.pg_total_relation_size('es_store.markers'::pg_catalog.regclass) "
 		"FROM pg_catalog.pg_class ev, pg_catalog.pg_class hd "
 		"WHERE ev.oid" EQ "'es_store.events'::pg_catalog.regclass "
 		"AND hd.oid" EQ "'es_store.aggregate_heads'::pg_catalog.regclass",

@@ -144,11 +144,22 @@ BEGIN
 END
 $swap$;
 
--- The feed's markers ("$deleted", "$forgotten": stream id 0) by their key,
--- so that a forget finds those of its aggregate (src/lifecycle.c).  No
--- appended event is in it.
-CREATE INDEX events_markers_key ON es_store.events (bounded_context, aggregate_type, aggregate_id)
-	WHERE stream_id OPERATOR(pg_catalog.=) 0;
+-- The feed's markers ("$deleted", "$forgotten": the events of stream id 0)
+-- by their key, so that a forget finds those of its aggregate without
+-- reading every marker (src/lifecycle.c); a table of its own, so that
+-- appends pay nothing for it.  The marker and its row here are written
+-- and deleted together.
+CREATE TABLE es_store.markers (
+	global_position		bigint NOT NULL,
+	bounded_context		text NOT NULL,
+	aggregate_type		text NOT NULL,
+	aggregate_id		text NOT NULL,
+	CONSTRAINT markers_pkey PRIMARY KEY (global_position)
+);
+CREATE INDEX markers_key ON es_store.markers (bounded_context, aggregate_type, aggregate_id);
+SELECT pg_catalog.pg_extension_config_dump('es_store.markers', '');
+COMMENT ON TABLE es_store.markers IS 'the keys of the feed''s markers (stream id 0 in es_store.events)';
+REVOKE ALL ON TABLE es_store.markers FROM PUBLIC;
 
 SELECT pg_catalog.pg_extension_config_dump('es_store.events', '');
 COMMENT ON TABLE es_store.events IS 'the append-only event log, one row per event';

@@ -53,7 +53,7 @@ SELECT has_function('es_store', 'get_stream_metadata', ARRAY['text', 'text', 'te
 SELECT has_function('es_store', 'purge', ARRAY['integer', 'timestamp with time zone']);
 SELECT has_function('es_store', 'aggregate_stats', ARRAY['text', 'text', 'text']);
 SELECT has_function('es_store', 'store_stats', ARRAY[]::text[]);
-SELECT has_index('es_store', 'events', 'events_markers_key', ARRAY['bounded_context', 'aggregate_type', 'aggregate_id'], 'feed markers are indexed by key');
+SELECT has_index('es_store', 'markers', 'markers_key', ARRAY['bounded_context', 'aggregate_type', 'aggregate_id'], 'feed markers are found by key');
 SELECT has_index('es_store', 'aggregate_heads', 'aggregate_heads_filtered', 'stream_id', 'filtered streams are indexed');
 SELECT has_function('es_store', 'read_aggregate', ARRAY['text', 'text', 'text', 'bigint', 'bigint', 'integer']);
 SELECT has_function('es_store', 'read_stream', ARRAY['text', 'bigint', 'bigint', 'integer']);
