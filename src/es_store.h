@@ -409,6 +409,7 @@ extern void es_exec_into_srf(FunctionCallInfo fcinfo, EsPlanId plan,
 							 Datum *values, const char *nulls, bool read_only);
 extern Datum es_exec_scalar(EsPlanId plan, Datum *values, const char *nulls,
 							bool read_only, bool *isnull);
+extern Datum es_key_srf(FunctionCallInfo fcinfo, EsPlanId id);
 extern int64 es_query_int8(EsPlanId id, Datum *values, bool read_only,
 						   int64 if_none);
 extern Datum es_random_uuid(void);

@@ -193,20 +193,7 @@ PG_FUNCTION_INFO_V1(es_get_stream_metadata);
 Datum
 es_get_stream_metadata(PG_FUNCTION_ARGS)
 {
-	EsStreamKey key = es_key_from_args(fcinfo, 0);
-	Datum		values[3];
-	EsGuard		guard;
-
-	values[0] = key.bounded_context;
-	values[1] = key.aggregate_type;
-	values[2] = key.aggregate_id;
-	es_result_init(fcinfo);
-	es_guard_enter(&guard);
-	SPI_connect();
-	es_exec_into_srf(fcinfo, ES_PLAN_GET_METADATA, values, NULL, true);
-	SPI_finish();
-	es_guard_leave(&guard);
-	return (Datum) 0;
+	return es_key_srf(fcinfo, ES_PLAN_GET_METADATA);
 }
 
 /* A filtered head row as the purge reads it */

@@ -29,20 +29,7 @@ PG_FUNCTION_INFO_V1(es_aggregate_stats);
 Datum
 es_aggregate_stats(PG_FUNCTION_ARGS)
 {
-	EsStreamKey key = es_key_from_args(fcinfo, 0);
-	Datum		values[3];
-	EsGuard		guard;
-
-	values[0] = key.bounded_context;
-	values[1] = key.aggregate_type;
-	values[2] = key.aggregate_id;
-	es_result_init(fcinfo);
-	es_guard_enter(&guard);
-	SPI_connect();
-	es_exec_into_srf(fcinfo, ES_PLAN_AGGREGATE_STATS, values, NULL, true);
-	SPI_finish();
-	es_guard_leave(&guard);
-	return (Datum) 0;
+	return es_key_srf(fcinfo, ES_PLAN_AGGREGATE_STATS);
 }
 
 /*

@@ -272,6 +272,30 @@ es_exec_into_srf(FunctionCallInfo fcinfo, EsPlanId id,
 }
 
 /*
+ * A set-returning function of one aggregate key (its first three
+ * arguments): the rows of the read-only plan id, which takes the key as
+ * its three parameters.
+ */
+Datum
+es_key_srf(FunctionCallInfo fcinfo, EsPlanId id)
+{
+	EsStreamKey key = es_key_from_args(fcinfo, 0);
+	Datum		values[3];
+	EsGuard		guard;
+
+	values[0] = key.bounded_context;
+	values[1] = key.aggregate_type;
+	values[2] = key.aggregate_id;
+	es_result_init(fcinfo);
+	es_guard_enter(&guard);
+	SPI_connect();
+	es_exec_into_srf(fcinfo, id, values, NULL, true);
+	SPI_finish();
+	es_guard_leave(&guard);
+	return (Datum) 0;
+}
+
+/*
  * Run a kept plan expected to return at most one row, and return its first
  * column (copied out of SPI memory).  *isnull is set when there is no row.
  */

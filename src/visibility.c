@@ -8,8 +8,8 @@
  * Only head rows with filtered set can hide anything, and
  * aggregate_heads_filtered indexes exactly those.  So a read that finds no
  * entry there for its stream returns every event, as before 0.3.0, and
- * pays one probe of that index, which is empty in a store without deleted
- * or retained streams.  A feed page loads the filtered heads once (up to
+ * pays one probe of that index; or, in a store that never deleted or
+ * retained a stream, one read of its metapage (index_never_filled).  A feed page loads the filtered heads once (up to
  * FEED_STATE_MAX of them; past that it looks each stream up as it meets
  * it) and checks only the rows of those streams.  Both read the heads with
  * the snapshot they read the events with, so a delete committed before it
@@ -23,6 +23,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/nbtree.h"
 #include "access/stratnum.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -79,6 +80,27 @@ es_cutoff_keeps(const EsCutoff *c, int64 version, TimestampTz created_at)
 }
 
 /*
+ * Whether index (aggregate_heads_filtered, a btree) has never held an
+ * entry: its metapage names no root page.  Then no head row is filtered,
+ * in any transaction: one that set the flag inserted its entry before it
+ * committed, so before a snapshot that sees it was taken, and before this
+ * read of the metapage (which every caller makes after taking its
+ * snapshot).  A read of one page instead of an index scan, for the stores
+ * that never deleted or retained anything.
+ */
+static bool
+index_never_filled(Relation index)
+{
+	Buffer		buf = ReadBuffer(index, BTREE_METAPAGE);
+	bool		empty;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	empty = BTPageGetMeta(BufferGetPage(buf))->btm_root == P_NONE;
+	UnlockReleaseBuffer(buf);
+	return empty;
+}
+
+/*
  * The filtered head row of stream stream_id visible in snapshot, into
  * *slot (of heads, made on first use: a read whose stream has none makes
  * none), through index (aggregate_heads_filtered); false when the stream
@@ -92,6 +114,8 @@ es_filtered_head(Relation heads, Relation index, Snapshot snapshot,
 	IndexScanDesc scan;
 	bool		found = false;
 
+	if (index_never_filled(index))
+		return false;
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(stream_id));
 	scan = index_beginscan(heads, index, snapshot, 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
@@ -146,6 +170,8 @@ es_feed_state_begin(EsFeedState *st, Relation heads, Relation index,
 	ctl.hcxt = cxt;
 	st->streams = hash_create("es_store feed filtered streams", 64, &ctl,
 							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	if (index_never_filled(index))
+		return;
 	scan = index_beginscan(heads, index, snapshot, 0, 0);
 	index_rescan(scan, NULL, 0, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
