@@ -1,9 +1,11 @@
 # Backup: a store with many aggregates (batches, retried appends, explicit
 # versions, stream names, JSON batches) and checkpoints of several roles is
 # dumped with pg_dump in custom and in plain format, and each dump is
-# restored into a fresh cluster.  Every row comes back; the next append to
-# an existing and to a new aggregate works; new positions are above every
-# restored one; a consumer continues from its checkpoint.
+# restored into a fresh cluster.  Every row comes back (snapshots, stream
+# metadata, tombstones and feed markers too); the next append to an
+# existing and to a new aggregate works; new positions are above every
+# restored one; a consumer continues from its checkpoint; a forget finds a
+# restored marker by its key.
 #
 # Before 0.2.1 the identity sequence behind aggregate_heads.stream_id was
 # not dumped, so after a restore every new aggregate failed with 23505 on
@@ -50,6 +52,14 @@ $source->safe_psql('store', q{
 	SELECT count(*) FROM es_store.append_events(0, jsonb_build_array(
 		jsonb_build_object('stream_name', 'json-1', 'event_type', 'A', 'payload', 1),
 		jsonb_build_object('stream_name', 'json-1', 'event_type', 'B', 'payload', NULL)));
+	-- the lifecycle: a snapshot, stream metadata, a deleted aggregate (its
+	-- marker and its row in es_store.markers), a forgotten one (its tombstone)
+	SELECT count(*) FROM generate_series(1, 4) k,
+		LATERAL es_store.append('bank', 'life', 'life-' || k, 0, ARRAY['A', 'B'], ARRAY['{}', '{}']::jsonb[]);
+	SELECT saved FROM es_store.save_snapshot('bank', 'life', 'life-1', 2, '{"balance": 10}');
+	SELECT metadata FROM es_store.set_stream_metadata('bank', 'life', 'life-2', metadata => '{"tier": "gold"}');
+	SELECT deleted_version FROM es_store.delete_aggregate('bank', 'life', 'life-3');
+	SELECT forgotten_version FROM es_store.forget_aggregate('bank', 'life', 'life-4');
 	-- a rolled-back append burns positions and a stream id
 	BEGIN;
 	SELECT count(*) FROM es_store.append_event('bank', 'account', 'lost', 0, 'Lost', '{}');
@@ -132,7 +142,9 @@ sub check_restored
 		my ($role, $cp_name) = @_;
 		my $expected = $target->safe_psql($db, qq{
 			SELECT count(*) || ',' || min(global_position) FROM es_store.events
-			WHERE global_position > es_store.get_checkpoint('$cp_name')});
+			WHERE global_position > es_store.get_checkpoint('$cp_name')
+			  AND stream_id NOT IN (SELECT stream_id FROM es_store.aggregate_heads
+									WHERE deleted_at IS NOT NULL)});
 		my $got = $target->safe_psql($db, qq{
 			SET ROLE $role;
 			SELECT count(*) || ',' || min(global_position)
@@ -147,6 +159,24 @@ sub check_restored
 		q{SET ROLE svc_billing; SELECT es_store.get_checkpoint('orders-view')});
 	like($err, qr/permission denied for checkpoint "orders-view"/,
 		"$db: checkpoint owners survive the restore");
+
+	# The lifecycle survives: the snapshot, the metadata, the tombstone, and
+	# the deleted aggregate's marker, which a forget still finds by its key.
+	is($target->safe_psql($db, q{SELECT aggregate_version || ':' || (payload->>'balance')
+			FROM es_store.load_snapshot('bank', 'life', 'life-1')}),
+		'2:10', "$db: the snapshot is back");
+	is($target->safe_psql($db, q{SELECT metadata->>'tier' FROM es_store.get_stream_metadata('bank', 'life', 'life-2')}),
+		'gold', "$db: the stream metadata is back");
+	($ret, $out, $err) = $target->psql($db,
+		q{SELECT aggregate_version FROM es_store.append_event('bank', 'life', 'life-4', NULL, 'X', '{}')});
+	like($err, qr/stream "bank\/life\/life-4" was forgotten/, "$db: the tombstone still refuses appends");
+	is($target->safe_psql($db, q{
+			SELECT count(*) FROM es_store.read_aggregate('bank', 'life', 'life-3');
+			SELECT forgotten_version FROM es_store.forget_aggregate('bank', 'life', 'life-3', 0, false);
+			SELECT string_agg(event_type, ',' ORDER BY global_position) FROM es_store.events
+			WHERE stream_id = 0 AND aggregate_id = 'life-3';
+			SELECT count(*) FROM es_store.markers WHERE aggregate_id = 'life-3'}),
+		"0\n2\n\$forgotten\n1", "$db: a forget after the restore finds the deleted aggregate's marker by its key");
 	check_log_invariants($target, $db);
 	return;
 }
@@ -159,7 +189,9 @@ sub table_digests
 	for my $q (
 		[ 'events',          'global_position' ],
 		[ 'aggregate_heads', 'stream_id' ],
-		[ 'checkpoints',     'name' ])
+		[ 'checkpoints',     'name' ],
+		[ 'snapshots',       'aggregate_id' ],
+		[ 'markers',         'global_position' ])
 	{
 		my ($t, $key) = @$q;
 		$d{$t} = $node->safe_psql($db,
