@@ -113,6 +113,25 @@ DROP FUNCTION regress_sneaky_delete();
 SELECT count(*) AS markers_kept FROM es_store.events WHERE stream_id = 0;
 SELECT es_store.aggregate_version('crm', 'person', 'sn') AS still_there;
 
+-- 09000: a trigger of the table owner's on aggregate_heads that skips the
+-- lifecycle's change of a head row fails the call, which changes nothing.
+CREATE FUNCTION regress_skip_head() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RETURN NULL;
+END $$;
+CREATE TRIGGER regress_skip BEFORE UPDATE OR DELETE ON es_store.aggregate_heads
+	FOR EACH ROW WHEN (OLD.aggregate_id = 'skipped') EXECUTE FUNCTION regress_skip_head();
+SELECT aggregate_version FROM es_store.append_at_version('crm', 'person', 'skipped', 1, 'Named', '{}');
+SELECT * FROM es_store.delete_aggregate('crm', 'person', 'skipped');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.forget_aggregate('crm', 'person', 'skipped');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM es_store.set_stream_metadata('crm', 'person', 'skipped', max_count => 1);
+\echo :LAST_ERROR_SQLSTATE
+DROP TRIGGER regress_skip ON es_store.aggregate_heads;
+DROP FUNCTION regress_skip_head();
+SELECT count(*) AS events FROM es_store.read_aggregate('crm', 'person', 'skipped');
+
 -- Errors: SE001 (a deleted aggregate is at 0), 22004, 22023.
 SELECT aggregate_version FROM es_store.append_event('crm', 'person', 'p3', 0, 'Named', '{}');
 SELECT * FROM es_store.forget_aggregate('crm', 'person', 'p3', 2);

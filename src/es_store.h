@@ -388,6 +388,7 @@ extern bool es_events_have_key(void);
 /* lifecycle.c */
 extern bool es_event_delete_running;
 extern void es_raise_forgotten(const EsStreamKey *key);
+extern void es_raise_head_skipped(const EsStreamKey *key);
 extern uint64 es_delete_events(EsPlanId id, Datum *values);
 extern int64 es_append_marker(const EsStreamKey *key, const char *type,
 							  int64 version);

@@ -86,6 +86,21 @@ es_delete_events(EsPlanId id, Datum *values)
 	return SPI_processed;
 }
 
+/*
+ * Raise 09000: a trigger of someone else's on aggregate_heads skipped the
+ * change of the head row of key that a lifecycle function made (only the
+ * table's owner can have made such a trigger).
+ */
+void
+es_raise_head_skipped(const EsStreamKey *key)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+			 errmsg("a trigger on es_store.aggregate_heads skipped the change to stream \"%s\"",
+					key->display),
+			 errhint("es_store must write its head rows: drop the trigger, or let it return the row.")));
+}
+
 /* The head row of key locked FOR UPDATE, with its state */
 typedef struct LockedHead
 {
@@ -268,8 +283,10 @@ es_delete_aggregate(PG_FUNCTION_ARGS)
 
 		values[0] = Int64GetDatum(h.stream_id);
 		rc = SPI_execute_plan(es_plan(ES_PLAN_SOFT_DELETE), values, NULL, false, 0);
-		if (rc != SPI_OK_UPDATE || SPI_processed != 1)
-			elog(ERROR, "es_store could not mark stream \"%s\" deleted", key.display);
+		if (rc != SPI_OK_UPDATE)
+			elog(ERROR, "es_store soft delete failed: %s", SPI_result_code_string(rc));
+		if (SPI_processed != 1)
+			es_raise_head_skipped(&key);
 		values[0] = key.bounded_context;
 		values[1] = key.aggregate_type;
 		values[2] = key.aggregate_id;
@@ -345,8 +362,10 @@ es_forget_aggregate(PG_FUNCTION_ARGS)
 		rc = SPI_execute_plan(es_plan(keep_tombstone ? ES_PLAN_TOMBSTONE :
 									  ES_PLAN_DELETE_HEAD),
 							  values, NULL, false, 0);
-		if ((rc != SPI_OK_UPDATE && rc != SPI_OK_DELETE) || SPI_processed != 1)
-			elog(ERROR, "es_store could not forget stream \"%s\"", key.display);
+		if (rc != SPI_OK_UPDATE && rc != SPI_OK_DELETE)
+			elog(ERROR, "es_store forget failed: %s", SPI_result_code_string(rc));
+		if (SPI_processed != 1)
+			es_raise_head_skipped(&key);
 	}
 	if (h.found && !h.forgotten && h.version > 0)
 	{

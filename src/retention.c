@@ -173,7 +173,14 @@ es_set_stream_metadata(PG_FUNCTION_ARGS)
 	if (rc != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "es_store metadata update failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed != 1)
-		es_raise_forgotten(&key);
+	{
+		bool		forgotten;
+
+		(void) es_head_state(&key, false, &forgotten);
+		if (forgotten)
+			es_raise_forgotten(&key);
+		es_raise_head_skipped(&key);
+	}
 	spi = MemoryContextSwitchTo(outer);
 	result = form_metadata(fcinfo, SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
 	MemoryContextSwitchTo(spi);
