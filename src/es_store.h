@@ -4,9 +4,9 @@
  *	  Declarations shared by the es_store source files.
  *
  * Layering: the SQL-facing files (append.c, append_json.c, read.c, feed.c,
- * checkpoint.c, snapshot.c, lifecycle.c) sit on the shared machinery
- * (batch.c: the append core; heads.c: the aggregate head row; direct.c:
- * the same head advance and event inserts without SQL statements, for the
+ * checkpoint.c, snapshot.c, lifecycle.c, retention.c, purge.c, stats.c)
+ * sit on the shared machinery (batch.c: the append core; heads.c: the
+ * aggregate head row; direct.c: the same head advance and event inserts without SQL statements, for the
  * hot path; scan.c: the same for reads; visibility.c: which stored events
  * reads and the feed return, since 0.3.0; tables.c: the tables and indexes
  * those paths use; registry.c: in-flight appenders and the feed's safe

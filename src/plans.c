@@ -534,7 +534,7 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		3, {TEXTOID, TEXTOID, TEXTOID}
 	},
 	/*
-	 * The purge (retention.c): filtered heads with stream ids from $1 to
+	 * The purge (purge.c): filtered heads with stream ids from $1 to
 	 * $3, in stream id order (through aggregate_heads_filtered), read
 	 * without a lock; then one of them locked as an append locks it,
 	 * unless another transaction holds it.
