@@ -81,6 +81,22 @@ SELECT count(*) AS left FROM es_store.events e JOIN es_store.aggregate_heads h U
 WHERE h.aggregate_id = 'r4';
 SELECT event_count, current_version FROM es_store.aggregate_stats('bank', 'acct', 'r4');
 
+-- A truncate_before above the stream's next version hides events still to
+-- come: the purge removes what is stored and keeps the stream's flag, so
+-- later appends below it stay hidden (it cleared the flag before the fix,
+-- and they showed).
+SELECT count(*) FROM generate_series(1, 3) g,
+	LATERAL es_store.append_event('bank', 'acct', 'r5', NULL, 'Deposited', jsonb_build_object('n', g));
+SELECT truncate_before FROM es_store.set_stream_metadata('bank', 'acct', 'r5', truncate_before => 6);
+SELECT events_removed FROM es_store.purge();
+SELECT filtered FROM es_store.aggregate_heads WHERE aggregate_id = 'r5';
+SELECT count(*) FROM generate_series(4, 7) g,
+	LATERAL es_store.append_event('bank', 'acct', 'r5', NULL, 'Deposited', jsonb_build_object('n', g));
+SELECT aggregate_version FROM es_store.read_aggregate('bank', 'acct', 'r5');
+SELECT aggregate_version FROM es_store.read_feed(0, 100) WHERE aggregate_id = 'r5';
+SELECT events_removed FROM es_store.purge();
+SELECT filtered FROM es_store.aggregate_heads WHERE aggregate_id = 'r5';
+
 -- The budget bounds the streams looked at too: one call of budget 1 looks
 -- at one of the two filtered streams (neither has anything to remove) and
 -- says it is not done; a call with room for all of them is.

@@ -271,15 +271,17 @@ es_raise_version_limit(const EsStreamKey *key)
 }
 
 /*
- * The first version a retry of this batch must have stored, or -1.  An
- * append expecting no stream stored its first event at 1, or after the
- * last version of a deleted stream it reopened: any version.
+ * The first version a retry of this batch must have stored, or -1 (any).
+ * An append expecting no stream stored its first event at 1, or after the
+ * last version of a deleted stream it reopened (reopened_at).
  */
 static int64
 retry_first_version(const EsBatch *b)
 {
 	switch (b->expect)
 	{
+		case ES_EXPECT_NO_STREAM:
+			return 1;
 		case ES_EXPECT_EXACT:
 			return b->expected_version + 1;
 		case ES_EXPECT_AT_VERSION:
@@ -298,6 +300,27 @@ raise_duplicate(const EsBatch *b, Datum event_id)
 					es_uuid_out(event_id), b->key.display),
 			 errdetail("The event id is already stored by a different append."),
 			 errhint("A retry must repeat the same events, in the same order, with the same expected version.")));
+}
+
+/*
+ * Whether an append expecting no stream could have stored its first event
+ * at version: the key has a "$deleted" marker of the version before it
+ * (the append reopened the stream deleted there).
+ */
+static bool
+reopened_at(const EsBatch *b, int64 version)
+{
+	Datum		values[4];
+	bool		isnull;
+
+	if (!es_events_have_key())
+		return false;			/* schemas before 0.3.0 have no delete */
+	values[0] = b->key.bounded_context;
+	values[1] = b->key.aggregate_type;
+	values[2] = b->key.aggregate_id;
+	values[3] = Int64GetDatum(version - 1);
+	(void) es_exec_scalar(ES_PLAN_DELETED_AT_VERSION, values, NULL, false, &isnull);
+	return !isnull;
 }
 
 /*
@@ -374,7 +397,9 @@ find_stored_append(const EsBatch *b, EsAppendResult *r, bool own)
 	for (int i = 0; retry && i < b->nevents; i++)
 	{
 		if (versions[i] != versions[0] + i ||
-			(first_version > 0 && versions[0] != first_version))
+			(first_version > 0 && versions[0] != first_version &&
+			 !(b->expect == ES_EXPECT_NO_STREAM && i == 0 &&
+			   reopened_at(b, versions[0]))))
 			retry = false;
 	}
 	if (!retry)

@@ -374,6 +374,7 @@ typedef enum EsPlanId
 	ES_PLAN_PURGE_SCAN,			/* a stream's first stored events */
 	ES_PLAN_PURGE_EVENTS,		/* delete them up to a version */
 	ES_PLAN_PURGE_CLEAR,		/* the head hides nothing any more */
+	ES_PLAN_DELETED_AT_VERSION, /* a "$deleted" marker of a key and version */
 	ES_PLAN_PURGE_MARKERS,		/* delete markers older than a time */
 	ES_PLAN_AGGREGATE_STATS,
 	ES_PLAN_STORE_STATS,

@@ -564,15 +564,28 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		"e.aggregate_version OPERATOR(pg_catalog.<=) $2",
 		2, {INT8OID, INT8OID}
 	},
+	/* whether the key has a "$deleted" marker of version $4 */
+	[ES_PLAN_DELETED_AT_VERSION] = {
+		"SELECT 1 FROM es_store.markers k JOIN es_store.events e "
+		"ON e.global_position" EQ "k.global_position "
+		"WHERE k.bounded_context" EQ "$1 AND k.aggregate_type" EQ "$2 AND "
+		"k.aggregate_id" EQ "$3 AND e.stream_id" EQ "0 AND "
+		"e.event_type" EQ "'$deleted' AND "
+		"e.payload OPERATOR(pg_catalog.->) 'version'" EQ "pg_catalog.to_jsonb($4)",
+		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
+	},
 	[ES_PLAN_PURGE_CLEAR] = {
 		"UPDATE es_store.aggregate_heads h SET filtered = false "
-		"WHERE h.stream_id" EQ "$1",
+		"WHERE h.stream_id" EQ "$1 AND h.max_count IS NULL AND h.max_age IS NULL "
+		"AND COALESCE(h.truncate_before, 0) OPERATOR(pg_catalog.<=) "
+		"(h.version OPERATOR(pg_catalog.+) 1)",
 		1, {INT8OID}
 	},
 	[ES_PLAN_PURGE_MARKERS] = {
-		"WITH v AS (SELECT m.global_position FROM es_store.events m "
-		"WHERE m.stream_id" EQ "0 AND m.created_at OPERATOR(pg_catalog.<) $1 "
-		"ORDER BY m.aggregate_version LIMIT $2), "
+		"WITH v AS (SELECT m.global_position FROM (SELECT f.global_position, "
+		"f.created_at FROM es_store.events f WHERE f.stream_id" EQ "0 "
+		"ORDER BY f.aggregate_version LIMIT $2) m "
+		"WHERE m.created_at OPERATOR(pg_catalog.<) $1), "
 		"k AS (DELETE FROM es_store.markers k USING v "
 		"WHERE k.global_position" EQ "v.global_position) "
 		"DELETE FROM es_store.events e USING v "

@@ -48,7 +48,8 @@
 typedef struct PurgeHead
 {
 	int64		stream_id;
-	bool		clearable;		/* only truncate_before or a delete hides */
+	bool		clearable;		/* only a delete, or a truncate_before at most
+								 * the next version, hides */
 	EsCutoff	cutoff;
 } PurgeHead;
 
@@ -73,6 +74,8 @@ head_from_row(HeapTuple tup, TupleDesc desc, PurgeHead *ph)
 	d = SPI_getbinval(tup, desc, 4, &isnull);
 	if (!isnull)
 		ph->cutoff.min_version = DatumGetInt64(d);
+	/* a truncate_before above the next version hides events to come */
+	ph->clearable = isnull || DatumGetInt64(d) <= version + 1;
 	d = SPI_getbinval(tup, desc, 5, &count_null);
 	if (!count_null && version - DatumGetInt64(d) + 1 > ph->cutoff.min_version)
 		ph->cutoff.min_version = version - DatumGetInt64(d) + 1;
@@ -85,7 +88,7 @@ head_from_row(HeapTuple tup, TupleDesc desc, PurgeHead *ph)
 													TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
 													d));
 	}
-	ph->clearable = count_null && age_null;
+	ph->clearable = ph->clearable && count_null && age_null;
 }
 
 /*

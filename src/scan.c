@@ -215,6 +215,8 @@ scan_applies(EsScan *s, ReturnSetInfo *rsinfo, EsScanKind kind)
 		s->filtered_index = es_index_open(s->heads, oids[ES_REL_HEADS_FILTERED],
 										  AccessShareLock);
 		if (s->filtered_index == NULL ||
+			!s->filtered_index->rd_index->indisvalid ||
+			s->filtered_index->rd_index->indcheckxmin ||
 			s->filtered_index->rd_rel->relam != BTREE_AM_OID ||
 			heap_attisnull(s->filtered_index->rd_indextuple,
 						   Anum_pg_index_indpred, NULL) ||

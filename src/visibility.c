@@ -114,7 +114,11 @@ es_filtered_head(Relation heads, Relation index, Snapshot snapshot,
 	IndexScanDesc scan;
 	bool		found = false;
 
-	if (index_never_filled(index))
+	/*
+	 * SERIALIZABLE needs the predicate lock an index scan takes, even of
+	 * an empty index
+	 */
+	if (!IsolationIsSerializable() && index_never_filled(index))
 		return false;
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(stream_id));
 	scan = index_beginscan(heads, index, snapshot, 1, 0);
@@ -170,7 +174,7 @@ es_feed_state_begin(EsFeedState *st, Relation heads, Relation index,
 	ctl.hcxt = cxt;
 	st->streams = hash_create("es_store feed filtered streams", 64, &ctl,
 							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	if (index_never_filled(index))
+	if (!IsolationIsSerializable() && index_never_filled(index))
 		return;
 	scan = index_beginscan(heads, index, snapshot, 0, 0);
 	index_rescan(scan, NULL, 0, NULL, 0);
