@@ -228,9 +228,7 @@ append_returning_row(FunctionCallInfo fcinfo, EsBatch *b)
 	Datum		values[3];
 	bool		nulls[3];
 
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	desc = BlessTupleDesc(desc);
+	desc = es_row_desc(fcinfo);
 	es_batch_validate(b);
 	r = es_append_batch(b);
 	result_values(r, 0, values, nulls);

@@ -260,6 +260,7 @@ extern int64 es_key_hash(const text *bc, const text *at, const text *aid);
 
 /* results.c */
 extern void es_result_init(FunctionCallInfo fcinfo);
+extern TupleDesc es_row_desc(FunctionCallInfo fcinfo);
 
 /* scan.c */
 

@@ -266,9 +266,7 @@ es_delete_aggregate(PG_FUNCTION_ARGS)
 	bool		result_nulls[2] = {false, true};
 	EsGuard		guard;
 
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	desc = BlessTupleDesc(desc);
+	desc = es_row_desc(fcinfo);
 
 	es_guard_enter(&guard);
 	SPI_connect();
@@ -329,9 +327,7 @@ es_forget_aggregate(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	int			rc;
 
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	desc = BlessTupleDesc(desc);
+	desc = es_row_desc(fcinfo);
 
 	es_guard_enter(&guard);
 	SPI_connect();

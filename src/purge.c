@@ -284,9 +284,7 @@ es_purge(PG_FUNCTION_ARGS)
 					 errmsg("max_events must be at least 1"),
 					 errdetail("max_events was %lld.", (long long) pu.budget)));
 	}
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	desc = BlessTupleDesc(desc);
+	desc = es_row_desc(fcinfo);
 	heads = palloc(sizeof(PurgeHead) * PURGE_HEAD_BATCH);
 
 	es_guard_enter(&guard);

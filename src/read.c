@@ -167,9 +167,7 @@ es_stream_key(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
 
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	desc = BlessTupleDesc(desc);
+	desc = es_row_desc(fcinfo);
 	values[0] = key.bounded_context;
 	values[1] = key.aggregate_type;
 	values[2] = key.aggregate_id;

@@ -104,3 +104,17 @@ es_result_init(FunctionCallInfo fcinfo)
 	rsinfo->setDesc = CreateTupleDescCopy(rsinfo->expectedDesc);
 	MemoryContextSwitchTo(old);
 }
+
+/*
+ * The tuple descriptor of this call's row result (a composite type or OUT
+ * parameters), blessed so that heap_form_tuple's datums carry it.
+ */
+TupleDesc
+es_row_desc(FunctionCallInfo fcinfo)
+{
+	TupleDesc	desc;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	return BlessTupleDesc(desc);
+}

@@ -33,9 +33,7 @@ form_metadata(FunctionCallInfo fcinfo, HeapTuple tup, TupleDesc spi_desc)
 	Datum		values[4];
 	bool		nulls[4];
 
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	desc = BlessTupleDesc(desc);
+	desc = es_row_desc(fcinfo);
 	heap_deform_tuple(tup, spi_desc, values, nulls);
 	return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
 }

@@ -106,9 +106,7 @@ save_snapshot(FunctionCallInfo fcinfo, bool bytes)
 				 errdetail("The snapshot takes %zu bytes of payload and metadata; the limit (es_store.max_snapshot_bytes) is %d.",
 						   size, es_max_snapshot_bytes)));
 
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	desc = BlessTupleDesc(desc);
+	desc = es_row_desc(fcinfo);
 
 	es_guard_enter(&guard);
 	SPI_connect();

@@ -53,9 +53,7 @@ es_store_stats(PG_FUNCTION_ARGS)
 	EsGuard		guard;
 	int			rc;
 
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	desc = BlessTupleDesc(desc);
+	desc = es_row_desc(fcinfo);
 
 	es_guard_enter(&guard);
 	SPI_connect();
