@@ -305,6 +305,15 @@ typedef struct EsFeedState
 
 extern void es_cutoff_from_head(TupleTableSlot *slot, const AttrNumber *att,
 								EsCutoff *c);
+/* A head's lifecycle columns as es_cutoff_make takes them */
+typedef enum EsCutoffColumn
+{
+	CUT_DELETED_AT, CUT_VERSION, CUT_TRUNCATE_BEFORE, CUT_MAX_COUNT,
+	CUT_MAX_AGE, CUT_NCOLS
+} EsCutoffColumn;
+
+extern void es_cutoff_make(const Datum *values, const bool *nulls,
+						   EsCutoff *c);
 extern bool es_cutoff_keeps(const EsCutoff *c, int64 version,
 							TimestampTz created_at);
 extern bool es_filtered_head(Relation heads, Relation index,

@@ -321,6 +321,7 @@ es_forget_aggregate(PG_FUNCTION_ARGS)
 	bool		keep_tombstone = PG_ARGISNULL(4) || PG_GETARG_BOOL(4);
 	TupleDesc	desc;
 	LockedHead	h;
+	bool		had_events;
 	Datum		result[3] = {Int64GetDatum(0), Int64GetDatum(0), (Datum) 0};
 	bool		result_nulls[3] = {false, false, true};
 	EsGuard		guard;
@@ -333,7 +334,8 @@ es_forget_aggregate(PG_FUNCTION_ARGS)
 	SPI_connect();
 	h = lock_head(&key);
 	/* a head row at version 0 (set_stream_metadata) never had events */
-	if (h.found && !h.forgotten && h.version > 0)
+	had_events = h.found && !h.forgotten && h.version > 0;
+	if (had_events)
 	{
 		check_expected(fcinfo, 3, &key, live_version(&h));
 		values[0] = Int64GetDatum(h.stream_id);
@@ -363,7 +365,7 @@ es_forget_aggregate(PG_FUNCTION_ARGS)
 		if (SPI_processed != 1)
 			es_raise_head_skipped(&key);
 	}
-	if (h.found && !h.forgotten && h.version > 0)
+	if (had_events)
 	{
 		result[2] = Int64GetDatum(es_append_marker(&key, "$forgotten", h.version));
 		result_nulls[2] = false;

@@ -535,13 +535,14 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	},
 	/*
 	 * The purge (purge.c): filtered heads with stream ids from $1 to
-	 * $3, in stream id order (through aggregate_heads_filtered), read
+	 * $3 (the stream id, then the columns of a cutoff in EsCutoffColumn
+	 * order), in stream id order (through aggregate_heads_filtered), read
 	 * without a lock; then one of them locked as an append locks it,
 	 * unless another transaction holds it.
 	 */
 #define PURGE_HEAD_COLUMNS \
-	"SELECT h.stream_id, h.version, h.deleted_at IS NOT NULL, " \
-	"h.truncate_before, h.max_count, h.max_age FROM es_store.aggregate_heads h "
+	"SELECT h.stream_id, h.deleted_at, h.version, h.truncate_before, " \
+	"h.max_count, h.max_age FROM es_store.aggregate_heads h "
 	[ES_PLAN_PURGE_HEADS] = {
 		PURGE_HEAD_COLUMNS
 		"WHERE h.filtered AND h.stream_id OPERATOR(pg_catalog.>=) $1 "
@@ -618,6 +619,7 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	 */
 	[ES_PLAN_STORE_STATS] = {
 		"SELECT " ROWS_ESTIMATE(ev) ", " ROWS_ESTIMATE(hd) ", "
+		"NULL::pg_catalog.int8, "	/* the safe position, set in C */
 		"pg_catalog.pg_sequence_last_value('es_store.global_position_seq'::pg_catalog.regclass), "
 		"pg_catalog.pg_table_size(ev.oid), pg_catalog.pg_indexes_size(ev.oid), "
 		"pg_catalog.pg_table_size(hd.oid), pg_catalog.pg_indexes_size(hd.oid), "

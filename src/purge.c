@@ -32,12 +32,10 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "common/pg_prng.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/timestamp.h"
 
 #include "es_store.h"
 
@@ -60,35 +58,20 @@ typedef struct PurgeHead
 static void
 head_from_row(HeapTuple tup, TupleDesc desc, PurgeHead *ph)
 {
+	Datum		values[CUT_NCOLS];
+	bool		nulls[CUT_NCOLS];
 	bool		isnull;
-	bool		count_null;
-	bool		age_null;
-	Datum		d;
-	int64		version;
 
 	memset(ph, 0, sizeof(PurgeHead));
 	ph->stream_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	version = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-	ph->cutoff.active = true;
-	ph->cutoff.hide_all = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
-	d = SPI_getbinval(tup, desc, 4, &isnull);
-	if (!isnull)
-		ph->cutoff.min_version = DatumGetInt64(d);
+	for (int i = 0; i < CUT_NCOLS; i++)
+		values[i] = SPI_getbinval(tup, desc, i + 2, &nulls[i]);
+	es_cutoff_make(values, nulls, &ph->cutoff);
 	/* a truncate_before above the next version hides events to come */
-	ph->clearable = isnull || DatumGetInt64(d) <= version + 1;
-	d = SPI_getbinval(tup, desc, 5, &count_null);
-	if (!count_null && version - DatumGetInt64(d) + 1 > ph->cutoff.min_version)
-		ph->cutoff.min_version = version - DatumGetInt64(d) + 1;
-	d = SPI_getbinval(tup, desc, 6, &age_null);
-	if (!age_null)
-	{
-		ph->cutoff.by_age = true;
-		ph->cutoff.min_created =
-			DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
-													TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
-													d));
-	}
-	ph->clearable = ph->clearable && count_null && age_null;
+	ph->clearable = nulls[CUT_MAX_COUNT] && nulls[CUT_MAX_AGE] &&
+		(nulls[CUT_TRUNCATE_BEFORE] ||
+		 DatumGetInt64(values[CUT_TRUNCATE_BEFORE]) <=
+		 DatumGetInt64(values[CUT_VERSION]) + 1);
 }
 
 /*

@@ -61,17 +61,14 @@ es_store_stats(PG_FUNCTION_ARGS)
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "es_store store stats failed: %s", SPI_result_code_string(rc));
 	/*
-	 * the query's columns, but for the safe position (2), taken out of
+	 * the query's columns (the safe position a placeholder), taken out of
 	 * SPI's memory (an int8 is a pointer where it is not passed by value)
 	 */
 	for (int i = 0; i < 9; i++)
 	{
-		Datum		d;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, i + 1, &nulls[i]);
 
-		if (i == 2)
-			continue;
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-						  i < 2 ? i + 1 : i, &nulls[i]);
 		n[i] = nulls[i] ? 0 : DatumGetInt64(d);
 	}
 	SPI_finish();

@@ -9,11 +9,12 @@
  * aggregate_heads_filtered indexes exactly those.  So a read that finds no
  * entry there for its stream returns every event, as before 0.3.0, and
  * pays one probe of that index; or, in a store that never deleted or
- * retained a stream, one read of its metapage (index_never_filled).  A feed page loads the filtered heads once (up to
- * FEED_STATE_MAX of them; past that it looks each stream up as it meets
- * it) and checks only the rows of those streams.  Both read the heads with
- * the snapshot they read the events with, so a delete committed before it
- * hides the events, and one still in flight does not.
+ * retained a stream, one read of its metapage (index_never_filled).  A
+ * feed page loads the filtered heads once (up to FEED_STATE_MAX of them;
+ * past that it looks each stream up as it meets it) and checks only the
+ * rows of those streams.  Both read the heads with the snapshot they read
+ * the events with, so a delete committed before it hides the events, and
+ * one still in flight does not.
  *
  * The SQL statements the C reads stand in for apply the same rule
  * (plans.c EVENT_VISIBLE).
@@ -40,33 +41,48 @@
 /* Filtered heads a feed page loads before it looks them up one by one */
 #define FEED_STATE_MAX 1024
 
-/* The cutoff of the head row in slot, whose filtered is set. */
+/*
+ * The cutoff of a filtered head from its lifecycle columns (values and
+ * nulls in EsCutoffColumn order): all hidden when deleted, none below
+ * truncate_before nor outside the last max_count versions, none older than
+ * max_age counted from the start of this transaction.
+ */
 void
-es_cutoff_from_head(TupleTableSlot *slot, const AttrNumber *att, EsCutoff *c)
+es_cutoff_make(const Datum *values, const bool *nulls, EsCutoff *c)
 {
-	bool		isnull;
-	Datum		d;
-	int64		version;
+	int64		version = DatumGetInt64(values[CUT_VERSION]);
 
 	memset(c, 0, sizeof(EsCutoff));
 	c->active = true;
-	(void) slot_getattr(slot, att[HEAD_DELETED_AT] + 1, &isnull);
-	c->hide_all = !isnull;
-	version = DatumGetInt64(slot_getattr(slot, att[HEAD_VERSION] + 1, &isnull));
-	d = slot_getattr(slot, att[HEAD_TRUNCATE_BEFORE] + 1, &isnull);
-	if (!isnull)
-		c->min_version = DatumGetInt64(d);
-	d = slot_getattr(slot, att[HEAD_MAX_COUNT] + 1, &isnull);
-	if (!isnull && version - DatumGetInt64(d) + 1 > c->min_version)
-		c->min_version = version - DatumGetInt64(d) + 1;
-	d = slot_getattr(slot, att[HEAD_MAX_AGE] + 1, &isnull);
-	if (!isnull)
+	c->hide_all = !nulls[CUT_DELETED_AT];
+	if (!nulls[CUT_TRUNCATE_BEFORE])
+		c->min_version = DatumGetInt64(values[CUT_TRUNCATE_BEFORE]);
+	if (!nulls[CUT_MAX_COUNT] &&
+		version - DatumGetInt64(values[CUT_MAX_COUNT]) + 1 > c->min_version)
+		c->min_version = version - DatumGetInt64(values[CUT_MAX_COUNT]) + 1;
+	if (!nulls[CUT_MAX_AGE])
 	{
 		c->by_age = true;
 		c->min_created = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
 																 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
-																 d));
+																 values[CUT_MAX_AGE]));
 	}
+}
+
+/* The cutoff of the head row in slot, whose filtered is set. */
+void
+es_cutoff_from_head(TupleTableSlot *slot, const AttrNumber *att, EsCutoff *c)
+{
+	static const EsHeadColumn columns[CUT_NCOLS] = {
+		HEAD_DELETED_AT, HEAD_VERSION, HEAD_TRUNCATE_BEFORE, HEAD_MAX_COUNT,
+		HEAD_MAX_AGE
+	};
+	Datum		values[CUT_NCOLS];
+	bool		nulls[CUT_NCOLS];
+
+	for (int i = 0; i < CUT_NCOLS; i++)
+		values[i] = slot_getattr(slot, att[columns[i]] + 1, &nulls[i]);
+	es_cutoff_make(values, nulls, c);
 }
 
 /* Whether an event of version and created_at passes cutoff c */
@@ -80,20 +96,25 @@ es_cutoff_keeps(const EsCutoff *c, int64 version, TimestampTz created_at)
 }
 
 /*
- * Whether index (aggregate_heads_filtered, a btree) has never held an
- * entry: its metapage names no root page.  Then no head row is filtered,
- * in any transaction: one that set the flag inserted its entry before it
- * committed, so before a snapshot that sees it was taken, and before this
- * read of the metapage (which every caller makes after taking its
- * snapshot).  A read of one page instead of an index scan, for the stores
- * that never deleted or retained anything.
+ * Whether a look at index (aggregate_heads_filtered, a btree) can be
+ * skipped because it has never held an entry: its metapage names no root
+ * page.  Then no head row is filtered, in any transaction: one that set
+ * the flag inserted its entry before it committed, so before a snapshot
+ * that sees it was taken, and before this read of the metapage (which
+ * every caller makes after taking its snapshot).  A read of one page
+ * instead of an index scan, for the stores that never deleted or retained
+ * anything.  Not under SERIALIZABLE, which needs the predicate lock an
+ * index scan takes, even of an empty index.
  */
 static bool
 index_never_filled(Relation index)
 {
-	Buffer		buf = ReadBuffer(index, BTREE_METAPAGE);
+	Buffer		buf;
 	bool		empty;
 
+	if (IsolationIsSerializable())
+		return false;
+	buf = ReadBuffer(index, BTREE_METAPAGE);
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	empty = BTPageGetMeta(BufferGetPage(buf))->btm_root == P_NONE;
 	UnlockReleaseBuffer(buf);
@@ -114,11 +135,7 @@ es_filtered_head(Relation heads, Relation index, Snapshot snapshot,
 	IndexScanDesc scan;
 	bool		found = false;
 
-	/*
-	 * SERIALIZABLE needs the predicate lock an index scan takes, even of
-	 * an empty index
-	 */
-	if (!IsolationIsSerializable() && index_never_filled(index))
+	if (index_never_filled(index))
 		return false;
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(stream_id));
 	scan = index_beginscan(heads, index, snapshot, 1, 0);
@@ -174,7 +191,7 @@ es_feed_state_begin(EsFeedState *st, Relation heads, Relation index,
 	ctl.hcxt = cxt;
 	st->streams = hash_create("es_store feed filtered streams", 64, &ctl,
 							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	if (!IsolationIsSerializable() && index_never_filled(index))
+	if (index_never_filled(index))
 		return;
 	scan = index_beginscan(heads, index, snapshot, 0, 0);
 	index_rescan(scan, NULL, 0, NULL, 0);
