@@ -61,10 +61,13 @@ FROM es_store.read_aggregate('shop', 'order', 'o-3');
 -- Idempotent retry: the same append with the same ids returns the original
 -- result and writes nothing.
 SELECT * FROM es_store.append('shop', 'customer', 'alice@example.com', 0,
-	ARRAY['Registered', 'Renamed'],
-	ARRAY['{"name": "Alice"}', '"Al"']::jsonb[],
+	event_types => ARRAY['Registered', 'Renamed'],
+	payloads => ARRAY['{"name": "Alice"}', '"Al"']::jsonb[],
+	metadata => ARRAY['{"ip": "10.0.0.1"}', NULL]::jsonb[],
 	event_ids => ARRAY['00000000-0000-4000-8000-000000000001',
-					   '00000000-0000-4000-8000-000000000002']::uuid[]);
+					   '00000000-0000-4000-8000-000000000002']::uuid[],
+	event_versions => ARRAY[2, NULL],
+	correlation_id => 'corr-1', causation_id => 'cmd-1', trace_id => 'trace-1');
 SELECT * FROM es_store.append_event('shop', 'customer', 'bob@example.com', NULL,
 	'Registered', '{}', event_id => '00000000-0000-4000-8000-000000000003');
 SELECT * FROM es_store.append_event('shop', 'customer', 'bob@example.com', NULL,

@@ -72,14 +72,17 @@ SELECT aggregate_version FROM es_store.append('shop', 'cart', 'r1', 0, ARRAY['B'
 SELECT aggregate_version FROM es_store.append('shop', 'cart', 'r1', 0, ARRAY['B'], ARRAY['{}']::jsonb[],
 	event_ids => ARRAY['00000000-0000-4000-8000-0000000000a2']::uuid[]);
 SELECT aggregate_version, event_type FROM es_store.read_aggregate('shop', 'cart', 'r1');
--- ... but an append expecting no stream does not take another append's
--- events as its own: those stored by an append with any expected version,
--- at versions after 1 that no delete precedes, are SE002.
+-- ... and so does a retry that expects something else than its original
+-- did (here: no stream, of an append made with any expected version; a
+-- retry is known by its events, sql/idempotency), without reopening.
 SELECT aggregate_version FROM es_store.append('shop', 'cart', 'r1', NULL, ARRAY['C'], ARRAY['{}']::jsonb[],
 	event_ids => ARRAY['00000000-0000-4000-8000-0000000000a3']::uuid[]);
 SELECT aggregate_version FROM es_store.append('shop', 'cart', 'r1', 0, ARRAY['C'], ARRAY['{}']::jsonb[],
 	event_ids => ARRAY['00000000-0000-4000-8000-0000000000a3']::uuid[]);
-\echo :LAST_ERROR_SQLSTATE
+SELECT aggregate_version FROM es_store.delete_aggregate('shop', 'cart', 'r1')
+	CROSS JOIN LATERAL es_store.append('shop', 'cart', 'r1', 0, ARRAY['C'], ARRAY['{}']::jsonb[],
+		event_ids => ARRAY['00000000-0000-4000-8000-0000000000a3']::uuid[]);
+SELECT es_store.aggregate_exists('shop', 'cart', 'r1') AS exists_after_retry;
 
 -- The SQL statements (REPEATABLE READ, row-level security) mean the same.
 SELECT deleted_version FROM es_store.delete_aggregate('shop', 'cart', 'c2');

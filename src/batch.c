@@ -7,13 +7,18 @@
  * Order of work in es_append_batch, and why:
  *	1. Validate everything that needs no data (sizes, types, metadata), so
  *	   bad input fails before any lock or write.
- *	2. With caller-supplied event ids and no version to compare, look for
- *	   the ids first: a retry of a stored append returns the stored result
- *	   without locking or writing anything.
+ *	2. With caller-supplied event ids, look for the ids first: a retry of a
+ *	   stored append (the whole append, in its order, with its content,
+ *	   find_stored_append) returns the stored result, whatever version it
+ *	   expects, without locking or writing anything; any other use of a
+ *	   stored id is SE002.
  *	3. Check and advance the head row in one step (direct.c for an existing
  *	   row under READ COMMITTED, else one statement, heads.c).  A loser
  *	   fails here with SE001, before any global position is drawn, and its
- *	   error rolls the (unwritten) attempt back: it leaves no trace.
+ *	   error rolls the (unwritten) attempt back: it leaves no trace.  With
+ *	   caller-supplied ids, an append to the stream that committed while
+ *	   we waited for its row (maybe the original of this retry) makes us
+ *	   look for the ids again, before any position is drawn.
  *	4. Register in the appender registry (so the feed holds back at our
  *	   positions until we end), draw one global position per event from
  *	   es_store.global_position_seq, in batch order, and insert the events
@@ -22,7 +27,8 @@
  *	   (registry.c sends it then, so PREPARE TRANSACTION still works).
  *	5. With caller-supplied ids the insert skips ids that are already
  *	   stored (ON CONFLICT DO NOTHING, which waits for an in-flight inserter
- *	   of the same id to finish).  If any was skipped, the append is either
+ *	   of the same id to finish: one appending to another stream, which
+ *	   holds no lock we wait for).  If any was skipped, the append is either
  *	   a retry whose original committed while we waited (then the advance is
  *	   taken back and the original result returned) or a real duplicate
  *	   (SE002, and the error discards everything this append wrote).
@@ -270,81 +276,113 @@ es_raise_version_limit(const EsStreamKey *key)
 					key->display, (long long) ES_MAX_VERSION)));
 }
 
-/*
- * The first version a retry of this batch must have stored, or -1 (any).
- * An append expecting no stream stored its first event at 1, or after the
- * last version of a deleted stream it reopened (reopened_at).
- */
-static int64
-retry_first_version(const EsBatch *b)
+/* Why a stored event id makes this append no retry of the stored one */
+typedef enum EsNotRetry
 {
-	switch (b->expect)
-	{
-		case ES_EXPECT_NO_STREAM:
-			return 1;
-		case ES_EXPECT_EXACT:
-			return b->expected_version + 1;
-		case ES_EXPECT_AT_VERSION:
-			return b->expected_version;
-		default:
-			return -1;
-	}
-}
+	NOT_RETRY_OTHER_STREAM,		/* stored in another stream */
+	NOT_RETRY_CONTENT,			/* with other content */
+	NOT_RETRY_PART,				/* not all, or not in order, of one append */
+} EsNotRetry;
 
 static void
-raise_duplicate(const EsBatch *b, Datum event_id)
+raise_duplicate(const EsBatch *b, Datum event_id, EsNotRetry why)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_ES_DUPLICATE_EVENT),
 			 errmsg("duplicate event id %s in append to stream \"%s\"",
 					es_uuid_out(event_id), b->key.display),
-			 errdetail("The event id is already stored by a different append."),
-			 errhint("A retry must repeat the same events, in the same order, with the same expected version.")));
+			 why == NOT_RETRY_OTHER_STREAM ?
+			 errdetail("The event id is already stored in another stream.") :
+			 why == NOT_RETRY_CONTENT ?
+			 errdetail("The event id is already stored in this stream with another event type, event version, payload, metadata, correlation, causation or trace id.") :
+			 errdetail("The event ids are not exactly the events of one earlier append, in its order."),
+			 errhint("A retry must repeat all the events of the first attempt, in the same order, with the same content; new events need new event ids.")));
+}
+
+/* Whether two text datums hold the same bytes */
+static bool
+text_same(Datum a, Datum b)
+{
+	text	   *ta = DatumGetTextPP(a);
+	text	   *tb = DatumGetTextPP(b);
+
+	return VARSIZE_ANY_EXHDR(ta) == VARSIZE_ANY_EXHDR(tb) &&
+		memcmp(VARDATA_ANY(ta), VARDATA_ANY(tb), VARSIZE_ANY_EXHDR(ta)) == 0;
+}
+
+/* Whether an optional text column of a stored row holds value (or both NULL) */
+static bool
+optional_text_same(HeapTuple tup, TupleDesc desc, int col, Datum value,
+				   bool value_null)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull == value_null && (isnull || text_same(d, value));
 }
 
 /*
- * Whether an append expecting no stream could have stored its first event
- * at version: the key has a "$deleted" marker of the version before it
- * (the append reopened the stream deleted there).
+ * Whether the stored event in row tup of ES_PLAN_FIND_EVENT_IDS has the
+ * content of event i of the batch: type, event version, payload (jsonb or
+ * bytes), metadata, correlation, causation and trace ids.  The key and the
+ * version are checked by the caller; created_at is not content.
  */
 static bool
-reopened_at(const EsBatch *b, int64 version)
+same_content(const EsBatch *b, int i, HeapTuple tup, TupleDesc desc)
 {
-	Datum		values[4];
 	bool		isnull;
+	Datum		d;
 
-	if (!es_events_have_key())
-		return false;			/* schemas before 0.3.0 have no delete */
-	values[0] = b->key.bounded_context;
-	values[1] = b->key.aggregate_type;
-	values[2] = b->key.aggregate_id;
-	values[3] = Int64GetDatum(version - 1);
-	(void) es_exec_scalar(ES_PLAN_DELETED_AT_VERSION, values, NULL, false, &isnull);
-	return !isnull;
+	d = SPI_getbinval(tup, desc, 6, &isnull);
+	if (isnull || !text_same(d, b->event_types[i]))
+		return false;
+	d = SPI_getbinval(tup, desc, 7, &isnull);
+	if (isnull || DatumGetInt32(d) != DatumGetInt32(b->event_versions[i]))
+		return false;
+	d = SPI_getbinval(tup, desc, 8, &isnull);
+	if (isnull != (b->payloads[i] == (Datum) 0) ||
+		(!isnull && !DatumGetBool(DirectFunctionCall2(jsonb_eq, d, b->payloads[i]))))
+		return false;
+	d = SPI_getbinval(tup, desc, 9, &isnull);
+	if (isnull != (b->payload_bytes[i] == (Datum) 0) ||
+		(!isnull && !DatumGetBool(DirectFunctionCall2(byteaeq, d, b->payload_bytes[i]))))
+		return false;
+	d = SPI_getbinval(tup, desc, 10, &isnull);
+	if (isnull || !DatumGetBool(DirectFunctionCall2(jsonb_eq, d, b->metadata[i])))
+		return false;
+	return optional_text_same(tup, desc, 11, b->correlation_ids[i], b->correlation_nulls[i]) &&
+		optional_text_same(tup, desc, 12, b->causation_ids[i], b->causation_nulls[i]) &&
+		optional_text_same(tup, desc, 13, b->trace_ids[i], b->trace_nulls[i]);
 }
 
 /*
- * Look for the batch's event ids among the stored events.  Returns false
+ * Look for the batch's event ids among the stored events, with snapshot
+ * snap (InvalidSnapshot: a new one, as a statement takes).  Returns false
  * when none is stored.  When the stored events are this very append
- * (all ids, in order, in this stream, at consecutive versions starting
- * where the expected version says), fills r with the stored result and
- * returns true.  Otherwise raises SE002.
+ * retried (all its ids, in its order, in this stream, at consecutive
+ * versions, with its content, and the whole of the append that stored
+ * them, batch_size), fills r with the stored result and returns true,
+ * whatever the batch expected: a command that reloaded its aggregate
+ * before retrying still gets the first attempt's result.  Otherwise raises
+ * SE002.
  *
  * own: when the batch was just (partly) inserted, r->positions holds the
  * positions this call drew; rows at those positions are this call's own
  * and are not duplicates.
  */
 static bool
-find_stored_append(const EsBatch *b, EsAppendResult *r, bool own)
+find_stored_append(const EsBatch *b, EsAppendResult *r, bool own,
+				   Snapshot snap)
 {
 	Datum		values[4];
 	ArrayType  *ids;
 	int			rc;
 	int			stored = 0;
 	bool		retry = true;
-	int64		first_version = retry_first_version(b);
+	EsNotRetry	why = NOT_RETRY_PART;
 	int64	   *versions;
 	int64	   *positions;
+	int32		first_batch_size = 0;
 	bool	   *found;
 
 	values[0] = b->key.bounded_context;
@@ -353,7 +391,12 @@ find_stored_append(const EsBatch *b, EsAppendResult *r, bool own)
 	ids = construct_array(b->event_ids, b->nevents, UUIDOID, UUID_LEN, false,
 						  TYPALIGN_CHAR);
 	values[3] = PointerGetDatum(ids);
-	rc = SPI_execute_plan(es_plan(ES_PLAN_FIND_EVENT_IDS), values, NULL, false, 0);
+	if (snap != InvalidSnapshot)
+		rc = SPI_execute_snapshot(es_plan(ES_PLAN_FIND_EVENT_IDS), values, NULL,
+								  snap, InvalidSnapshot, false, false, 0);
+	else
+		rc = SPI_execute_plan(es_plan(ES_PLAN_FIND_EVENT_IDS), values, NULL,
+							  false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "es_store event id lookup failed: %s",
 			 SPI_result_code_string(rc));
@@ -372,6 +415,7 @@ find_stored_append(const EsBatch *b, EsAppendResult *r, bool own)
 		int64		version = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
 		int64		position = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
 		bool		same_stream = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+		int32		batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
 
 		CHECK_FOR_INTERRUPTS();
 		for (int i = 0; i < b->nevents; i++)
@@ -383,30 +427,43 @@ find_stored_append(const EsBatch *b, EsAppendResult *r, bool own)
 			found[i] = true;
 			versions[i] = version;
 			positions[i] = position;
+			if (i == 0)
+				first_batch_size = batch_size;
 			stored++;
-			if (!same_stream)
+			if (retry && !same_stream)
+			{
 				retry = false;
+				why = NOT_RETRY_OTHER_STREAM;
+			}
+			else if (retry && !same_content(b, i, tup, desc))
+			{
+				retry = false;
+				why = NOT_RETRY_CONTENT;
+			}
 			break;
 		}
 	}
 	if (stored == 0)
 		return false;
 
-	if (stored != b->nevents)
+	/*
+	 * All of one append, in its order: consecutive versions from the first,
+	 * which began an append of this many events (or was stored before
+	 * 0.3.0, whose appends are not known)
+	 */
+	if (stored != b->nevents ||
+		(first_batch_size != b->nevents && first_batch_size != ES_BATCH_UNKNOWN))
 		retry = false;
-	for (int i = 0; retry && i < b->nevents; i++)
+	for (int i = 1; retry && i < b->nevents; i++)
 	{
-		if (versions[i] != versions[0] + i ||
-			(first_version > 0 && versions[0] != first_version &&
-			 !(b->expect == ES_EXPECT_NO_STREAM && i == 0 &&
-			   reopened_at(b, versions[0]))))
+		if (versions[i] != versions[0] + i)
 			retry = false;
 	}
 	if (!retry)
 	{
 		for (int i = 0; i < b->nevents; i++)
 			if (found[i])
-				raise_duplicate(b, b->event_ids[i]);
+				raise_duplicate(b, b->event_ids[i], why);
 	}
 
 	for (int i = 0; i < b->nevents; i++)
@@ -605,22 +662,45 @@ es_append_batch(EsBatch *b)
 
 	/*
 	 * 2: a retry of a stored append needs no lock and no write (and must
-	 * not reopen the stream it was appended to, deleted since)
+	 * not reopen the stream it was appended to, deleted since).  The look
+	 * uses the snapshot the direct head step finds the head row with, so
+	 * that an append committed after it shows there as a changed row.
 	 */
+	direct = es_direct_begin(b);
 	if (b->ids_supplied &&
-		(b->expect == ES_EXPECT_ANY || b->expect == ES_EXPECT_EXISTS ||
-		 b->expect == ES_EXPECT_NO_STREAM ||
-		 b->expect == ES_EXPECT_AT_VERSION) &&
-		find_stored_append(b, r, false))
+		find_stored_append(b, r, false,
+						   direct != NULL ? es_direct_snapshot(direct) : InvalidSnapshot))
 		goto done;
 
-	/* 3: check and advance the head row, directly when direct.c can */
-	direct = es_direct_begin(b);
+	/*
+	 * 3: check and advance the head row, directly when direct.c can.  Once
+	 * the row is locked no other append to this stream can commit, so a
+	 * look for the ids after that finds an original that committed while
+	 * we waited: before the row is changed on the direct path, after it
+	 * (taking the advance back) on the statement path, which cannot tell
+	 * whether the row changed.  Under REPEATABLE READ and SERIALIZABLE a
+	 * row changed since the snapshot fails the statement with 40001.
+	 */
 	if (direct == NULL || !es_direct_head_advance(direct, b, &head))
+	{
 		head = es_head_advance(b);
+		if (head.matched && b->ids_supplied && !IsolationUsesXactSnapshot() &&
+			find_stored_append(b, r, false, InvalidSnapshot))
+		{
+			if (b->expect != ES_EXPECT_AT_VERSION)
+				es_head_undo_advance(head.stream_id, b->nevents);
+			goto done;
+		}
+	}
+	else if (head.changed)
+	{
+		if (find_stored_append(b, r, false, InvalidSnapshot))
+			goto done;
+		es_direct_head_finish(direct, b, &head);
+	}
 	if (!head.matched)
 	{
-		if (b->ids_supplied && find_stored_append(b, r, false))
+		if (b->ids_supplied && find_stored_append(b, r, false, InvalidSnapshot))
 			goto done;
 		raise_wrong_version(b);
 	}
@@ -630,7 +710,7 @@ es_append_batch(EsBatch *b)
 	if (b->expect == ES_EXPECT_AT_VERSION &&
 		version_taken(head.stream_id, b->expected_version))
 	{
-		if (b->ids_supplied && find_stored_append(b, r, false))
+		if (b->ids_supplied && find_stored_append(b, r, false, InvalidSnapshot))
 			goto done;
 		raise_wrong_version(b);
 	}
@@ -653,13 +733,13 @@ es_append_batch(EsBatch *b)
 	/* 5: some ids were stored meanwhile */
 	if (inserted != (uint64) b->nevents)
 	{
-		if (inserted == 0 && find_stored_append(b, r, false))
+		if (inserted == 0 && find_stored_append(b, r, false, InvalidSnapshot))
 		{
 			if (b->expect != ES_EXPECT_AT_VERSION)
 				es_head_undo_advance(head.stream_id, b->nevents);
 			goto done;
 		}
-		if (!find_stored_append(b, r, true))
+		if (!find_stored_append(b, r, true, InvalidSnapshot))
 			elog(ERROR, "es_store insert skipped events that are not stored");
 		/* find_stored_append raised SE002: a partial insert is no retry */
 		elog(ERROR, "es_store retry with a partial insert");

@@ -95,6 +95,7 @@ struct EsDirect
 	bool		lifecycle;		/* heads have the 0.3.0 lifecycle columns */
 	Oid			stream_id_sequence; /* heads.stream_id's, when heads_direct */
 	Oid			pkey_oid;		/* aggregate_heads_pkey (stream_id) */
+	TupleTableSlot *locked;		/* the head row es_direct_head_finish checks */
 };
 
 static ResultRelInfo *
@@ -122,6 +123,20 @@ close_indexes(ResultRelInfo *rri)
 			index_close(rri->ri_IndexRelationDescs[i], NoLock);
 	}
 	rri->ri_NumIndices = 0;
+}
+
+static void advance_locked(EsDirect *d, const EsBatch *b,
+						   TupleTableSlot *oldslot, EsHead *head);
+
+/*
+ * The snapshot the head step finds the head row with: the caller looks
+ * for its event ids with it, so that an append committed after that look
+ * shows as a changed head row (es_direct_head_advance).
+ */
+Snapshot
+es_direct_snapshot(const EsDirect *d)
+{
+	return d->estate->es_snapshot;
 }
 
 /* Whether es_direct_head_advance handles this expectation */
@@ -577,7 +592,9 @@ create_head(EsDirect *d, const EsBatch *b, EsHead *head)
  * when there is none).  Returns false when the caller must use the SQL
  * statement instead (the row does not exist and this path cannot create
  * it, was deleted meanwhile, or exists when it was to be created);
- * otherwise fills *head, matched or not.
+ * otherwise fills *head, matched or not, or leaves the row locked and
+ * unchecked with head->changed set (the caller then looks for its event ids
+ * again, and finishes with es_direct_head_finish unless it found them).
  */
 bool
 es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
@@ -586,16 +603,13 @@ es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
 	ScanKeyData keys[3];
 	IndexScanDesc scan;
 	TupleTableSlot *oldslot;
-	TupleTableSlot *newslot;
 	TM_FailureData tmfd;
 	TM_Result	res;
 	bool		found;
-	bool		isnull;
 	bool		forgotten;
 	bool		deleted;
-	int64		current;
-	int64		next;
 
+	head->changed = false;
 	if (!head_step_applies(b))
 		return false;
 	if (b->expect == ES_EXPECT_NO_STREAM)
@@ -633,6 +647,52 @@ es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
 		elog(ERROR, "es_store could not lock the head row of stream \"%s\": status %d",
 			 b->key.display, (int) res);
 
+	/*
+	 * The row changed after the snapshot the caller looked for its event ids
+	 * with (es_direct_snapshot): an append to this stream committed since,
+	 * maybe of these very events.  Hold the lock and let the caller look
+	 * again before anything is written (batch.c step 3).
+	 */
+	if (b->ids_supplied && tmfd.traversed)
+	{
+		head->changed = true;
+		d->locked = oldslot;
+		return true;
+	}
+	advance_locked(d, b, oldslot, head);
+	return true;
+}
+
+/*
+ * Finish the head step that es_direct_head_advance left with head->changed
+ * set: check the expectation against the locked row, and advance it.
+ */
+void
+es_direct_head_finish(EsDirect *d, const EsBatch *b, EsHead *head)
+{
+	TupleTableSlot *oldslot = d->locked;
+
+	Assert(oldslot != NULL && head->changed);
+	d->locked = NULL;
+	head->changed = false;
+	advance_locked(d, b, oldslot, head);
+}
+
+/*
+ * Check the expectation against the head row locked in oldslot (its latest
+ * version), and advance it when it holds.
+ */
+static void
+advance_locked(EsDirect *d, const EsBatch *b, TupleTableSlot *oldslot,
+			   EsHead *head)
+{
+	TupleTableSlot *newslot;
+	bool		isnull;
+	bool		forgotten;
+	bool		deleted;
+	int64		current;
+	int64		next;
+
 	current = DatumGetInt64(slot_getattr(oldslot, d->head_att[HEAD_VERSION] + 1,
 										 &isnull));
 	head->stream_id = DatumGetInt64(slot_getattr(oldslot,
@@ -645,13 +705,13 @@ es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
 	if (!head->matched)
 	{
 		ExecClearTuple(oldslot);
-		return true;
+		return;
 	}
 	if (current > ES_MAX_VERSION - b->nevents)
 		es_raise_version_limit(&b->key);
 	next = current + b->nevents;
 
-	newslot = table_slot_create(d->heads, &estate->es_tupleTable);
+	newslot = table_slot_create(d->heads, &d->estate->es_tupleTable);
 	slot_getallattrs(oldslot);
 	ExecClearTuple(newslot);
 	memcpy(newslot->tts_values, oldslot->tts_values,
@@ -667,12 +727,11 @@ es_direct_head_advance(EsDirect *d, const EsBatch *b, EsHead *head)
 	ExecStoreVirtualTuple(newslot);
 	newslot->tts_tableOid = RelationGetRelid(d->heads);	/* for constraints */
 
-	PushActiveSnapshot(estate->es_snapshot);
+	PushActiveSnapshot(d->estate->es_snapshot);
 	update_head(d, oldslot, newslot);
 	PopActiveSnapshot();
 	ExecClearTuple(oldslot);
 	ExecClearTuple(newslot);
-	return true;
 }
 
 /* Whether es_direct_insert_events may insert this batch. */
@@ -713,6 +772,7 @@ store_event(EsDirect *d, TupleTableSlot *slot, const EsBatch *b, int i,
 	v[att[EVENT_CAUSATION_ID]] = b->causation_ids[i];
 	v[att[EVENT_TRACE_ID]] = b->trace_ids[i];
 	v[att[EVENT_CREATED_AT]] = now;
+	v[att[EVENT_BATCH_SIZE]] = Int32GetDatum(i == 0 ? b->nevents : 0);
 	for (int c = 0; c < EVENT_NCOLS; c++)
 		n[att[c]] = false;
 	n[att[EVENT_CORRELATION_ID]] = b->correlation_nulls[i];

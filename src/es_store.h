@@ -147,6 +147,9 @@ typedef struct EsHead
 	bool		matched;		/* the expected-version check held */
 	int64		stream_id;		/* valid when matched */
 	int64		old_version;	/* version before this append, when matched */
+	bool		changed;		/* another append to the stream committed
+								 * after the caller looked for its event
+								 * ids (or may have: the statement path) */
 } EsHead;
 
 extern EsHead es_head_advance(const EsBatch *batch);
@@ -185,8 +188,9 @@ typedef enum EsHeadColumn
 
 /*
  * Columns of events, all of which an insert sets: those of es_store.event
- * in its order, then stream_id (the 0.3.0 schema; before it, events had no
- * key columns and no payload_bytes, and the C paths do not apply).
+ * in its order, then stream_id and batch_size (the 0.3.0 schema; before
+ * it, events had no key columns, no payload_bytes and no batch_size, and
+ * the C paths do not apply).
  */
 typedef enum EsEventColumn
 {
@@ -194,10 +198,22 @@ typedef enum EsEventColumn
 	EVENT_AGGREGATE_ID, EVENT_AGGREGATE_VERSION, EVENT_EVENT_ID,
 	EVENT_EVENT_TYPE, EVENT_EVENT_VERSION, EVENT_PAYLOAD, EVENT_METADATA,
 	EVENT_CORRELATION_ID, EVENT_CAUSATION_ID, EVENT_TRACE_ID,
-	EVENT_CREATED_AT, EVENT_PAYLOAD_BYTES, EVENT_STREAM_ID, EVENT_NCOLS
+	EVENT_CREATED_AT, EVENT_PAYLOAD_BYTES, EVENT_STREAM_ID, EVENT_BATCH_SIZE,
+	EVENT_NCOLS
 } EsEventColumn;
 
 #define EVENT_NCOLS_OUT EVENT_STREAM_ID /* the columns es_store.event has */
+
+/*
+ * A stored event row in output order (tables.c rows_in_output_order) ends
+ * in stream_id (8 bytes, double-aligned) and batch_size (4 bytes) right
+ * after it: these are the row data's last ES_ROW_TAIL bytes, stream_id
+ * first.
+ */
+#define ES_ROW_TAIL (sizeof(int64) + sizeof(int32))
+
+/* batch_size of an event stored before 0.3.0: its batch is not known */
+#define ES_BATCH_UNKNOWN (-1)
 
 /* Attribute offsets (0-based) of those columns */
 typedef struct EsTableMap
@@ -235,6 +251,9 @@ extern EsDirect *es_direct_begin(const EsBatch *batch);
 extern void es_direct_end(EsDirect *direct);
 extern bool es_direct_head_advance(EsDirect *direct, const EsBatch *batch,
 								   EsHead *head);
+extern void es_direct_head_finish(EsDirect *direct, const EsBatch *batch,
+								  EsHead *head);
+extern Snapshot es_direct_snapshot(const EsDirect *direct);
 extern bool es_direct_can_insert(const EsDirect *direct, const EsBatch *batch);
 extern void es_direct_insert_events(EsDirect *direct, const EsBatch *batch,
 									int64 stream_id, const EsAppendResult *r);
@@ -384,7 +403,6 @@ typedef enum EsPlanId
 	ES_PLAN_PURGE_SCAN,			/* a stream's first stored events */
 	ES_PLAN_PURGE_EVENTS,		/* delete them up to a version */
 	ES_PLAN_PURGE_CLEAR,		/* the head hides nothing any more */
-	ES_PLAN_DELETED_AT_VERSION, /* a "$deleted" marker of a key and version */
 	ES_PLAN_PURGE_MARKERS,		/* delete markers older than a time */
 	ES_PLAN_AGGREGATE_STATS,
 	ES_PLAN_STORE_STATS,

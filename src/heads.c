@@ -45,7 +45,7 @@ key_values(const EsStreamKey *key, Datum *values)
 EsHead
 es_head_advance(const EsBatch *batch)
 {
-	EsHead		head = {false, 0, 0};
+	EsHead		head = {false, 0, 0, false};
 	Datum		values[5];
 	EsPlanId	plan;
 	int			rc;

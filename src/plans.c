@@ -185,25 +185,27 @@
 	"INSERT INTO es_store.events (global_position, bounded_context, " \
 	"aggregate_type, aggregate_id, aggregate_version, event_id, event_type, " \
 	"event_version, payload, metadata, correlation_id, causation_id, " \
-	"trace_id, created_at, payload_bytes, stream_id) "
+	"trace_id, created_at, payload_bytes, stream_id, batch_size) "
 
 #define INSERT_ONE_SQL \
 	INSERT_COLUMNS \
 	"VALUES ($1, $12, $13, $14, $3, $4, $5, $6, $7, $8, $9, $10, $11, " \
-	"pg_catalog.now(), $15, $2)"
+	"pg_catalog.now(), $15, $2, 1)"
 
 #define UNNEST_EVENTS \
 	"FROM ROWS FROM (pg_catalog.unnest($1), " \
 	"pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), " \
 	"pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), " \
 	"pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11), " \
-	"pg_catalog.unnest($15)) " \
-	"AS u(p, v, i, t, ev, pl, m, c, ca, tr, pb)"
+	"pg_catalog.unnest($15)) WITH ORDINALITY " \
+	"AS u(p, v, i, t, ev, pl, m, c, ca, tr, pb, o)"
 
 #define INSERT_MANY_SQL \
 	INSERT_COLUMNS \
 	"SELECT u.p, $12, $13, $14, u.v, u.i, u.t, u.ev, u.pl, u.m, u.c, u.ca, " \
-	"u.tr, pg_catalog.now(), u.pb, $2 " UNNEST_EVENTS
+	"u.tr, pg_catalog.now(), u.pb, $2, " \
+	"CASE WHEN u.o OPERATOR(pg_catalog.=) 1 " \
+	"THEN pg_catalog.cardinality($1) ELSE 0 END " UNNEST_EVENTS
 
 #define NO_KEY_INSERT_COLUMNS \
 	"INSERT INTO es_store.events (global_position, stream_id, " \
@@ -307,12 +309,21 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		INSERT_MANY_SQL SKIP_STORED_IDS,
 		INSERT_MANY_TYPES
 	},
+	/*
+	 * Stored events with these ids (batch.c find_stored_append): id,
+	 * version, position, whether in the stream of key $1..$3, batch_size,
+	 * then the content a retry must repeat
+	 */
+#define FIND_EVENT_IDS(batch_size, payload_bytes) \
+	"SELECT e.event_id, e.aggregate_version, e.global_position, " \
+	"(" KEY_MATCHES ") AS same_stream, " batch_size ", e.event_type, " \
+	"e.event_version, e.payload, " payload_bytes ", e.metadata, " \
+	"e.correlation_id, e.causation_id, e.trace_id " \
+	"FROM es_store.events e JOIN es_store.aggregate_heads h " \
+	"ON h.stream_id" EQ "e.stream_id " \
+	"WHERE e.event_id" EQ "ANY ($4)"
 	[ES_PLAN_FIND_EVENT_IDS] = {
-		"SELECT e.event_id, e.aggregate_version, e.global_position, "
-		"(" KEY_MATCHES ") AS same_stream "
-		"FROM es_store.events e JOIN es_store.aggregate_heads h "
-		"ON h.stream_id" EQ "e.stream_id "
-		"WHERE e.event_id" EQ "ANY ($4)",
+		FIND_EVENT_IDS("e.batch_size", "e.payload_bytes"),
 		4, {TEXTOID, TEXTOID, TEXTOID, UUIDARRAYOID}
 	},
 	[ES_PLAN_READ_AGGREGATE] = {
@@ -565,16 +576,6 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		"e.aggregate_version OPERATOR(pg_catalog.<=) $2",
 		2, {INT8OID, INT8OID}
 	},
-	/* whether the key has a "$deleted" marker of version $4 */
-	[ES_PLAN_DELETED_AT_VERSION] = {
-		"SELECT 1 FROM es_store.markers k JOIN es_store.events e "
-		"ON e.global_position" EQ "k.global_position "
-		"WHERE k.bounded_context" EQ "$1 AND k.aggregate_type" EQ "$2 AND "
-		"k.aggregate_id" EQ "$3 AND e.stream_id" EQ "0 AND "
-		"e.event_type" EQ "'$deleted' AND "
-		"e.payload OPERATOR(pg_catalog.->) 'version'" EQ "pg_catalog.to_jsonb($4)",
-		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
-	},
 	[ES_PLAN_PURGE_CLEAR] = {
 		"UPDATE es_store.aggregate_heads h SET filtered = false "
 		"WHERE h.stream_id" EQ "$1 AND h.max_count IS NULL AND h.max_age IS NULL "
@@ -748,6 +749,10 @@ static const EsPlanDef no_event_key_defs[ES_NUM_PLANS] = {
 	[ES_PLAN_INSERT_MANY] = {
 		NO_KEY_INSERT_MANY_SQL,
 		INSERT_MANY_TYPES
+	},
+	[ES_PLAN_FIND_EVENT_IDS] = {
+		FIND_EVENT_IDS("-1", "NULL::pg_catalog.bytea"),
+		4, {TEXTOID, TEXTOID, TEXTOID, UUIDARRAYOID}
 	},
 	[ES_PLAN_INSERT_MANY_IDEMPOTENT] = {
 		NO_KEY_INSERT_MANY_SQL SKIP_STORED_IDS,

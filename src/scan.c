@@ -339,10 +339,11 @@ copy_matches(EsScan *s, ReturnSetInfo *rsinfo, HeapTuple stored,
 /*
  * The stored event row as a result row, into the result set, when the
  * table stores its rows in output order (tables.c rows_in_output_order):
- * stream_id is the row's last 8 bytes, and what precedes them is a tuple
- * of es_store.event once it says it has that many columns.  Its null
- * bitmap is the row's: the first EVENT_NCOLS_OUT bits are the same
- * columns', and the one of stream_id (never null) lies past the end.
+ * stream_id and batch_size are the row's last ES_ROW_TAIL bytes, and what
+ * precedes them is a tuple of es_store.event once it says it has that many
+ * columns.  Its null bitmap is the row's: the first EVENT_NCOLS_OUT bits
+ * are the same columns', and those of the tail (never null) lie past the
+ * end.
  * When payload_bytes is set, the copy ends in the padding (up to 7 zero
  * bytes) that aligned stream_id after it: t_len then counts bytes past the
  * last column, which nothing reads (a tuple's columns are found by walking
@@ -357,9 +358,9 @@ put_row_copy(EsScan *s, ReturnSetInfo *rsinfo, HeapTuple row)
 
 	Assert(s->map.events_in_row_order);
 	if (HeapTupleHeaderGetNatts(row->t_data) != EVENT_NCOLS ||
-		row->t_len < row->t_data->t_hoff + sizeof(int64))
+		row->t_len < row->t_data->t_hoff + ES_ROW_TAIL)
 		return false;
-	len = row->t_len - sizeof(int64);
+	len = row->t_len - ES_ROW_TAIL;
 	if (s->copy_alloc < len)
 	{
 		if (s->copy != NULL)
@@ -835,10 +836,10 @@ feed_read_batched(EsScan *s, ReturnSetInfo *rsinfo, IndexScanDesc scan,
 					bool		other_shape = HeapTupleHeaderGetNatts(row->t_data) != EVENT_NCOLS;
 					bool		hidden;
 
-					/* stream_id is the row's last 8 bytes (put_row_copy) */
+					/* stream_id begins the row's tail (put_row_copy) */
 					if (!other_shape)
 					{
-						memcpy(&stream_id, (char *) row->t_data + row->t_len - sizeof(int64),
+						memcpy(&stream_id, (char *) row->t_data + row->t_len - ES_ROW_TAIL,
 							   sizeof(int64));
 						cut = es_feed_state_cutoff(st, stream_id);
 					}

@@ -66,12 +66,12 @@ static const char *const event_columns[EVENT_NCOLS] = {
 	"global_position", "bounded_context", "aggregate_type", "aggregate_id",
 	"aggregate_version", "event_id", "event_type", "event_version",
 	"payload", "metadata", "correlation_id", "causation_id", "trace_id",
-	"created_at", "payload_bytes", "stream_id"
+	"created_at", "payload_bytes", "stream_id", "batch_size"
 };
 static const Oid event_types[EVENT_NCOLS] = {
 	INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, UUIDOID, TEXTOID, INT4OID,
 	JSONBOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BYTEAOID,
-	INT8OID
+	INT8OID, INT4OID
 };
 
 /* Columns a C path reads without looking at their null flag */
@@ -84,6 +84,7 @@ static const bool event_notnull[EVENT_NCOLS] = {
 	[EVENT_GLOBAL_POSITION] = true, [EVENT_BOUNDED_CONTEXT] = true,
 	[EVENT_AGGREGATE_TYPE] = true, [EVENT_AGGREGATE_ID] = true,
 	[EVENT_AGGREGATE_VERSION] = true, [EVENT_STREAM_ID] = true,
+	[EVENT_BATCH_SIZE] = true,
 };
 
 static bool oids_valid = false;
@@ -251,17 +252,19 @@ default_is_now(Relation rel, AttrNumber att)
  * Whether events (mapped: every column known, no other live one) stores
  * its rows so that the first EVENT_NCOLS_OUT attributes of each are an
  * es_store.event as heap_form_tuple would lay it out: no dropped column
- * (every column at its EsEventColumn position), and the last column
- * (stream_id) NOT NULL, 8 bytes wide and double-aligned, so that it takes
- * exactly the last 8 bytes of a row's data, preceded by nothing but the
- * other columns and the alignment padding in front of it
- * (heap_compute_data_size and heap_fill_tuple in
+ * (every column at its EsEventColumn position), and the last two columns
+ * NOT NULL, stream_id 8 bytes wide and double-aligned, batch_size 4 bytes
+ * wide and int-aligned, so that they take exactly the last ES_ROW_TAIL
+ * bytes of a row's data (batch_size needs no padding after stream_id),
+ * preceded by nothing but the other columns and the alignment padding in
+ * front of stream_id (heap_compute_data_size and heap_fill_tuple in
  * src/backend/access/common/heaptuple.c).
  */
 static bool
 rows_in_output_order(Relation events, const AttrNumber *att)
 {
 	TupleDesc	desc = RelationGetDescr(events);
+	Form_pg_attribute sid;
 	Form_pg_attribute last;
 
 	if (desc->natts != EVENT_NCOLS)
@@ -271,9 +274,12 @@ rows_in_output_order(Relation events, const AttrNumber *att)
 		if (att[i] != i)
 			return false;
 	}
-	last = TupleDescAttr(desc, EVENT_STREAM_ID);
-	return last->attnotnull && last->attlen == 8 &&
-		last->attalign == TYPALIGN_DOUBLE;
+	sid = TupleDescAttr(desc, EVENT_STREAM_ID);
+	last = TupleDescAttr(desc, EVENT_BATCH_SIZE);
+	return sid->attnotnull && sid->attlen == sizeof(int64) &&
+		sid->attalign == TYPALIGN_DOUBLE &&
+		last->attnotnull && last->attlen == sizeof(int32) &&
+		last->attalign == TYPALIGN_INT;
 }
 
 /* The column maps of heads and events, which the caller has locked. */

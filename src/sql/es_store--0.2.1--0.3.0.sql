@@ -66,18 +66,20 @@ CREATE TABLE es_store.events_0_3_0 (
 	trace_id			text,
 	created_at			timestamptz NOT NULL,
 	payload_bytes		bytea,
-	stream_id			bigint NOT NULL
+	stream_id			bigint NOT NULL,
+	batch_size			integer NOT NULL DEFAULT 1
 );
 
--- In position order, so that a feed page reads consecutive pages.
+-- In position order, so that a feed page reads consecutive pages.  Which
+-- events were appended together is not known before 0.3.0 (batch_size -1).
 INSERT INTO es_store.events_0_3_0 (global_position, bounded_context,
 	aggregate_type, aggregate_id, aggregate_version, event_id, event_type,
 	event_version, payload, metadata, correlation_id, causation_id, trace_id,
-	created_at, stream_id)
+	created_at, stream_id, batch_size)
 SELECT e.global_position, h.bounded_context, h.aggregate_type, h.aggregate_id,
 	   e.aggregate_version, e.event_id, e.event_type, e.event_version,
 	   e.payload, e.metadata, e.correlation_id, e.causation_id, e.trace_id,
-	   e.created_at, e.stream_id
+	   e.created_at, e.stream_id, -1
 FROM es_store.events e
 JOIN es_store.aggregate_heads h ON h.stream_id OPERATOR(pg_catalog.=) e.stream_id
 ORDER BY e.global_position;
@@ -163,6 +165,7 @@ REVOKE ALL ON TABLE es_store.markers FROM PUBLIC;
 
 SELECT pg_catalog.pg_extension_config_dump('es_store.events', '');
 COMMENT ON TABLE es_store.events IS 'the append-only event log, one row per event';
+COMMENT ON COLUMN es_store.events.batch_size IS 'on the first event of an append, its number of events; 0 on its other events; -1 when not known (stored before 0.3.0)';
 
 CREATE TRIGGER events_append_only
 	BEFORE UPDATE OR DELETE ON es_store.events

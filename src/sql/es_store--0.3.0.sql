@@ -112,10 +112,14 @@ CREATE SEQUENCE es_store.global_position_seq AS bigint CACHE 1;
 -- One row per event.  Each row carries its aggregate's key, so that a feed
 -- read finds everything it returns in the row, without a lookup of the head
 -- row per event.  The first fifteen columns are es_store.event's, in its
--- order, and stream_id comes last: a read copies a row's first fifteen
--- columns into its result as they are stored (src/scan.c).  An event's
--- payload is either jsonb (payload) or bytes (payload_bytes): exactly one
--- of the two is set, which the append functions ensure.
+-- order, and stream_id and batch_size come last: a read copies a row's
+-- first fifteen columns into its result as they are stored (src/scan.c).
+-- An event's payload is either jsonb (payload) or bytes (payload_bytes):
+-- exactly one of the two is set, which the append functions ensure.
+-- batch_size marks where each append's events begin, so that a retry is
+-- recognised only as the whole append it repeats (src/batch.c): the number
+-- of events of the append on the first of them, 0 on the others, -1 on
+-- events stored before 0.3.0 (their appends are not known).
 CREATE TABLE es_store.events (
 	global_position		bigint NOT NULL,
 	bounded_context		text NOT NULL,
@@ -133,6 +137,7 @@ CREATE TABLE es_store.events (
 	created_at			timestamptz NOT NULL,
 	payload_bytes		bytea,
 	stream_id			bigint NOT NULL,
+	batch_size			integer NOT NULL DEFAULT 1,
 	CONSTRAINT events_pkey PRIMARY KEY (global_position),
 	CONSTRAINT events_stream_version_key UNIQUE (stream_id, aggregate_version),
 	CONSTRAINT events_event_id_key UNIQUE (event_id)
@@ -198,6 +203,7 @@ SELECT pg_catalog.pg_extension_config_dump('es_store.aggregate_heads_stream_id_s
 
 COMMENT ON TABLE es_store.aggregate_heads IS 'one row per aggregate: its key, current version and internal stream id';
 COMMENT ON TABLE es_store.events IS 'the append-only event log, one row per event';
+COMMENT ON COLUMN es_store.events.batch_size IS 'on the first event of an append, its number of events; 0 on its other events; -1 when not known (stored before 0.3.0)';
 COMMENT ON TABLE es_store.checkpoints IS 'named projection checkpoints (last processed global position)';
 COMMENT ON SEQUENCE es_store.global_position_seq IS 'source of global positions';
 
