@@ -496,19 +496,44 @@ raise_wrong_version(const EsBatch *b)
 		es_raise_serialization_failure(psprintf("Stream \"%s\" was appended to after this transaction's snapshot was taken.",
 												b->key.display));
 
-	if (b->expect == ES_EXPECT_AT_VERSION)
-		ereport(ERROR,
-				(errcode(ERRCODE_ES_WRONG_EXPECTED_VERSION),
-				 errmsg("wrong expected version for stream \"%s\"", b->key.display),
-				 errdetail("Version %lld is already stored; the current version is %lld.",
-						   (long long) b->expected_version, (long long) current)));
+	es_raise_wrong_version(&b->key, b->expect, b->expected_version, current);
+}
+
+/*
+ * Raise SE001: the stream of key is at version current, which does not
+ * meet the expectation (expect, and expected for EXACT and AT_VERSION).
+ * The detail says it in the words of the expectation's mode; the hint says
+ * what a command handler does next.
+ */
+void
+es_raise_wrong_version(const EsStreamKey *key, EsExpectKind expect,
+					   int64 expected, int64 current)
+{
+	char	   *detail;
+
+	switch (expect)
+	{
+		case ES_EXPECT_NO_STREAM:
+			detail = psprintf("Expected no stream (expected version 0), but the stream is at version %lld.",
+							  (long long) current);
+			break;
+		case ES_EXPECT_EXISTS:
+			detail = pstrdup("Expected the stream to exist (expected version -1), but it has no events.");
+			break;
+		case ES_EXPECT_AT_VERSION:
+			detail = psprintf("Version %lld is already stored; the current version is %lld.",
+							  (long long) expected, (long long) current);
+			break;
+		default:
+			detail = psprintf("Expected version %lld, but the current version is %lld.",
+							  (long long) expected, (long long) current);
+			break;
+	}
 	ereport(ERROR,
 			(errcode(ERRCODE_ES_WRONG_EXPECTED_VERSION),
-			 errmsg("wrong expected version for stream \"%s\"", b->key.display),
-			 errdetail("Expected version %lld, but the current version is %lld.",
-					   (long long) (b->expect == ES_EXPECT_EXISTS ? -1 :
-									b->expected_version),
-					   (long long) current)));
+			 errmsg("wrong expected version for stream \"%s\"", key->display),
+			 errdetail("%s", detail),
+			 errhint("Another writer appended first: load the aggregate again, decide again, and append with the version you loaded.")));
 }
 
 static bool

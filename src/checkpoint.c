@@ -160,14 +160,16 @@ es_checkpoint_check_save(Datum name, const EsCheckpoint *cp, int64 position,
 						TextDatumGetCString(name)),
 				 errdetail("Expected the saved position to be %lld, but it is %lld.",
 						   (long long) expected,
-						   (long long) (cp->found ? cp->position : 0))));
+						   (long long) (cp->found ? cp->position : 0)),
+				 errhint("Another consumer processed these events: roll back, read the checkpoint again and go on from there.")));
 	if (cp->found && cp->position > position)
 		ereport(ERROR,
 				(errcode(ERRCODE_ES_CHECKPOINT_BACKWARDS),
 				 errmsg("checkpoint \"%s\" cannot move backwards",
 						TextDatumGetCString(name)),
 				 errdetail("The saved position is %lld; the new position %lld is lower.",
-						   (long long) cp->position, (long long) position)));
+						   (long long) cp->position, (long long) position),
+				 errhint("Save the last position processed, never an earlier one; reset_checkpoint moves a checkpoint back on purpose.")));
 }
 
 /*

@@ -112,6 +112,7 @@ _PG_init(void)
 							0, 0, INT_MAX,
 							PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
 							NULL, NULL, NULL);
+	es_conflict_log_init();
 	MarkGUCPrefixReserved("es_store");
 
 	if (process_shared_preload_libraries_in_progress)

@@ -32,6 +32,8 @@
 
 /* GUCs (es_store.c) */
 extern int	es_max_batch_events;
+extern bool es_log_conflicts;
+extern void es_conflict_log_init(void);
 extern int	es_max_event_bytes;
 extern int	es_max_snapshot_bytes;
 extern char *es_notify_channel;
@@ -152,6 +154,8 @@ typedef struct EsHead
 								 * ids (or may have: the statement path) */
 } EsHead;
 
+extern void es_raise_wrong_version(const EsStreamKey *key, EsExpectKind expect,
+								   int64 expected, int64 current) pg_attribute_noreturn();
 extern EsHead es_head_advance(const EsBatch *batch);
 extern int64 es_head_state(const EsStreamKey *key, bool latest, bool *forgotten);
 extern void es_head_undo_advance(int64 stream_id, int nevents);

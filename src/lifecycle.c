@@ -51,7 +51,8 @@ es_raise_forgotten(const EsStreamKey *key)
 	ereport(ERROR,
 			(errcode(ERRCODE_ES_STREAM_DELETED),
 			 errmsg("stream \"%s\" was forgotten", key->display),
-			 errdetail("A forgotten stream keeps a tombstone that takes no append, delete, snapshot or metadata.")));
+			 errdetail("A forgotten stream keeps a tombstone that takes no append, delete, snapshot or metadata."),
+			 errhint("Use another key for new events; forget_aggregate with keep_tombstone => false leaves no tombstone, so that a key can be used again.")));
 }
 
 /*
@@ -186,12 +187,8 @@ check_expected(FunctionCallInfo fcinfo, int argno, const EsStreamKey *key,
 			break;
 	}
 	if (!matches)
-		ereport(ERROR,
-				(errcode(ERRCODE_ES_WRONG_EXPECTED_VERSION),
-				 errmsg("wrong expected version for stream \"%s\"", key->display),
-				 errdetail("Expected version %lld, but the current version is %lld.",
-						   (long long) expectation.expected_version,
-						   (long long) current)));
+		es_raise_wrong_version(key, expectation.expect,
+							   expectation.expected_version, current);
 }
 
 /*
