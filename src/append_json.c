@@ -7,6 +7,8 @@
  * object names its aggregate (bounded_context, aggregate_type, aggregate_id,
  * or stream_name) and carries its event fields.  All objects must name the
  * same aggregate.  The work and the locks are batch.c's, as for es_append.
+ * The readers of keys and event fields are shared with append_aggregates
+ * (multi.c), whose messages name the object through an EsJsonPlace.
  *
  *-------------------------------------------------------------------------
  */
@@ -21,12 +23,50 @@
 
 #include "es_store.h"
 
+/* An event object's fields: its aggregate's key, then the event's own */
 static const char *const known_fields[] = {
 	"bounded_context", "aggregate_type", "aggregate_id", "stream_name",
 	"event_type", "payload", "payload_bytes", "metadata", "event_id",
 	"event_version",
 	"correlation_id", "causation_id", "trace_id", NULL
 };
+#define EVENT_OWN_FIELDS (known_fields + 4)
+
+#define EVENTS_MUST_BE "events must be a JSON array of event objects"
+
+/*
+ * Where object i of kind is, for messages: "event 3 of the batch" (entry
+ * -1), "event 2 of entry 1", or for an entry of append_aggregates
+ * (kind "entry"), "entry 1".
+ */
+EsJsonPlace
+es_json_place(const char *kind, int i, int entry)
+{
+	EsJsonPlace p;
+
+	p.kind = kind;
+	if (strcmp(kind, "entry") == 0)
+	{
+		p.name = psprintf("Entry %d", i + 1);
+		p.noun = psprintf("entry %d", i + 1);
+		p.where = p.noun;
+	}
+	else if (entry < 0)
+	{
+		p.name = psprintf("%c%s %d of the batch", pg_toupper((unsigned char) kind[0]),
+						  kind + 1, i + 1);
+		p.noun = psprintf("%s %d", kind, i + 1);
+		p.where = psprintf("%s %d of the batch", kind, i + 1);
+	}
+	else
+	{
+		p.name = psprintf("%c%s %d of entry %d", pg_toupper((unsigned char) kind[0]),
+						  kind + 1, i + 1, entry + 1);
+		p.noun = psprintf("%s %d of entry %d", kind, i + 1, entry + 1);
+		p.where = p.noun;
+	}
+	return p;
+}
 
 static JsonbValue *
 field(JsonbContainer *obj, const char *name)
@@ -36,8 +76,10 @@ field(JsonbContainer *obj, const char *name)
 	return (v == NULL || v->type == jbvNull) ? NULL : v;
 }
 
-static void
-check_known_fields(JsonbContainer *obj, int i)
+/* Refuse a field of obj not in known (NULL-terminated): 22023 */
+void
+es_json_check_fields(JsonbContainer *obj, const char *const *known,
+					 const EsJsonPlace *place)
 {
 	JsonbIterator *it = JsonbIteratorInit(obj);
 	JsonbValue	v;
@@ -46,27 +88,28 @@ check_known_fields(JsonbContainer *obj, int i)
 
 	while ((tok = JsonbIteratorNext(&it, &v, skip_nested)) != WJB_DONE)
 	{
-		bool		known = false;
+		bool		found = false;
 
 		CHECK_FOR_INTERRUPTS();
 		if (tok != WJB_KEY)
 			continue;
-		for (int k = 0; known_fields[k] != NULL; k++)
-			if (strlen(known_fields[k]) == (size_t) v.val.string.len &&
-				memcmp(known_fields[k], v.val.string.val, v.val.string.len) == 0)
-				known = true;
-		if (!known)
+		for (int k = 0; known[k] != NULL; k++)
+			if (strlen(known[k]) == (size_t) v.val.string.len &&
+				memcmp(known[k], v.val.string.val, v.val.string.len) == 0)
+				found = true;
+		if (!found)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unrecognized event field \"%.*s\"",
+					 errmsg("unrecognized %s field \"%.*s\"", place->kind,
 							v.val.string.len, v.val.string.val),
-					 errdetail("Event %d of the batch has a field es_store does not know.", i + 1)));
+					 errdetail("%s has a field es_store does not know.", place->name)));
 	}
 }
 
 /* A string field as text, or (Datum) 0 when absent or null. */
-static Datum
-text_field(JsonbContainer *obj, const char *name, int i)
+Datum
+es_json_text_field(JsonbContainer *obj, const char *name,
+				   const EsJsonPlace *place)
 {
 	JsonbValue *v = field(obj, name);
 
@@ -75,22 +118,23 @@ text_field(JsonbContainer *obj, const char *name, int i)
 	if (v->type != jbvString)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("event field \"%s\" must be a string", name),
-				 errdetail("Event %d of the batch has a non-string \"%s\".", i + 1, name)));
+				 errmsg("%s field \"%s\" must be a string", place->kind, name),
+				 errdetail("%s has a non-string \"%s\".", place->name, name)));
 	return PointerGetDatum(cstring_to_text_with_len(v->val.string.val,
 													v->val.string.len));
 }
 
 static Datum
-required_text_field(JsonbContainer *obj, const char *name, int i)
+required_text_field(JsonbContainer *obj, const char *name,
+					const EsJsonPlace *place)
 {
-	Datum		d = text_field(obj, name, i);
+	Datum		d = es_json_text_field(obj, name, place);
 
 	if (d == (Datum) 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("event field \"%s\" cannot be null", name),
-				 errdetail("Event %d of the batch has no \"%s\".", i + 1, name)));
+				 errmsg("%s field \"%s\" cannot be null", place->kind, name),
+				 errdetail("%s has no \"%s\".", place->name, name)));
 	return d;
 }
 
@@ -103,20 +147,21 @@ jsonb_field(JsonbContainer *obj, const char *name)
 	return v == NULL ? (Datum) 0 : JsonbPGetDatum(JsonbValueToJsonb(v));
 }
 
-static EsStreamKey
-key_of(JsonbContainer *obj, int i)
+/* The aggregate an object names: its key's three fields, or stream_name */
+EsStreamKey
+es_json_key(JsonbContainer *obj, const EsJsonPlace *place)
 {
-	Datum		name = text_field(obj, "stream_name", i);
+	Datum		name = es_json_text_field(obj, "stream_name", place);
 
 	if (name == (Datum) 0)
-		return es_key_make(required_text_field(obj, "bounded_context", i),
-						   required_text_field(obj, "aggregate_type", i),
-						   required_text_field(obj, "aggregate_id", i));
+		return es_key_make(required_text_field(obj, "bounded_context", place),
+						   required_text_field(obj, "aggregate_type", place),
+						   required_text_field(obj, "aggregate_id", place));
 	if (field(obj, "bounded_context") || field(obj, "aggregate_type") ||
 		field(obj, "aggregate_id"))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("event %d names both a stream_name and an aggregate key", i + 1),
+				 errmsg("%s names both a stream_name and an aggregate key", place->noun),
 				 errhint("Give either \"stream_name\" or \"bounded_context\", \"aggregate_type\" and \"aggregate_id\".")));
 	return es_key_for_stream_name(DatumGetTextPP(name));
 }
@@ -134,7 +179,7 @@ same_key(const EsStreamKey *a, const EsStreamKey *b)
  * (22023 otherwise; 1.5 is not rounded, 1e10 is not truncated).
  */
 static int32
-event_version_field(JsonbValue *v, int i)
+event_version_field(JsonbValue *v, const EsJsonPlace *place)
 {
 	bool		error = true;
 	int32		version = 0;
@@ -154,7 +199,7 @@ event_version_field(JsonbValue *v, int i)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("event field \"event_version\" must be an integer from 1 to %d",
 						PG_INT32_MAX),
-				 errdetail("Event %d of the batch has an \"event_version\" that is not.", i + 1)));
+				 errdetail("%s has an \"event_version\" that is not.", place->name)));
 	return version;
 }
 
@@ -162,8 +207,8 @@ event_version_field(JsonbValue *v, int i)
 static void
 base64_error_context(void *arg)
 {
-	errcontext("event field \"payload_bytes\" of event %d of the batch (base64)",
-			   *(int *) arg + 1);
+	errcontext("event field \"payload_bytes\" of %s (base64)",
+			   ((const EsJsonPlace *) arg)->where);
 }
 
 /*
@@ -172,13 +217,13 @@ base64_error_context(void *arg)
  * also skips whitespace), decoded; 22023 when it is not base64.
  */
 static Datum
-base64_field(Datum text, int i)
+base64_field(Datum text, const EsJsonPlace *place)
 {
 	ErrorContextCallback context;
 	Datum		bytes;
 
 	context.callback = base64_error_context;
-	context.arg = &i;
+	context.arg = unconstify(EsJsonPlace *, place);
 	context.previous = error_context_stack;
 	error_context_stack = &context;
 	bytes = DirectFunctionCall2(binary_decode, text,
@@ -187,68 +232,76 @@ base64_field(Datum text, int i)
 	return bytes;
 }
 
-static void
-read_event(EsBatch *b, int i, JsonbContainer *obj)
+/*
+ * Event i of batch b from the object obj: its own fields, and (with_key)
+ * the fields that name its aggregate, which the caller reads.
+ */
+void
+es_json_read_event(EsBatch *b, int i, JsonbContainer *obj, bool with_key,
+				   const EsJsonPlace *place)
 {
 	Datum		d;
 	JsonbValue *v;
 
-	check_known_fields(obj, i);
-	b->event_types[i] = required_text_field(obj, "event_type", i);
+	es_json_check_fields(obj, with_key ? known_fields : EVENT_OWN_FIELDS, place);
+	b->event_types[i] = required_text_field(obj, "event_type", place);
 	/* a JSON null payload is a payload, as 'null'::jsonb is in es_append */
 	v = getKeyJsonValueFromContainer(obj, "payload", strlen("payload"), NULL);
 	b->payloads[i] = v == NULL ? (Datum) 0 : JsonbPGetDatum(JsonbValueToJsonb(v));
-	if ((d = text_field(obj, "payload_bytes", i)) != (Datum) 0)
+	if ((d = es_json_text_field(obj, "payload_bytes", place)) != (Datum) 0)
 	{
 		if (b->payloads[i] != (Datum) 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("event %d has both a \"payload\" and a \"payload_bytes\"", i + 1),
+					 errmsg("%s has both a \"payload\" and a \"payload_bytes\"", place->noun),
 					 errdetail("An event's payload is either JSON or bytes.")));
-		b->payload_bytes[i] = base64_field(d, i);
+		b->payload_bytes[i] = base64_field(d, place);
 	}
 	else if (b->payloads[i] == (Datum) 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("event field \"payload\" cannot be null"),
-				 errdetail("Event %d of the batch has neither a \"payload\" nor a \"payload_bytes\".", i + 1)));
+				 errdetail("%s has neither a \"payload\" nor a \"payload_bytes\".", place->name)));
 	b->metadata[i] = jsonb_field(obj, "metadata");
 
-	if ((d = text_field(obj, "event_id", i)) != (Datum) 0)
+	if ((d = es_json_text_field(obj, "event_id", place)) != (Datum) 0)
 	{
 		b->event_ids[i] = DirectFunctionCall1(uuid_in,
 											  CStringGetDatum(TextDatumGetCString(d)));
 		b->event_id_nulls[i] = false;
 	}
 	if ((v = field(obj, "event_version")) != NULL)
-		b->event_versions[i] = Int32GetDatum(event_version_field(v, i));
-	if ((d = text_field(obj, "correlation_id", i)) != (Datum) 0)
+		b->event_versions[i] = Int32GetDatum(event_version_field(v, place));
+	if ((d = es_json_text_field(obj, "correlation_id", place)) != (Datum) 0)
 	{
 		b->correlation_ids[i] = d;
 		b->correlation_nulls[i] = false;
 	}
-	if ((d = text_field(obj, "causation_id", i)) != (Datum) 0)
+	if ((d = es_json_text_field(obj, "causation_id", place)) != (Datum) 0)
 	{
 		b->causation_ids[i] = d;
 		b->causation_nulls[i] = false;
 	}
-	if ((d = text_field(obj, "trace_id", i)) != (Datum) 0)
+	if ((d = es_json_text_field(obj, "trace_id", place)) != (Datum) 0)
 	{
 		b->trace_ids[i] = d;
 		b->trace_nulls[i] = false;
 	}
 }
 
-/* Element i of the events array, which must be an object (22023). */
-static JsonbContainer *
-event_object(Jsonb *events, int i)
+/*
+ * Element i of a JSON array of objects; 22023 with message must_be when it
+ * is not an object.
+ */
+JsonbContainer *
+es_json_object_at(JsonbContainer *array, int i, const char *must_be)
 {
-	JsonbValue *elem = getIthJsonbValueFromContainer(&events->root, i);
+	JsonbValue *elem = getIthJsonbValueFromContainer(array, i);
 
 	if (elem->type != jbvBinary || !JsonContainerIsObject(elem->val.binary.data))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("events must be a JSON array of event objects"),
+				 errmsg("%s", must_be),
 				 errdetail("Element %d of the array is not an object.", i + 1)));
 	return elem->val.binary.data;
 }
@@ -272,6 +325,7 @@ es_append_events(PG_FUNCTION_ARGS)
 	EsBatch    *b;
 	JsonbContainer *first;
 	EsStreamKey key;
+	EsJsonPlace place;
 	int			n;
 
 	es_check_not_null(fcinfo, 1, "events");
@@ -279,7 +333,7 @@ es_append_events(PG_FUNCTION_ARGS)
 	if (!JB_ROOT_IS_ARRAY(events) || JB_ROOT_IS_SCALAR(events))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("events must be a JSON array of event objects")));
+				 errmsg(EVENTS_MUST_BE)));
 	n = JB_ROOT_COUNT(events);
 	if (n == 0)
 		ereport(ERROR,
@@ -287,8 +341,9 @@ es_append_events(PG_FUNCTION_ARGS)
 				 errmsg("cannot append an empty batch"),
 				 errdetail("A batch must contain at least one event.")));
 	/* the first event names the aggregate; check the size before unpacking */
-	first = event_object(events, 0);
-	key = key_of(first, 0);
+	place = es_json_place("event", 0, -1);
+	first = es_json_object_at(&events->root, 0, EVENTS_MUST_BE);
+	key = es_json_key(first, &place);
 	es_check_batch_size(n, key.display);
 
 	b = es_batch_new(n);
@@ -296,12 +351,13 @@ es_append_events(PG_FUNCTION_ARGS)
 	es_check_expected_version(b, fcinfo, 0);
 	for (int i = 0; i < n; i++)
 	{
-		JsonbContainer *obj = i == 0 ? first : event_object(events, i);
+		JsonbContainer *obj = i == 0 ? first : es_json_object_at(&events->root, i, EVENTS_MUST_BE);
 
 		CHECK_FOR_INTERRUPTS();
 		if (i > 0)
 		{
-			key = key_of(obj, i);
+			place = es_json_place("event", i, -1);
+			key = es_json_key(obj, &place);
 			if (!same_key(&b->key, &key))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -310,7 +366,7 @@ es_append_events(PG_FUNCTION_ARGS)
 								   b->key.display, i + 1, key.display),
 						 errhint("Append each aggregate's events in a separate call; the calls can share one transaction.")));
 		}
-		read_event(b, i, obj);
+		es_json_read_event(b, i, obj, true, &place);
 	}
 
 	return es_append_srf(fcinfo, b);

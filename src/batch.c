@@ -482,8 +482,8 @@ find_stored_append(const EsBatch *b, EsAppendResult *r, bool own,
  * the failure is a serialization failure (40001, retry the transaction),
  * as PostgreSQL raises for an UPDATE of a row changed after the snapshot.
  */
-static void
-raise_wrong_version(const EsBatch *b)
+void
+es_batch_raise_wrong_version(const EsBatch *b)
 {
 	bool		forgotten;
 	int64		current = es_head_state(&b->key, false, &forgotten);
@@ -727,7 +727,7 @@ es_append_batch(EsBatch *b)
 	{
 		if (b->ids_supplied && find_stored_append(b, r, false, InvalidSnapshot))
 			goto done;
-		raise_wrong_version(b);
+		es_batch_raise_wrong_version(b);
 	}
 	if (b->expect != ES_EXPECT_AT_VERSION &&
 		head.old_version > ES_MAX_VERSION - b->nevents)
@@ -737,7 +737,7 @@ es_append_batch(EsBatch *b)
 	{
 		if (b->ids_supplied && find_stored_append(b, r, false, InvalidSnapshot))
 			goto done;
-		raise_wrong_version(b);
+		es_batch_raise_wrong_version(b);
 	}
 
 	/*

@@ -25,6 +25,7 @@
 #include "storage/lockdefs.h"
 #include "utils/relcache.h"
 #include "utils/snapshot.h"
+#include "utils/jsonb.h"
 #include "utils/timestamp.h"
 #include "executor/tuptable.h"
 
@@ -154,6 +155,7 @@ typedef struct EsHead
 								 * ids (or may have: the statement path) */
 } EsHead;
 
+extern void es_batch_raise_wrong_version(const EsBatch *batch) pg_attribute_noreturn();
 extern void es_raise_wrong_version(const EsStreamKey *key, EsExpectKind expect,
 								   int64 expected, int64 current) pg_attribute_noreturn();
 extern EsHead es_head_advance(const EsBatch *batch);
@@ -392,6 +394,8 @@ typedef enum EsPlanId
 	ES_PLAN_SNAPSHOT_LOAD,		/* the snapshot, of a schema version or any */
 	ES_PLAN_SNAPSHOT_DELETE,
 	ES_PLAN_LOCK_HEAD,			/* a head row FOR UPDATE, with its state */
+	ES_PLAN_HEAD_SHARE,			/* a head row FOR SHARE, with its state */
+	ES_PLAN_HEAD_PLACEHOLDER,	/* a head row at version 0 for a key */
 	ES_PLAN_SOFT_DELETE,		/* mark a head row deleted */
 	ES_PLAN_INSERT_MARKER,		/* a feed marker (stream id 0) */
 	ES_PLAN_READ_EVENT,			/* one visible event by id */
@@ -433,9 +437,30 @@ extern EsStreamKey es_key_make(Datum bounded_context, Datum aggregate_type,
 							   Datum aggregate_id);
 extern EsStreamKey es_key_from_args(FunctionCallInfo fcinfo, int first_argno);
 extern EsStreamKey es_key_for_stream_name(text *name);
+
+/* append_json.c: JSON batches, shared with multi.c */
+typedef struct EsJsonPlace
+{
+	const char *kind;			/* the object's kind: "event", "entry" */
+	char	   *name;			/* for details: "Event 2 of the batch" */
+	char	   *noun;			/* for messages: "event 2" */
+	char	   *where;			/* for contexts: "event 2 of the batch" */
+} EsJsonPlace;
+
+extern EsJsonPlace es_json_place(const char *kind, int i, int entry);
+extern void es_json_check_fields(JsonbContainer *obj, const char *const *known,
+								 const EsJsonPlace *place);
+extern Datum es_json_text_field(JsonbContainer *obj, const char *name,
+								const EsJsonPlace *place);
+extern EsStreamKey es_json_key(JsonbContainer *obj, const EsJsonPlace *place);
+extern void es_json_read_event(EsBatch *b, int i, JsonbContainer *obj,
+							   bool with_key, const EsJsonPlace *place);
+extern JsonbContainer *es_json_object_at(JsonbContainer *array, int i,
+										 const char *must_be);
 extern EsStreamKey es_key_from_stream_name(FunctionCallInfo fcinfo, int argno);
 extern Datum es_stream_category(text *name);
 extern void es_check_expected_version(EsBatch *batch, FunctionCallInfo fcinfo, int argno);
+extern void es_set_expected_version(EsBatch *batch, bool isnull, int64 v);
 extern int64 es_arg_nonnegative(FunctionCallInfo fcinfo, int argno,
 								const char *what, int64 if_null);
 extern int64 es_check_max_count(FunctionCallInfo fcinfo, int argno);

@@ -456,6 +456,26 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		"WHERE " KEY_MATCHES " FOR UPDATE",
 		3, {TEXTOID, TEXTOID, TEXTOID}
 	},
+	/*
+	 * append_aggregates' checks (multi.c): the head row locked against
+	 * appends (FOR SHARE conflicts with their FOR NO KEY UPDATE) until the
+	 * transaction ends; for a key without one, an empty head row at
+	 * version 0 to lock (as set_stream_metadata makes one), unless another
+	 * transaction created the key meanwhile.
+	 */
+	[ES_PLAN_HEAD_SHARE] = {
+		"SELECT h.version, h.deleted_at IS NOT NULL, "
+		"h.forgotten_at IS NOT NULL FROM es_store.aggregate_heads h "
+		"WHERE " KEY_MATCHES " FOR SHARE",
+		3, {TEXTOID, TEXTOID, TEXTOID}
+	},
+	[ES_PLAN_HEAD_PLACEHOLDER] = {
+		"INSERT INTO es_store.aggregate_heads (bounded_context, "
+		"aggregate_type, aggregate_id, version, key_hash) "
+		"VALUES ($1, $2, $3, 0, " KEY_HASH ") "
+		"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO NOTHING",
+		3, {TEXTOID, TEXTOID, TEXTOID}
+	},
 	[ES_PLAN_SOFT_DELETE] = {
 		"UPDATE es_store.aggregate_heads h SET deleted_at = pg_catalog.now(), "
 		"truncate_before = GREATEST(COALESCE(h.truncate_before, 0), "

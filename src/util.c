@@ -163,14 +163,19 @@ es_key_from_stream_name(FunctionCallInfo fcinfo, int argno)
 void
 es_check_expected_version(EsBatch *batch, FunctionCallInfo fcinfo, int argno)
 {
-	int64		v;
+	es_set_expected_version(batch, PG_ARGISNULL(argno),
+							PG_ARGISNULL(argno) ? 0 : PG_GETARG_INT64(argno));
+}
 
-	if (PG_ARGISNULL(argno))
+/* The same for an expected version v (isnull: NULL) given otherwise */
+void
+es_set_expected_version(EsBatch *batch, bool isnull, int64 v)
+{
+	if (isnull)
 	{
 		batch->expect = ES_EXPECT_ANY;
 		return;
 	}
-	v = PG_GETARG_INT64(argno);
 	if (v < -1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -622,3 +622,23 @@ GRANT EXECUTE ON FUNCTION
 	es_store.forget_aggregate(text, text, text, bigint, boolean),
 	es_store.purge(integer, timestamptz)
 	TO es_store_admin;
+
+-- Appends to several aggregates in one call, in key order (src/multi.c).
+CREATE TYPE es_store.aggregate_append_result AS (
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	event_id			uuid,
+	aggregate_version	bigint,
+	global_position		bigint
+);
+COMMENT ON TYPE es_store.aggregate_append_result IS 'what append_aggregates assigned to one event, or a check''s version';
+
+CREATE FUNCTION es_store.append_aggregates(appends jsonb)
+RETURNS SETOF es_store.aggregate_append_result
+AS 'MODULE_PATHNAME', 'es_append_aggregates'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER ROWS 10;
+COMMENT ON FUNCTION es_store.append_aggregates(jsonb)
+	IS 'append to several aggregates and check others, each with its expected version, locking their head rows in key order (no deadlock between such calls)';
+REVOKE ALL ON FUNCTION es_store.append_aggregates(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION es_store.append_aggregates(jsonb) TO es_store_writer, es_store_admin;

@@ -237,6 +237,16 @@ CREATE TYPE es_store.append_result AS (
 );
 COMMENT ON TYPE es_store.append_result IS 'what an append assigned to one event';
 
+CREATE TYPE es_store.aggregate_append_result AS (
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	event_id			uuid,
+	aggregate_version	bigint,
+	global_position		bigint
+);
+COMMENT ON TYPE es_store.aggregate_append_result IS 'what append_aggregates assigned to one event, or a check''s version';
+
 CREATE TYPE es_store.event AS (
 	global_position		bigint,
 	bounded_context		text,
@@ -341,6 +351,13 @@ AS 'MODULE_PATHNAME', 'es_append_events'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER ROWS 10;
 COMMENT ON FUNCTION es_store.append_events(bigint, jsonb)
 	IS 'append a batch given as a JSON array of event objects (payload, or payload_bytes in base64), all for one aggregate';
+
+CREATE FUNCTION es_store.append_aggregates(appends jsonb)
+RETURNS SETOF es_store.aggregate_append_result
+AS 'MODULE_PATHNAME', 'es_append_aggregates'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER ROWS 10;
+COMMENT ON FUNCTION es_store.append_aggregates(jsonb)
+	IS 'append to several aggregates and check others, each with its expected version, locking their head rows in key order (no deadlock between such calls)';
 
 --
 -- Appends of opaque payloads: the same functions with a bytea payload,
@@ -872,6 +889,7 @@ GRANT EXECUTE ON FUNCTION
 	es_store.append_at_version(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text),
 	es_store.append_stream(text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text),
 	es_store.append_events(bigint, jsonb),
+	es_store.append_aggregates(jsonb),
 	es_store.append_bytes(text, text, text, bigint, text[], bytea[], jsonb[], uuid[], integer[], text, text, text),
 	es_store.append_event_bytes(text, text, text, bigint, text, bytea, jsonb, uuid, integer, text, text, text),
 	es_store.append_at_version_bytes(text, text, text, bigint, text, bytea, jsonb, uuid, integer, text, text, text),

@@ -87,6 +87,7 @@ sub probe
 	{
 		# bytea payloads, in an aggregate of their own
 		push @calls,
+		  [ 'append_aggregates', q{SELECT string_agg(aggregate_id || ':' || aggregate_version, ',') FROM es_store.append_aggregates(jsonb_build_array(jsonb_build_object('stream_name', 'probe-multi-%t', 'expected_version', 0, 'events', jsonb_build_array(jsonb_build_object('event_type', 'P', 'payload', 1))), jsonb_build_object('stream_name', 'probe-%t', 'expected_version', 2)))}, 'probe-multi-%t:1,probe-%t:2' ],
 		  [ 'append_bytes', q{SELECT count(*) FROM es_store.append_bytes('up', 'probe-bytes', '%t', 0, ARRAY['P'], ARRAY['\\x01']::bytea[])}, 1 ],
 		  [ 'append_event_bytes', q{SELECT aggregate_version FROM es_store.append_event_bytes('up', 'probe-bytes', '%t', 1, 'P', '\\x02')}, 2 ],
 		  [ 'append_at_version_bytes', q{SELECT aggregate_version FROM es_store.append_at_version_bytes('up', 'probe-bytes', '%t', 3, 'P', '\\x03')}, 3 ],
