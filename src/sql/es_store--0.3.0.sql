@@ -929,3 +929,108 @@ GRANT EXECUTE ON FUNCTION
 	es_store.forget_aggregate(text, text, text, bigint, boolean),
 	es_store.purge(integer, timestamptz)
 	TO es_store_admin;
+
+--
+-- Operations views (0.3.0), for a monitoring role: es_store_monitor may
+-- read them, and call what they call, but not read or save events or
+-- checkpoints.  The views read es_store's tables with their owner's
+-- privileges (the extension's owner), so a monitor sees every checkpoint's
+-- name, owner and position; the functions in them run as the caller.
+--
+DO $monitor$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles
+				   WHERE rolname OPERATOR(pg_catalog.=) 'es_store_monitor') THEN
+		CREATE ROLE es_store_monitor NOLOGIN;
+	END IF;
+END
+$monitor$;
+
+-- One row per checkpoint: where its consumer is, and how far behind the
+-- feed's safe position.  positions_behind counts positions (an upper bound
+-- of the events: rolled-back appends leave unused positions);
+-- oldest_unread_at is when the first event after the checkpoint was
+-- committed (with track_commit_timestamp on) or appended (its created_at,
+-- the appending transaction's start), NULL when the consumer is caught up.
+CREATE VIEW es_store.consumer_status AS
+SELECT c.name, c.owner, c.position, c.updated_at AS saved_at,
+	   f.safe_position,
+	   GREATEST(f.safe_position OPERATOR(pg_catalog.-) c.position, 0) AS positions_behind,
+	   u.unread_at AS oldest_unread_at,
+	   pg_catalog.now() OPERATOR(pg_catalog.-) u.unread_at AS time_behind
+FROM es_store.checkpoints c
+CROSS JOIN (SELECT es_store.last_position() AS safe_position) f
+LEFT JOIN LATERAL (
+	SELECT COALESCE(CASE WHEN pg_catalog.current_setting('track_commit_timestamp')
+							  OPERATOR(pg_catalog.=) 'on'
+						 THEN pg_catalog.pg_xact_commit_timestamp(e.xmin) END,
+					e.created_at) AS unread_at
+	FROM es_store.events e
+	WHERE e.global_position OPERATOR(pg_catalog.>) c.position
+	  AND e.global_position OPERATOR(pg_catalog.<=) f.safe_position
+	ORDER BY e.global_position
+	LIMIT 1) u ON true;
+COMMENT ON VIEW es_store.consumer_status
+	IS 'every checkpoint: position, last save, owner, and how far behind the feed (positions, time)';
+
+-- One row: the feed's safe position against the last position drawn, and
+-- the appends in flight between them.
+CREATE VIEW es_store.feed_status AS
+SELECT s.safe_position, s.last_drawn_position,
+	   GREATEST(COALESCE(s.last_drawn_position, 0) OPERATOR(pg_catalog.-) s.safe_position, 0)
+		   AS positions_in_flight,
+	   i.appends_in_flight, i.lowest_in_flight_position
+FROM es_store.store_stats() s
+CROSS JOIN (SELECT pg_catalog.count(*) AS appends_in_flight,
+				   pg_catalog.min(lowest_position) AS lowest_in_flight_position
+			FROM es_store.in_flight_appends()) i;
+COMMENT ON VIEW es_store.feed_status
+	IS 'the feed''s safe position, the last drawn one, and the appends in flight that hold it back';
+
+-- One row per transaction of this database that appended and has not
+-- ended: what holds the feed back.  A session's from pg_stat_activity (its
+-- state, query and the like need the caller to be allowed to see them:
+-- pg_read_all_stats, or the same role); a prepared transaction's from
+-- pg_prepared_xacts, found through the lock it holds on its registry slot
+-- (src/registry.c prepared_tag: an advisory lock of the database on the
+-- position, class 0x4553) and the lock on its transaction id that goes
+-- with it (the same virtual transaction, no pid).
+CREATE VIEW es_store.feed_holders AS
+SELECT i.pid, i.lowest_position, i.prepared,
+	   COALESCE(a.xact_start, p.prepared) AS since,
+	   pg_catalog.now() OPERATOR(pg_catalog.-) COALESCE(a.xact_start, p.prepared) AS held_for,
+	   CASE WHEN i.prepared THEN 'prepared' ELSE a.state END AS state,
+	   a.wait_event_type, a.wait_event,
+	   COALESCE(a.usename, p.owner) AS role, a.application_name, a.client_addr,
+	   p.gid, a.query
+FROM es_store.in_flight_appends() i
+LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) i.pid
+LEFT JOIN LATERAL (
+	SELECT x.gid, x.prepared, x.owner
+	FROM pg_catalog.pg_locks l
+	JOIN pg_catalog.pg_locks t
+	  ON t.virtualtransaction OPERATOR(pg_catalog.=) l.virtualtransaction
+	 AND t.locktype OPERATOR(pg_catalog.=) 'transactionid' AND t.pid IS NULL
+	JOIN pg_catalog.pg_prepared_xacts x ON x.transaction OPERATOR(pg_catalog.=) t.transactionid
+	WHERE i.prepared AND l.locktype OPERATOR(pg_catalog.=) 'advisory'
+	  AND l.pid IS NULL
+	  AND l.database OPERATOR(pg_catalog.=)
+		  (SELECT d.oid FROM pg_catalog.pg_database d
+		   WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+	  AND l.objsubid OPERATOR(pg_catalog.=) 17747
+	  AND CAST(l.classid AS pg_catalog.int8) OPERATOR(pg_catalog.*) 4294967296
+		  OPERATOR(pg_catalog.+) CAST(l.objid AS pg_catalog.int8)
+		  OPERATOR(pg_catalog.=) i.lowest_position
+	LIMIT 1) p ON true;
+COMMENT ON VIEW es_store.feed_holders
+	IS 'the transactions that appended and have not ended, which hold the feed back: session or prepared transaction, since when, state';
+
+REVOKE ALL ON es_store.consumer_status, es_store.feed_status, es_store.feed_holders FROM PUBLIC;
+GRANT USAGE ON SCHEMA es_store TO es_store_monitor;
+GRANT SELECT ON es_store.consumer_status, es_store.feed_status, es_store.feed_holders
+	TO es_store_monitor, es_store_admin;
+GRANT EXECUTE ON FUNCTION
+	es_store.last_position(),
+	es_store.in_flight_appends(),
+	es_store.store_stats()
+	TO es_store_monitor;
