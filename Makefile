@@ -37,7 +37,20 @@ src/exports.map: $(sort $(wildcard src/*.c))
 # PG_PROVE_FLAGS).
 PG_PROVE_FLAGS	+= -I $(srcdir)/test/perl
 
-.PHONY: pgtap prove_installcheck
+# make dist: the source tarball $(DIST).tar.gz (PGXN), of the tree as it is
+# here, without build products; test/dist.sh builds and tests it on its own.
+DIST_VERSION	= $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(srcdir)/$(EXTENSION).control)
+DIST		= $(EXTENSION)-$(DIST_VERSION)
+DIST_FILES	= .ci .editorconfig .gitignore CHANGELOG.md META.json Makefile README.md \
+		  $(EXTENSION).control expected sql src test
+
+.PHONY: pgtap prove_installcheck dist
+
+dist:
+	tar -czf $(DIST).tar.gz --transform 's,^,$(DIST)/,' --sort=name \
+		--exclude='*.o' --exclude='*.so' --exclude='*.bc' --exclude=src/exports.map \
+		--exclude=test/bench/out --exclude=test/clients/node/node_modules \
+		--exclude='__pycache__' $(DIST_FILES)
 
 pgtap:
 	pg_prove $(PGTAP_FLAGS) test/pgtap/*.sql

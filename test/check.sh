@@ -80,5 +80,11 @@ rc=$?
 [ "$rc" = 0 ] || tail -n 40 "$ES_CLUSTER_DIR/bench.log"
 tally "test/bench/bench.sh --quick" "$rc"
 
+echo "== the source tarball on its own (test/dist.sh)"
+bash test/dist.sh >"$ES_CLUSTER_DIR/dist.log" 2>&1
+rc=$?
+tail -n 3 "$ES_CLUSTER_DIR/dist.log"
+tally test/dist.sh "$rc"
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
