@@ -26,5 +26,7 @@
 #define ERRCODE_ES_CHECKPOINT_MOVED			MAKE_SQLSTATE('S','E','0','0','5')
 /* a snapshot covers a version its aggregate does not have */
 #define ERRCODE_ES_SNAPSHOT_AHEAD			MAKE_SQLSTATE('S','E','0','0','6')
+/* a consumer group's segment is held by another consumer (or by none) */
+#define ERRCODE_ES_SEGMENT_NOT_HELD		MAKE_SQLSTATE('S','E','0','0','7')
 
 #endif							/* ES_ERRCODES_H */

@@ -395,6 +395,17 @@ typedef enum EsPlanId
 	ES_PLAN_SNAPSHOT_DELETE,
 	ES_PLAN_LOCK_HEAD,			/* a head row FOR UPDATE, with its state */
 	ES_PLAN_HEAD_SHARE,			/* a head row FOR SHARE, with its state */
+	ES_PLAN_GROUP_GET,			/* a consumer group's settings and owner */
+	ES_PLAN_GROUP_CREATE,		/* a group and its segments, unless it exists */
+	ES_PLAN_GROUP_DROP,
+	ES_PLAN_SEGMENT_CLAIM,		/* a free or expired segment, leased */
+	ES_PLAN_SEGMENT_LOCK,		/* a segment's row FOR UPDATE */
+	ES_PLAN_SEGMENT_RENEW,		/* extend a lease */
+	ES_PLAN_SEGMENT_RELEASE,
+	ES_PLAN_SEGMENT_SAVE,		/* a segment's position, lease renewed */
+	ES_PLAN_PARK_EVENT,
+	ES_PLAN_PARKED_EVENTS,		/* a group's parked events with the events */
+	ES_PLAN_UNPARK_EVENT,
 	ES_PLAN_HEAD_PLACEHOLDER,	/* a head row at version 0 for a key */
 	ES_PLAN_SOFT_DELETE,		/* mark a head row deleted */
 	ES_PLAN_INSERT_MARKER,		/* a feed marker (stream id 0) */

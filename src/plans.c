@@ -469,6 +469,89 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		"WHERE " KEY_MATCHES " FOR SHARE",
 		3, {TEXTOID, TEXTOID, TEXTOID}
 	},
+	/*
+	 * Consumer groups (groups.c).  A claim takes the first segment that
+	 * is free or whose lease has run out, skipping one another claimer or
+	 * a saver has locked (so that claimers spread over the segments, and a
+	 * save in flight keeps its segment); its lock's recheck of the lease
+	 * on the row's latest version keeps two claimers from both taking one
+	 * segment.  Leases are in wall-clock time.
+	 */
+	[ES_PLAN_GROUP_GET] = {
+		"SELECT g.segment_count, g.lease, g.owner FROM es_store.consumer_groups g "
+		"WHERE g.name" EQ "$1",
+		1, {TEXTOID}
+	},
+	[ES_PLAN_GROUP_CREATE] = {
+		"WITH g AS (INSERT INTO es_store.consumer_groups (name, segment_count, "
+		"lease, owner) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING "
+		"RETURNING name) "
+		"INSERT INTO es_store.group_segments (group_name, segment) "
+		"SELECT g.name, s FROM g, pg_catalog.generate_series(0, "
+		"$2 OPERATOR(pg_catalog.-) 1) s",
+		4, {TEXTOID, INT4OID, INTERVALOID, NAMEOID}
+	},
+	[ES_PLAN_GROUP_DROP] = {
+		"WITH s AS (DELETE FROM es_store.group_segments s WHERE s.group_name" EQ "$1), "
+		"p AS (DELETE FROM es_store.parked_events p WHERE p.group_name" EQ "$1) "
+		"DELETE FROM es_store.consumer_groups g WHERE g.name" EQ "$1",
+		1, {TEXTOID}
+	},
+	[ES_PLAN_SEGMENT_CLAIM] = {
+		"UPDATE es_store.group_segments s SET consumer = $2, "
+		"lease_until = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $3 "
+		"WHERE s.group_name" EQ "$1 AND s.segment" EQ "("
+		"SELECT f.segment FROM es_store.group_segments f "
+		"WHERE f.group_name" EQ "$1 AND (f.consumer IS NULL OR "
+		"f.lease_until OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp()) "
+		"ORDER BY f.segment LIMIT 1 FOR UPDATE SKIP LOCKED) "
+		"RETURNING s.segment, s.position, s.lease_until",
+		3, {TEXTOID, TEXTOID, INTERVALOID}
+	},
+	[ES_PLAN_SEGMENT_LOCK] = {
+		"SELECT s.consumer, s.position, s.lease_until FROM es_store.group_segments s "
+		"WHERE s.group_name" EQ "$1 AND s.segment" EQ "$2 FOR UPDATE",
+		2, {TEXTOID, INT4OID}
+	},
+	[ES_PLAN_SEGMENT_RENEW] = {
+		"UPDATE es_store.group_segments s SET "
+		"lease_until = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $3 "
+		"WHERE s.group_name" EQ "$1 AND s.segment" EQ "$2 RETURNING s.lease_until",
+		3, {TEXTOID, INT4OID, INTERVALOID}
+	},
+	[ES_PLAN_SEGMENT_RELEASE] = {
+		"UPDATE es_store.group_segments s SET consumer = NULL, lease_until = NULL "
+		"WHERE s.group_name" EQ "$1 AND s.segment" EQ "$2",
+		2, {TEXTOID, INT4OID}
+	},
+	[ES_PLAN_SEGMENT_SAVE] = {
+		"UPDATE es_store.group_segments s SET position = $3, "
+		"saved_at = pg_catalog.now(), "
+		"lease_until = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $4 "
+		"WHERE s.group_name" EQ "$1 AND s.segment" EQ "$2",
+		4, {TEXTOID, INT4OID, INT8OID, INTERVALOID}
+	},
+	[ES_PLAN_PARK_EVENT] = {
+		"INSERT INTO es_store.parked_events AS p (group_name, global_position, "
+		"segment, consumer, error) VALUES ($1, $2, $3, $4, $5) "
+		"ON CONFLICT (group_name, global_position) DO UPDATE SET "
+		"segment = excluded.segment, consumer = excluded.consumer, "
+		"error = excluded.error, parked_at = pg_catalog.now()",
+		5, {TEXTOID, INT8OID, INT4OID, TEXTOID, TEXTOID}
+	},
+	[ES_PLAN_PARKED_EVENTS] = {
+		"SELECT p.global_position, p.segment, p.consumer, p.error, p.parked_at, "
+		"(SELECT CAST(ROW(" ROW_COLUMNS ") AS es_store.event) "
+		"FROM es_store.events e WHERE e.global_position" EQ "p.global_position) "
+		"FROM es_store.parked_events p WHERE p.group_name" EQ "$1 "
+		"ORDER BY p.global_position",
+		1, {TEXTOID}
+	},
+	[ES_PLAN_UNPARK_EVENT] = {
+		"DELETE FROM es_store.parked_events p WHERE p.group_name" EQ "$1 "
+		"AND p.global_position" EQ "$2",
+		2, {TEXTOID, INT8OID}
+	},
 	[ES_PLAN_HEAD_PLACEHOLDER] = {
 		"INSERT INTO es_store.aggregate_heads (bounded_context, "
 		"aggregate_type, aggregate_id, version, key_hash) "

@@ -1034,3 +1034,170 @@ GRANT EXECUTE ON FUNCTION
 	es_store.in_flight_appends(),
 	es_store.store_stats()
 	TO es_store_monitor;
+
+--
+-- Consumer groups (0.3.0, src/groups.c): a named group splits the feed
+-- into segment_count segments (read_feed's segment of an aggregate's key
+-- hash); a consumer claims a segment with a lease, which it renews, and
+-- saves the segment's position while it holds it; another consumer takes
+-- over a segment whose lease has run out.  Events a consumer cannot
+-- handle can be parked with their error and handled later.  A group
+-- belongs to the role that created it, as a checkpoint does.  The
+-- functions keep the three tables consistent (drop_consumer_group deletes
+-- a group's rows from all three), with no foreign keys: their triggers
+-- would differ between an installation and an update.
+--
+CREATE TABLE es_store.consumer_groups (
+	name			text PRIMARY KEY,
+	segment_count	integer NOT NULL,
+	lease			interval NOT NULL,
+	owner			name NOT NULL,
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE TABLE es_store.group_segments (
+	group_name		text NOT NULL,
+	segment			integer NOT NULL,
+	position		bigint NOT NULL DEFAULT 0,
+	consumer		text,
+	lease_until		timestamptz,
+	saved_at		timestamptz,
+	PRIMARY KEY (group_name, segment)
+);
+CREATE TABLE es_store.parked_events (
+	group_name		text NOT NULL,
+	global_position	bigint NOT NULL,
+	segment			integer NOT NULL,
+	consumer		text NOT NULL,
+	error			text NOT NULL,
+	parked_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (group_name, global_position)
+);
+SELECT pg_catalog.pg_extension_config_dump('es_store.consumer_groups', '');
+SELECT pg_catalog.pg_extension_config_dump('es_store.group_segments', '');
+SELECT pg_catalog.pg_extension_config_dump('es_store.parked_events', '');
+COMMENT ON TABLE es_store.consumer_groups IS 'consumer groups: the feed split into segments, each claimed by one consumer at a time';
+COMMENT ON TABLE es_store.group_segments IS 'each group''s segments: position, and the consumer holding its lease';
+COMMENT ON TABLE es_store.parked_events IS 'events a group''s consumer parked with their error, to handle later';
+REVOKE ALL ON es_store.consumer_groups, es_store.group_segments, es_store.parked_events FROM PUBLIC;
+
+CREATE FUNCTION es_store.create_consumer_group(
+	name			text,
+	segment_count	integer,
+	lease			interval DEFAULT '30 seconds')
+RETURNS void
+AS 'MODULE_PATHNAME', 'es_create_consumer_group'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.create_consumer_group(text, integer, interval)
+	IS 'create a consumer group of segment_count segments whose leases last lease (again with the same settings: nothing)';
+
+CREATE FUNCTION es_store.drop_consumer_group(name text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'es_drop_consumer_group'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.drop_consumer_group(text)
+	IS 'drop a consumer group, its segments'' positions and its parked events';
+
+CREATE FUNCTION es_store.claim_segment(
+	group_name		text,
+	consumer		text,
+	OUT segment		integer,
+	OUT segment_count integer,
+	OUT "position"	bigint,
+	OUT lease_until	timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'es_claim_segment'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER ROWS 1;
+COMMENT ON FUNCTION es_store.claim_segment(text, text)
+	IS 'claim a free segment of the group, or one whose lease ran out, for consumer: no row when none is free';
+
+CREATE FUNCTION es_store.renew_lease(group_name text, consumer text, segment integer)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'es_renew_lease'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.renew_lease(text, text, integer)
+	IS 'renew consumer''s lease on a segment it holds (SE007 when another consumer took it over)';
+
+CREATE FUNCTION es_store.release_segment(group_name text, consumer text, segment integer)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'es_release_segment'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.release_segment(text, text, integer)
+	IS 'give a segment up, so that another consumer can claim it at once';
+
+CREATE FUNCTION es_store.save_segment_position(group_name text, consumer text,
+	segment integer, "position" bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'es_save_segment_position'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.save_segment_position(text, text, integer, bigint)
+	IS 'save the position of a segment consumer holds, in the caller''s transaction, and renew its lease';
+
+CREATE FUNCTION es_store.park_event(group_name text, consumer text, segment integer,
+	global_position bigint, error text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'es_park_event'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.park_event(text, text, integer, bigint, text)
+	IS 'park an event of a segment consumer holds, with the error it raised, to handle it later';
+
+CREATE FUNCTION es_store.parked_events(
+	group_name		text,
+	OUT global_position bigint,
+	OUT segment		integer,
+	OUT consumer	text,
+	OUT error		text,
+	OUT parked_at	timestamptz,
+	OUT event		es_store.event)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'es_parked_events'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.parked_events(text)
+	IS 'the events parked in a group, in position order, with their errors and the events as stored';
+
+CREATE FUNCTION es_store.unpark_event(group_name text, global_position bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'es_unpark_event'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.unpark_event(text, bigint)
+	IS 'remove a parked event once it has been handled (replayed)';
+
+REVOKE ALL ON FUNCTION
+	es_store.create_consumer_group(text, integer, interval),
+	es_store.drop_consumer_group(text),
+	es_store.claim_segment(text, text),
+	es_store.renew_lease(text, text, integer),
+	es_store.release_segment(text, text, integer),
+	es_store.save_segment_position(text, text, integer, bigint),
+	es_store.park_event(text, text, integer, bigint, text),
+	es_store.parked_events(text),
+	es_store.unpark_event(text, bigint)
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	es_store.create_consumer_group(text, integer, interval),
+	es_store.drop_consumer_group(text),
+	es_store.claim_segment(text, text),
+	es_store.renew_lease(text, text, integer),
+	es_store.release_segment(text, text, integer),
+	es_store.save_segment_position(text, text, integer, bigint),
+	es_store.park_event(text, text, integer, bigint, text),
+	es_store.parked_events(text),
+	es_store.unpark_event(text, bigint)
+	TO es_store_writer, es_store_reader, es_store_admin;
+
+-- Every segment of every group: who holds it, until when, and how far
+-- behind the feed it is (as consumer_status for checkpoints).
+CREATE VIEW es_store.group_status AS
+SELECT s.group_name, s.segment, g.segment_count, g.owner, s.consumer, s.lease_until,
+	   s.lease_until OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp() AS lease_expired,
+	   s.position, s.saved_at, f.safe_position,
+	   GREATEST(f.safe_position OPERATOR(pg_catalog.-) s.position, 0) AS positions_behind,
+	   (SELECT pg_catalog.count(*) FROM es_store.parked_events p
+		WHERE p.group_name OPERATOR(pg_catalog.=) s.group_name
+		  AND p.segment OPERATOR(pg_catalog.=) s.segment) AS parked
+FROM es_store.group_segments s
+JOIN es_store.consumer_groups g ON g.name OPERATOR(pg_catalog.=) s.group_name
+CROSS JOIN (SELECT es_store.last_position() AS safe_position) f;
+COMMENT ON VIEW es_store.group_status
+	IS 'every consumer group segment: lease holder and expiry, position, positions behind the feed, parked events';
+REVOKE ALL ON es_store.group_status FROM PUBLIC;
+GRANT SELECT ON es_store.group_status TO es_store_monitor, es_store_admin;

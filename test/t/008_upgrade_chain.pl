@@ -108,7 +108,17 @@ sub probe
 		  [ 'delete_aggregate', q{SELECT deleted_version FROM es_store.delete_aggregate('up', 'probe-bytes', '%t', 3)}, 3 ],
 		  [ 'purge', q{SELECT events_removed >= 3 FROM es_store.purge(100000)}, 't' ],
 		  [ 'forget_aggregate', q{SELECT forgotten_version FROM es_store.forget_aggregate('up', 'probe-bytes', '%t', keep_tombstone => false)}, 3 ],
-		  [ 'store_stats', q{SELECT total_bytes > 0 AND safe_position > 0 FROM es_store.store_stats()}, 't' ];
+		  [ 'store_stats', q{SELECT total_bytes > 0 AND safe_position > 0 FROM es_store.store_stats()}, 't' ],
+		  # consumer groups
+		  [ 'create_consumer_group', q{SELECT count(*) FROM (SELECT es_store.create_consumer_group('%t-g', 2)) s}, 1 ],
+		  [ 'claim_segment', q{SELECT segment FROM es_store.claim_segment('%t-g', 'c')}, 0 ],
+		  [ 'renew_lease', q{SELECT es_store.renew_lease('%t-g', 'c', 0) > now()}, 't' ],
+		  [ 'save_segment_position', q{SELECT count(*) FROM (SELECT es_store.save_segment_position('%t-g', 'c', 0, 1)) s}, 1 ],
+		  [ 'park_event', q{SELECT count(*) FROM (SELECT es_store.park_event('%t-g', 'c', 0, 1, 'e')) s}, 1 ],
+		  [ 'parked_events', q{SELECT error FROM es_store.parked_events('%t-g')}, 'e' ],
+		  [ 'unpark_event', q{SELECT es_store.unpark_event('%t-g', 1)}, 't' ],
+		  [ 'release_segment', q{SELECT es_store.release_segment('%t-g', 'c', 0)}, 't' ],
+		  [ 'drop_consumer_group', q{SELECT es_store.drop_consumer_group('%t-g')}, 't' ];
 	}
 
 	# every function the installed version has is probed

@@ -37,6 +37,10 @@ $node->safe_psql('postgres', q{
 	CREATE EXTENSION es_store;
 	CREATE ROLE fuzz_owner;
 	SELECT count(*) FROM es_store.append_event('snap', 'snap', 'snap', 0, 'T', '{}');
+	-- a consumer group whose segment 0 'mc' holds for the whole test
+	SELECT es_store.create_consumer_group('mgroup', 2, '1 day');
+	SELECT segment FROM es_store.claim_segment('mgroup', 'mc');
+	SELECT es_store.create_consumer_group('fz', 3, '1 day');
 	CREATE VIEW inv AS SELECT
 		(SELECT count(*) FROM es_store.events) AS events,
 		(SELECT count(*) FROM es_store.aggregate_heads) AS heads,
@@ -115,6 +119,29 @@ my %kinds = (
 	event_version => [ '1',
 		[ 'NULL', '00000' ], [ '0', '22023' ], [ '-1', '22023' ], [ '2147483647', '00000' ],
 		[ '-2147483648', '22023' ] ],
+	group_new => [ q{'grp-%k'},
+		[ 'NULL', '22004' ], [ q{''}, '22023' ], [ q{repeat('g', 1025)}, '54000' ] ],
+	group_segment_count => [ '2',
+		[ 'NULL', '22004' ], [ '0', '22023' ], [ '-1', '22023' ], [ '1025', '22023' ],
+		[ '1024', '00000' ] ],
+	lease => [ q{'30 seconds'},
+		[ 'NULL', '22004' ], [ q{'0 seconds'}, '22023' ], [ q{'-1 second'}, '22023' ],
+		[ q{'1 day 1 second'}, '22023' ], [ q{'1 microsecond'}, '00000' ] ],
+	group => [ q{'mgroup'},
+		[ 'NULL', '22004' ], [ q{''}, '22023' ], [ q{'no-such-group'}, '42704' ],
+		[ q{repeat('g', 1025)}, '54000' ] ],
+	group_drop => [ q{'no-such-group-%k'},
+		[ 'NULL', '22004' ], [ q{''}, '22023' ] ],
+	consumer => [ q{'mc'},
+		[ 'NULL', '22004' ], [ q{''}, '22023' ], [ q{repeat('c', 1025)}, '54000' ] ],
+	consumer_other => [ q{'rc'},
+		[ 'NULL', '22004' ], [ q{''}, '22023' ], [ q{repeat('c', 1025)}, '54000' ] ],
+	group_segment => [ '0',
+		[ 'NULL', '22004' ], [ '-1', '22023' ], [ '2', '22023' ], [ '2147483647', '22023' ] ],
+	group_position => [ '1',
+		[ 'NULL', '22004' ], [ '-1', '22023' ] ],
+	park_error => [ q{'boom'},
+		[ 'NULL', '22004' ], [ q{''}, '00000' ] ],
 	appends => [ q{'[{"stream_name": "m-%k", "expected_version": 0, "events": [{"event_type": "M", "payload": 1}]}, {"stream_name": "n-%k", "expected_version": 0}]'},
 		[ 'NULL', '22004' ], [ q{'[]'}, '22023' ], [ q{'{}'}, '22023' ], [ q{'1'}, '22023' ],
 		[ q{'null'}, '22023' ], [ q{'[1]'}, '22023' ], [ q{'[{}]'}, '22004' ],
@@ -239,6 +266,15 @@ my @functions = (
 	[ 'append_stream', qw(stream expected types payloads metadatas ids versions text_opt text_opt text_opt) ],
 	[ 'append_events', qw(expected events) ],
 	[ 'append_aggregates', qw(appends) ],
+	[ 'create_consumer_group', qw(group_new group_segment_count lease) ],
+	[ 'claim_segment', qw(group consumer_other) ],
+	[ 'renew_lease', qw(group consumer group_segment) ],
+	[ 'save_segment_position', qw(group consumer group_segment group_position) ],
+	[ 'park_event', qw(group consumer group_segment group_position park_error) ],
+	[ 'parked_events', qw(group) ],
+	[ 'unpark_event', qw(group group_position) ],
+	[ 'release_segment', qw(group consumer_other group_segment) ],
+	[ 'drop_consumer_group', qw(group_drop) ],
 	[ 'append_bytes', qw(key key key expected types bytes_payloads metadatas ids versions text_opt text_opt text_opt) ],
 	[ 'append_event_bytes', qw(key key key expected type bytes_payload metadata id event_version text_opt text_opt text_opt) ],
 	[ 'append_at_version_bytes', qw(key explicit key version type bytes_payload metadata id event_version text_opt text_opt text_opt) ],
@@ -410,6 +446,9 @@ my @templates = (
 	sub { "SELECT count(*) FROM es_store.append_at_version('ctx', 'explicit', '" . pick('v1', 'v2') . "', " . pick('1', '2', '3', '7', '0', '-1', 'NULL') . ", 'F', '{}')" },
 	sub { 'SELECT count(*) FROM es_store.append_stream(' . stream_arg() . ', ' . version_arg() . ", ARRAY['F'], ARRAY['{}']::jsonb[])" },
 	sub { 'SELECT count(*) FROM es_store.append_events(' . version_arg() . ", jsonb_build_array(jsonb_build_object('stream_name', " . stream_arg() . ", 'event_type', 'J', 'payload', 1)))" },
+	sub { "SELECT count(*) FROM es_store.claim_segment('fz', '" . pick('c1', 'c2', 'c3') . "')" },
+	sub { "SELECT es_store.save_segment_position('fz', '" . pick('c1', 'c2', 'c3') . "', " . pick('0', '1', '2', '3') . ', ' . pick('0', '5', '1', '-1') . ')' },
+	sub { "SELECT es_store.release_segment('fz', '" . pick('c1', 'c2') . "', " . pick('0', '1') . ')' },
 	sub { 'SELECT count(*) FROM es_store.append_aggregates(jsonb_build_array('
 		  . "jsonb_build_object('stream_name', " . stream_arg() . ", 'expected_version', " . version_arg() . ", 'events', jsonb_build_array(jsonb_build_object('event_type', 'J', 'payload', 1))), "
 		  . "jsonb_build_object('stream_name', " . stream_arg() . ", 'expected_version', " . version_arg() . ')))' },
