@@ -80,6 +80,17 @@ rc=$?
 [ "$rc" = 0 ] || tail -n 40 "$ES_CLUSTER_DIR/bench.log"
 tally "test/bench/bench.sh --quick" "$rc"
 
+echo "== the README's Getting started, pasted (test/readme.sh)"
+bash test/readme.sh
+tally test/readme.sh $?
+
+echo "== client helpers (test/clients)"
+PGDATABASE=postgres /usr/bin/python3 test/clients/python/test_bank.py >"$ES_CLUSTER_DIR/clients_python.log" 2>&1
+rc=$?
+tail -n 1 "$ES_CLUSTER_DIR/clients_python.log"
+[ "$rc" = 0 ] || cat "$ES_CLUSTER_DIR/clients_python.log"
+tally test/clients/python/test_bank.py "$rc"
+
 echo "== the source tarball on its own (test/dist.sh)"
 bash test/dist.sh >"$ES_CLUSTER_DIR/dist.log" 2>&1
 rc=$?

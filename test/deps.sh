@@ -4,9 +4,11 @@
 set -euo pipefail
 
 # bsdextrautils: column(1), which the benchmark report uses;
-# postgresql-15-pgaudit: the auditing TAP test (test/t/013_pgaudit.pl).
+# postgresql-15-pgaudit: the auditing TAP test (test/t/013_pgaudit.pl);
+# python3-psycopg: the Python client helper's test (test/clients/python).
 PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap pgtap
-postgresql-15-pgaudit libipc-run-perl build-essential bsdextrautils"
+postgresql-15-pgaudit libipc-run-perl build-essential bsdextrautils
+python3-psycopg"
 
 missing=""
 for p in $PACKAGES; do

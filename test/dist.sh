@@ -21,8 +21,10 @@ make -s dist PG_CONFIG="$PG_CONFIG"
 mv "es_store-$v.tar.gz" "$work/"
 tar -xzf "$work/es_store-$v.tar.gz" -C "$work"
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    diff <(cd "$work/es_store-$v" && find . -type f | sed 's,^\./,,' | sort) <(git ls-files | sort) \
-        || fail "the tarball's files are not the tracked files (< tarball, > git)"
+    # the tree as it is here: tracked files, and new ones not ignored
+    diff <(cd "$work/es_store-$v" && find . -type f | sed 's,^\./,,' | sort) \
+         <(git ls-files --cached --others --exclude-standard | sort -u) \
+        || fail "the tarball's files are not the tree's (< tarball, > git)"
 fi
 echo "dist.sh: es_store-$v.tar.gz has $(tar -tzf "$work/es_store-$v.tar.gz" | grep -vc '/$') files"
 
