@@ -74,6 +74,28 @@ SELECT aggregate_id, aggregate_version FROM es_store.append_aggregates('[
 	 "events": [{"event_type": "Opened", "payload": {}, "event_id": "00000000-0000-4000-8000-000000000811"}]}
 ]');
 
+-- ... also when a check of the call has moved on since: the call held it,
+-- and its retry makes no check again (NULL version); a retry that repeats
+-- only some of the call's appends is SE002.
+SELECT aggregate_id, aggregate_version FROM es_store.append_aggregates('[
+	{"stream_name": "xfer-82", "expected_version": 0,
+	 "events": [{"event_type": "Opened", "payload": {}, "event_id": "00000000-0000-4000-8000-000000000821"}]},
+	{"stream_name": "xfer-80", "expected_version": 1}
+]');
+SELECT count(*) FROM es_store.append_stream('xfer-80', 1, ARRAY['Moved'], ARRAY['{}']::jsonb[]);
+SELECT aggregate_id, aggregate_version FROM es_store.append_aggregates('[
+	{"stream_name": "xfer-82", "expected_version": 0,
+	 "events": [{"event_type": "Opened", "payload": {}, "event_id": "00000000-0000-4000-8000-000000000821"}]},
+	{"stream_name": "xfer-80", "expected_version": 1}
+]');
+SELECT * FROM es_store.append_aggregates('[
+	{"stream_name": "xfer-82", "expected_version": 0,
+	 "events": [{"event_type": "Opened", "payload": {}, "event_id": "00000000-0000-4000-8000-000000000821"}]},
+	{"stream_name": "xfer-83", "expected_version": 0,
+	 "events": [{"event_type": "Opened", "payload": {}}]}
+]');
+\echo :LAST_ERROR_SQLSTATE
+
 -- Bad input: 22004, 22023 and 54000, nothing written.
 SELECT * FROM es_store.append_aggregates(NULL);
 \echo :LAST_ERROR_SQLSTATE
@@ -117,5 +139,5 @@ SELECT * FROM es_store.append_aggregates('[
 	{"stream_name": "acct-2", "events": [{"event_type": "A", "payload": {}}]}]');
 \echo :LAST_ERROR_SQLSTATE
 RESET es_store.max_batch_events;
-SELECT count(*) = :events_before + 3 AS only_the_checks_and_retry_test_wrote
+SELECT count(*) = :events_before + 5 AS only_the_checks_and_retry_test_wrote
 FROM es_store.events;

@@ -61,8 +61,18 @@ SELECT * FROM es_store.claim_segment('billing', 'intruder');
 \echo :LAST_ERROR_SQLSTATE
 SELECT es_store.drop_consumer_group('billing');
 \echo :LAST_ERROR_SQLSTATE
+-- ... even when it names the same settings (it must not pass for created)
+SELECT es_store.create_consumer_group('billing', 2, '1 minute');
+\echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 DROP ROLE es_regress_other;
+
+-- A parked event shows as the reads show it: hidden once its aggregate is
+-- deleted.
+SELECT es_store.park_event('billing', 'worker-2', 1, :first_position, 'again');
+SELECT deleted_version FROM es_store.delete_aggregate('grp', 'acct', 'g-1');
+SELECT global_position = :first_position AS first, (event).event_type IS NULL AS hidden
+FROM es_store.parked_events('billing') ORDER BY global_position;
 
 -- Bad input: 22004, 22023, 42704, 54000.
 SELECT es_store.create_consumer_group(NULL, 2);

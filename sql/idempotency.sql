@@ -200,3 +200,17 @@ SELECT aggregate_version FROM es_store.append_stream('acct-7', 0, ARRAY['Opened'
 -- Where each append began, as stored.
 SELECT aggregate_id, aggregate_version, batch_size
 FROM es_store.events WHERE aggregate_type IN ('account', 'blob') ORDER BY global_position;
+
+-- A feed marker's id (a delete's "$deleted") is stored in no aggregate's
+-- stream: reusing it is SE002, found before anything is drawn.
+SELECT count(*) FROM es_store.append_event('bank', 'gone', 'g-1', 0, 'Opened', '{}');
+SELECT deleted_version FROM es_store.delete_aggregate('bank', 'gone', 'g-1');
+SELECT event_id AS marker_id FROM es_store.read_feed(0, 100000)
+WHERE event_type = '$deleted' AND aggregate_id = 'g-1' \gset
+SELECT pg_temp.positions_drawn() AS drawn \gset
+\set VERBOSITY sqlstate
+SELECT * FROM es_store.append_event('bank', 'account', 'a-6', NULL, 'Opened', '{}',
+	event_id => :'marker_id');
+\set VERBOSITY default
+\echo :LAST_ERROR_SQLSTATE
+SELECT pg_temp.positions_drawn() = :drawn AS no_position_drawn;

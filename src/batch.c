@@ -382,7 +382,7 @@ find_stored_append(const EsBatch *b, EsAppendResult *r, bool own,
 	EsNotRetry	why = NOT_RETRY_PART;
 	int64	   *versions;
 	int64	   *positions;
-	int32		first_batch_size = 0;
+	int32	   *batch_sizes;
 	bool	   *found;
 
 	values[0] = b->key.bounded_context;
@@ -405,6 +405,7 @@ find_stored_append(const EsBatch *b, EsAppendResult *r, bool own,
 
 	versions = palloc(sizeof(int64) * b->nevents);
 	positions = palloc(sizeof(int64) * b->nevents);
+	batch_sizes = palloc(sizeof(int32) * b->nevents);
 	found = palloc0(sizeof(bool) * b->nevents);
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
@@ -427,8 +428,7 @@ find_stored_append(const EsBatch *b, EsAppendResult *r, bool own,
 			found[i] = true;
 			versions[i] = version;
 			positions[i] = position;
-			if (i == 0)
-				first_batch_size = batch_size;
+			batch_sizes[i] = batch_size;
 			stored++;
 			if (retry && !same_stream)
 			{
@@ -448,15 +448,16 @@ find_stored_append(const EsBatch *b, EsAppendResult *r, bool own,
 
 	/*
 	 * All of one append, in its order: consecutive versions from the first,
-	 * which began an append of this many events (or was stored before
-	 * 0.3.0, whose appends are not known)
+	 * which began an append of this many events, the others of the same
+	 * append (or all stored before 0.3.0, whose appends are not known)
 	 */
 	if (stored != b->nevents ||
-		(first_batch_size != b->nevents && first_batch_size != ES_BATCH_UNKNOWN))
+		(batch_sizes[0] != b->nevents && batch_sizes[0] != ES_BATCH_UNKNOWN))
 		retry = false;
 	for (int i = 1; retry && i < b->nevents; i++)
 	{
-		if (versions[i] != versions[0] + i)
+		if (versions[i] != versions[0] + i ||
+			batch_sizes[i] != (batch_sizes[0] == ES_BATCH_UNKNOWN ? ES_BATCH_UNKNOWN : 0))
 			retry = false;
 	}
 	if (!retry)
@@ -472,6 +473,31 @@ find_stored_append(const EsBatch *b, EsAppendResult *r, bool own,
 		r->positions[i] = positions[i];
 	}
 	return true;
+}
+
+/*
+ * Whether batch b (validated, with caller-supplied ids) is stored: its
+ * append retried, whose stored result is returned, with nothing locked or
+ * written.  SE002 when its ids are stored otherwise (find_stored_append).
+ * For append_aggregates' look at a whole call before it locks anything.
+ */
+EsAppendResult *
+es_batch_find_stored(EsBatch *b)
+{
+	EsAppendResult *r = palloc(sizeof(EsAppendResult));
+	EsGuard		guard;
+	bool		stored;
+
+	r->nevents = b->nevents;
+	r->event_ids = b->event_ids;
+	r->versions = palloc(sizeof(int64) * b->nevents);
+	r->positions = palloc(sizeof(int64) * b->nevents);
+	es_guard_enter(&guard);
+	SPI_connect();
+	stored = b->ids_supplied && find_stored_append(b, r, false, InvalidSnapshot);
+	SPI_finish();
+	es_guard_leave(&guard);
+	return stored ? r : NULL;
 }
 
 /*
@@ -701,15 +727,24 @@ es_append_batch(EsBatch *b)
 	 * 3: check and advance the head row, directly when direct.c can.  Once
 	 * the row is locked no other append to this stream can commit, so a
 	 * look for the ids after that finds an original that committed while
-	 * we waited: before the row is changed on the direct path, after it
-	 * (taking the advance back) on the statement path, which cannot tell
-	 * whether the row changed.  Under REPEATABLE READ and SERIALIZABLE a
-	 * row changed since the snapshot fails the statement with 40001.
+	 * we waited: before the row is changed, on the direct path when the
+	 * lock had to follow the row's update chain, on the statement path
+	 * (which cannot tell) after locking the row with a statement first; and
+	 * when there was no row to lock, after the advance that created it,
+	 * taking that back (the stream is new, nothing else of it to restore).
+	 * Under REPEATABLE READ and SERIALIZABLE a row changed since the
+	 * snapshot fails the statement with 40001.
 	 */
 	if (direct == NULL || !es_direct_head_advance(direct, b, &head))
 	{
+		bool		recheck = b->ids_supplied && !IsolationUsesXactSnapshot();
+		bool		locked = recheck && es_head_lock(&b->key);
+
+		if (locked && find_stored_append(b, r, false, InvalidSnapshot))
+			goto done;
 		head = es_head_advance(b);
-		if (head.matched && b->ids_supplied && !IsolationUsesXactSnapshot() &&
+		/* a head row created meanwhile, by the original: a new stream */
+		if (recheck && !locked && head.matched &&
 			find_stored_append(b, r, false, InvalidSnapshot))
 		{
 			if (b->expect != ES_EXPECT_AT_VERSION)

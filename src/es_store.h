@@ -156,11 +156,13 @@ typedef struct EsHead
 } EsHead;
 
 extern void es_batch_raise_wrong_version(const EsBatch *batch) pg_attribute_noreturn();
+extern EsAppendResult *es_batch_find_stored(EsBatch *batch);
 extern void es_raise_wrong_version(const EsStreamKey *key, EsExpectKind expect,
 								   int64 expected, int64 current) pg_attribute_noreturn();
 extern EsHead es_head_advance(const EsBatch *batch);
 extern int64 es_head_state(const EsStreamKey *key, bool latest, bool *forgotten);
 extern void es_head_undo_advance(int64 stream_id, int nevents);
+extern bool es_head_lock(const EsStreamKey *key);
 
 /* tables.c */
 typedef enum EsRelation
@@ -395,6 +397,7 @@ typedef enum EsPlanId
 	ES_PLAN_SNAPSHOT_DELETE,
 	ES_PLAN_LOCK_HEAD,			/* a head row FOR UPDATE, with its state */
 	ES_PLAN_HEAD_SHARE,			/* a head row FOR SHARE, with its state */
+	ES_PLAN_HEAD_LOCK_NO_KEY,	/* a head row locked as an append locks it */
 	ES_PLAN_GROUP_GET,			/* a consumer group's settings and owner */
 	ES_PLAN_GROUP_CREATE,		/* a group and its segments, unless it exists */
 	ES_PLAN_GROUP_DROP,

@@ -130,6 +130,20 @@ get_group(Datum name, Oid role)
 	return g;
 }
 
+/*
+ * The group was dropped (or dropped and made again with fewer segments)
+ * after get_group read it: as if it had not been there.
+ */
+static void
+raise_group_gone(const EsGroup *g)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("consumer group \"%s\" does not exist",
+					TextDatumGetCString(g->name)),
+			 errdetail("It was dropped, or made again with other segments, while this call ran.")));
+}
+
 /* The segment argument: from 0 to the group's segment_count - 1 (22023) */
 static int32
 segment_arg(FunctionCallInfo fcinfo, int argno, const EsGroup *g)
@@ -162,8 +176,10 @@ lock_held_segment(const EsGroup *g, int32 segment, Datum consumer)
 	HeapTuple	tup;
 
 	rc = SPI_execute_plan(es_plan(ES_PLAN_SEGMENT_LOCK), values, NULL, false, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "es_store segment lock failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed != 1)
+		raise_group_gone(g);
 	tup = SPI_tuptable->vals[0];
 	holder = SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &holder_null);
 	if (holder_null ||
@@ -200,6 +216,7 @@ es_create_consumer_group(PG_FUNCTION_ARGS)
 	Datum		lease;
 	Datum		values[4];
 	NameData	owner;
+	Oid			role = GetUserId();
 	EsGuard		guard;
 	int			rc;
 	Interval	max_lease = {.time = USECS_PER_DAY};
@@ -236,7 +253,7 @@ es_create_consumer_group(PG_FUNCTION_ARGS)
 	if (SPI_processed == 0)
 	{
 		/* it exists: the same group again is nothing, another is an error */
-		EsGroup		g = get_group(name, GetUserId());
+		EsGroup		g = get_group(name, role);
 
 		if (g.segment_count != segment_count ||
 			!DatumGetBool(DirectFunctionCall2(interval_eq, g.lease, lease)))
@@ -330,7 +347,7 @@ es_claim_segment(PG_FUNCTION_ARGS)
 		row[1] = Int32GetDatum(g.segment_count);
 		row[2] = SPI_getbinval(tup, desc, 2, &isnull);
 		row[3] = SPI_getbinval(tup, desc, 3, &isnull);
-		/* int8 and timestamptz are by value: nothing points into SPI memory */
+		/* copied into the result's memory while SPI's is still there */
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, nulls);
 	}
 	SPI_finish();
@@ -355,7 +372,7 @@ es_renew_lease(PG_FUNCTION_ARGS)
 	EsGroup		g;
 	int32		segment;
 	Datum		values[3];
-	Datum		until;
+	TimestampTz until;
 	bool		isnull;
 	int			rc;
 
@@ -370,10 +387,11 @@ es_renew_lease(PG_FUNCTION_ARGS)
 	rc = SPI_execute_plan(es_plan(ES_PLAN_SEGMENT_RENEW), values, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE_RETURNING || SPI_processed != 1)
 		elog(ERROR, "es_store lease renewal failed: %s", SPI_result_code_string(rc));
-	until = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	until = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
 	es_guard_leave(&guard);
-	PG_RETURN_DATUM(until);
+	PG_RETURN_TIMESTAMPTZ(until);
 }
 
 /*
@@ -403,8 +421,10 @@ es_release_segment(PG_FUNCTION_ARGS)
 	values[0] = name;
 	values[1] = Int32GetDatum(segment);
 	rc = SPI_execute_plan(es_plan(ES_PLAN_SEGMENT_LOCK), values, NULL, false, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "es_store segment lock failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed != 1)
+		raise_group_gone(&g);
 	{
 		bool		isnull;
 		Datum		holder = SPI_getbinval(SPI_tuptable->vals[0],
@@ -524,7 +544,9 @@ es_park_event(PG_FUNCTION_ARGS)
  *		consumer, error, parked_at, event)
  *
  * The group's parked events in position order, each with the event as
- * stored (NULL when a purge or a forget removed it since).
+ * the reads show it: NULL when a purge or a forget removed it since, or a
+ * delete or retention hides it (plans.c EVENT_VISIBLE), so that parking a
+ * position shows nothing the feed would not.
  */
 PG_FUNCTION_INFO_V1(es_parked_events);
 Datum

@@ -151,3 +151,22 @@ es_head_undo_advance(int64 stream_id, int nevents)
 		elog(ERROR, "could not restore the version of stream %lld",
 			 (long long) stream_id);
 }
+
+/*
+ * Lock the head row of key as an append's advance locks it (FOR NO KEY
+ * UPDATE: waiting for an append in flight, and under READ COMMITTED then
+ * locking its latest version), until the transaction ends.  Returns false
+ * when the key has no head row.
+ */
+bool
+es_head_lock(const EsStreamKey *key)
+{
+	Datum		values[3];
+	int			rc;
+
+	key_values(key, values);
+	rc = SPI_execute_plan(es_plan(ES_PLAN_HEAD_LOCK_NO_KEY), values, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "es_store head lock failed: %s", SPI_result_code_string(rc));
+	return SPI_processed == 1;
+}

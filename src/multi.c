@@ -27,7 +27,10 @@
  * set_stream_metadata makes one), so that a creator waits for it too.
  *
  * Everything runs in one statement of the caller's transaction: an error
- * in any entry (SE001 above all) leaves nothing of the others.
+ * in any entry (SE001 above all) leaves nothing of the others.  A retry of
+ * a stored call (every append's events stored as its append, found before
+ * anything is locked) returns the stored results and makes no check again
+ * (stored_call).
  *
  *-------------------------------------------------------------------------
  */
@@ -269,6 +272,45 @@ check_entry(Entry *e)
 	es_guard_leave(&guard);
 }
 
+/*
+ * Whether the call (its entries in sorted) is a retry of one that is
+ * stored: every entry with events names events stored as its append (their
+ * stored results are taken, and the checks are not made again: the call
+ * they belonged to held them).  False when no entry's events are stored;
+ * SE002 when only some are (a retry must repeat the whole call).  Looks
+ * without locking, so the ordinary path, which locks in key order, still
+ * decides for a call whose original is in flight.
+ */
+static bool
+stored_call(Entry **sorted, int n)
+{
+	int			appends = 0;
+	int			stored = 0;
+	Entry    *first_new = NULL;
+
+	for (int i = 0; i < n; i++)
+	{
+		EsBatch    *b = sorted[i]->batch;
+
+		CHECK_FOR_INTERRUPTS();
+		if (b->nevents == 0)
+			continue;
+		appends++;
+		if (b->ids_supplied && (sorted[i]->result = es_batch_find_stored(b)) != NULL)
+			stored++;
+		else if (first_new == NULL)
+			first_new = sorted[i];
+	}
+	if (stored > 0 && stored < appends)
+		ereport(ERROR,
+				(errcode(ERRCODE_ES_DUPLICATE_EVENT),
+				 errmsg("append_aggregates repeats some of a stored call's appends, but not the one to stream \"%s\"",
+						first_new->batch->key.display),
+				 errdetail("%d of the call's %d appends are stored already.", stored, appends),
+				 errhint("A retry must repeat the whole call, every append with its event ids; new appends belong in a call of their own.")));
+	return stored > 0;
+}
+
 /* The result rows of entry e into the result set */
 static void
 put_entry(ReturnSetInfo *rsinfo, const Entry *e)
@@ -282,7 +324,9 @@ put_entry(ReturnSetInfo *rsinfo, const Entry *e)
 	values[2] = b->key.aggregate_id;
 	if (b->nevents == 0)
 	{
+		/* a check of a retried call was not made again: no version */
 		nulls[3] = nulls[5] = true;
+		nulls[4] = e->checked_version < 0;
 		values[4] = Int64GetDatum(e->checked_version);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		return;
@@ -358,13 +402,22 @@ es_append_aggregates(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	for (int i = 0; i < n; i++)
+	if (stored_call(sorted, n))
 	{
-		CHECK_FOR_INTERRUPTS();
-		if (sorted[i]->batch->nevents > 0)
-			sorted[i]->result = es_append_batch(sorted[i]->batch);
-		else
-			check_entry(sorted[i]);
+		for (int i = 0; i < n; i++)
+			if (sorted[i]->batch->nevents == 0)
+				sorted[i]->checked_version = -1;
+	}
+	else
+	{
+		for (int i = 0; i < n; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (sorted[i]->batch->nevents > 0)
+				sorted[i]->result = es_append_batch(sorted[i]->batch);
+			else
+				check_entry(sorted[i]);
+		}
 	}
 	for (int i = 0; i < n; i++)
 		put_entry(rsinfo, entries[i]);

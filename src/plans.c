@@ -311,15 +311,16 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	},
 	/*
 	 * Stored events with these ids (batch.c find_stored_append): id,
-	 * version, position, whether in the stream of key $1..$3, batch_size,
-	 * then the content a retry must repeat
+	 * version, position, whether in the stream of key $1..$3 (never for a
+	 * marker: stream id 0 has no head row), batch_size, then the content a
+	 * retry must repeat
 	 */
 #define FIND_EVENT_IDS(batch_size, payload_bytes) \
 	"SELECT e.event_id, e.aggregate_version, e.global_position, " \
-	"(" KEY_MATCHES ") AS same_stream, " batch_size ", e.event_type, " \
-	"e.event_version, e.payload, " payload_bytes ", e.metadata, " \
-	"e.correlation_id, e.causation_id, e.trace_id " \
-	"FROM es_store.events e JOIN es_store.aggregate_heads h " \
+	"COALESCE((" KEY_MATCHES "), false) AS same_stream, " batch_size ", " \
+	"e.event_type, e.event_version, e.payload, " payload_bytes ", " \
+	"e.metadata, e.correlation_id, e.causation_id, e.trace_id " \
+	"FROM es_store.events e LEFT JOIN es_store.aggregate_heads h " \
 	"ON h.stream_id" EQ "e.stream_id " \
 	"WHERE e.event_id" EQ "ANY ($4)"
 	[ES_PLAN_FIND_EVENT_IDS] = {
@@ -463,6 +464,12 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	 * version 0 to lock (as set_stream_metadata makes one), unless another
 	 * transaction created the key meanwhile.
 	 */
+	/* batch.c's statement path: the head row locked before the look for ids */
+	[ES_PLAN_HEAD_LOCK_NO_KEY] = {
+		"SELECT 1 FROM es_store.aggregate_heads h WHERE " KEY_MATCHES
+		" FOR NO KEY UPDATE",
+		3, {TEXTOID, TEXTOID, TEXTOID}
+	},
 	[ES_PLAN_HEAD_SHARE] = {
 		"SELECT h.version, h.deleted_at IS NOT NULL, "
 		"h.forgotten_at IS NOT NULL FROM es_store.aggregate_heads h "
@@ -542,7 +549,10 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	[ES_PLAN_PARKED_EVENTS] = {
 		"SELECT p.global_position, p.segment, p.consumer, p.error, p.parked_at, "
 		"(SELECT CAST(ROW(" ROW_COLUMNS ") AS es_store.event) "
-		"FROM es_store.events e WHERE e.global_position" EQ "p.global_position) "
+		"FROM es_store.events e LEFT JOIN es_store.aggregate_heads h "
+		"ON h.stream_id" EQ "e.stream_id "
+		"WHERE e.global_position" EQ "p.global_position "
+		"AND (h.stream_id IS NULL OR " EVENT_VISIBLE ")) "
 		"FROM es_store.parked_events p WHERE p.group_name" EQ "$1 "
 		"ORDER BY p.global_position",
 		1, {TEXTOID}

@@ -32,7 +32,8 @@ sub conflicts
 	for my $sql (
 		"SELECT * FROM es_store.append_event('log', 'acct', 'a', 0, 'Opened', '{}') /* se001 $tag */",
 		"SELECT es_store.save_checkpoint('proj', 2, expected_position => 0) /* se005 $tag */",
-		"SELECT * FROM es_store.append_event('log', 'acct', 'b', 0, 'Opened', '{}', event_id => '00000000-0000-4000-8000-000000000001') /* se002 $tag */")
+		"SELECT * FROM es_store.append_event('log', 'acct', 'b', 0, 'Opened', '{}', event_id => '00000000-0000-4000-8000-000000000001') /* se002 $tag */",
+		"DO \$\$ BEGIN RAISE 'not es_store''s' USING ERRCODE = 'SE001'; END \$\$ /* user $tag */")
 	{
 		my ($ret, $out, $err) = $node->psql('postgres',
 			"SET es_store.log_conflicts = $setting; $sql");
@@ -52,6 +53,7 @@ my $log = slurp_file($node->logfile, $offset);
 unlike($log, qr/STATEMENT:  [^\n]*se001 quiet/, 'SE001 is not logged with log_conflicts off');
 unlike($log, qr/STATEMENT:  [^\n]*se005 quiet/, 'SE005 is not logged with log_conflicts off');
 like($log, qr/STATEMENT:  [^\n]*se002 quiet/, 'SE002 is logged with log_conflicts off');
+like($log, qr/STATEMENT:  [^\n]*user quiet/, 'an SE001 a role raises itself is logged with log_conflicts off');
 like($log, qr/STATEMENT:  [^\n]*se001 loud/, 'SE001 is logged with log_conflicts on');
 like($log, qr/STATEMENT:  [^\n]*se005 loud/, 'SE005 is logged with log_conflicts on');
 like($log, qr/STATEMENT:  [^\n]*se002 loud/, 'SE002 is logged with log_conflicts on');
