@@ -49,7 +49,7 @@ DIST_FILES	= .ci .editorconfig .gitignore CHANGELOG.md META.json Makefile README
 dist:
 	tar -czf $(DIST).tar.gz --transform 's,^,$(DIST)/,' --sort=name \
 		--exclude='*.o' --exclude='*.so' --exclude='*.bc' --exclude=src/exports.map \
-		--exclude=test/bench/out --exclude=test/clients/node/node_modules \
+		--exclude=test/bench/out --exclude=node_modules \
 		--exclude='__pycache__' $(DIST_FILES)
 
 pgtap:

@@ -90,6 +90,12 @@ rc=$?
 tail -n 1 "$ES_CLUSTER_DIR/clients_python.log"
 [ "$rc" = 0 ] || cat "$ES_CLUSTER_DIR/clients_python.log"
 tally test/clients/python/test_bank.py "$rc"
+{ (cd src/clients/node && npm ci --no-audit --no-fund) && node test/clients/node/test_bank.js; } \
+    >"$ES_CLUSTER_DIR/clients_node.log" 2>&1
+rc=$?
+tail -n 1 "$ES_CLUSTER_DIR/clients_node.log"
+[ "$rc" = 0 ] || cat "$ES_CLUSTER_DIR/clients_node.log"
+tally test/clients/node/test_bank.js "$rc"
 
 echo "== the source tarball on its own (test/dist.sh)"
 bash test/dist.sh >"$ES_CLUSTER_DIR/dist.log" 2>&1

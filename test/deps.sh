@@ -14,6 +14,10 @@ missing=""
 for p in $PACKAGES; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
+# Node.js and npm (the Node.js client helper's test), from Debian unless
+# the machine has them already (from nodesource, say, whose nodejs carries
+# npm and conflicts with Debian's npm package)
+command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
 [ -z "$missing" ] && exit 0
 
 SUDO=""
