@@ -10,10 +10,26 @@ CREATE TEMP TABLE fresh_columns AS
 SELECT c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull
 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
 WHERE c.relnamespace = 'es_store'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped;
--- Constraints, triggers, and what pg_dump dumps.
+-- Constraints, triggers, what pg_dump dumps, and the privileges, column
+-- defaults, indexes and view definitions of the schema's relations.
 CREATE VIEW es_objects AS
-SELECT 'constraint' AS kind, conrelid::regclass::text AS rel,
-	   conname::text AS name, pg_get_constraintdef(oid) AS definition
+SELECT 'acl' AS kind, c.relname::text AS rel, c.relkind::text AS name,
+	   coalesce(c.relacl::text, '') AS definition
+FROM pg_class c WHERE c.relnamespace = 'es_store'::regnamespace AND c.relkind IN ('r', 'v', 'S')
+UNION ALL
+SELECT 'default', c.relname::text, a.attname::text, pg_get_expr(d.adbin, d.adrelid)
+FROM pg_attrdef d JOIN pg_class c ON c.oid = d.adrelid
+JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+WHERE c.relnamespace = 'es_store'::regnamespace
+UNION ALL
+SELECT 'index', i.tablename::text, i.indexname::text, i.indexdef
+FROM pg_indexes i WHERE i.schemaname = 'es_store'
+UNION ALL
+SELECT 'view', c.relname::text, '', pg_get_viewdef(c.oid)
+FROM pg_class c WHERE c.relnamespace = 'es_store'::regnamespace AND c.relkind = 'v'
+UNION ALL
+SELECT 'constraint', conrelid::regclass::text,
+	   conname::text, pg_get_constraintdef(oid)
 FROM pg_constraint WHERE connamespace = 'es_store'::regnamespace
 UNION ALL
 SELECT 'trigger', tgrelid::regclass::text, tgname::text,
