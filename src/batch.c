@@ -475,6 +475,19 @@ find_stored_append(const EsBatch *b, EsAppendResult *r, bool own,
 	return true;
 }
 
+/* An empty result for batch b, in the caller's memory context */
+static EsAppendResult *
+new_result(const EsBatch *b)
+{
+	EsAppendResult *r = palloc(sizeof(EsAppendResult));
+
+	r->nevents = b->nevents;
+	r->event_ids = b->event_ids;
+	r->versions = palloc(sizeof(int64) * b->nevents);
+	r->positions = palloc(sizeof(int64) * b->nevents);
+	return r;
+}
+
 /*
  * Whether batch b (validated, with caller-supplied ids) is stored: its
  * append retried, whose stored result is returned, with nothing locked or
@@ -484,14 +497,10 @@ find_stored_append(const EsBatch *b, EsAppendResult *r, bool own,
 EsAppendResult *
 es_batch_find_stored(EsBatch *b)
 {
-	EsAppendResult *r = palloc(sizeof(EsAppendResult));
+	EsAppendResult *r = new_result(b);
 	EsGuard		guard;
 	bool		stored;
 
-	r->nevents = b->nevents;
-	r->event_ids = b->event_ids;
-	r->versions = palloc(sizeof(int64) * b->nevents);
-	r->positions = palloc(sizeof(int64) * b->nevents);
 	es_guard_enter(&guard);
 	SPI_connect();
 	stored = b->ids_supplied && find_stored_append(b, r, false, InvalidSnapshot);
@@ -685,16 +694,11 @@ insert_events(const EsBatch *b, int64 stream_id, const EsAppendResult *r)
 EsAppendResult *
 es_append_batch(EsBatch *b)
 {
-	EsAppendResult *r = palloc(sizeof(EsAppendResult));
+	EsAppendResult *r = new_result(b);
 	EsHead		head;
 	EsDirect   *direct = NULL;
 	uint64		inserted;
 	EsGuard		guard;
-
-	r->nevents = b->nevents;
-	r->event_ids = b->event_ids;
-	r->versions = palloc(sizeof(int64) * b->nevents);
-	r->positions = palloc(sizeof(int64) * b->nevents);
 
 	es_guard_enter(&guard);
 	SPI_connect();
