@@ -46,24 +46,25 @@ BEGIN
 END
 $$;
 
--- The consumer loop from README.md ("A consumer loop"), verbatim: it
--- commits page by page and stops when caught up.
+-- The consumer loop of README.md ("A consumer loop"; test/readme.sh runs
+-- the README's own text): it saves each page's checkpoint before applying
+-- the page, commits page by page and stops when caught up.
 DO $$
 DECLARE
-	cp        bigint;
-	last_seen bigint;
-	ev        es_store.event;
+	cp   bigint;
+	page es_store.event[];
+	ev   es_store.event;
 BEGIN
 	LOOP
 		cp := es_store.get_checkpoint('orders-view');
-		last_seen := cp;
-		FOR ev IN SELECT * FROM es_store.read_feed(cp, 500) LOOP
+		page := ARRAY(SELECT e FROM es_store.read_feed(cp, 500) e);
+		EXIT WHEN cardinality(page) = 0;       -- caught up: sleep, or wait for a NOTIFY
+		PERFORM es_store.save_checkpoint('orders-view', page[cardinality(page)].global_position,
+										 expected_position => cp);
+		FOREACH ev IN ARRAY page LOOP
 			-- apply ev to your read model here, e.g.
 			-- INSERT INTO order_totals ... ON CONFLICT ... DO UPDATE ...;
-			last_seen := ev.global_position;
 		END LOOP;
-		EXIT WHEN last_seen = cp;             -- caught up: sleep, or wait for a NOTIFY
-		PERFORM es_store.save_checkpoint('orders-view', last_seen, expected_position => cp);
 		COMMIT;                                -- read model and checkpoint together
 	END LOOP;
 END

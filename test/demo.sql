@@ -40,22 +40,24 @@ SELECT * FROM es_store.append_event('shop', 'order', '1002', 1, 'ItemAdded', '{"
 CREATE TABLE order_counts (event_type text PRIMARY KEY, n int NOT NULL);
 DO $$
 DECLARE
-	cp bigint;
-	ev record;
-	last_seen bigint;
+	cp   bigint;
+	page es_store.event[];
+	ev   es_store.event;
 BEGIN
 	LOOP
 		cp := es_store.get_checkpoint('order-counts');
-		last_seen := NULL;
-		FOR ev IN SELECT * FROM es_store.read_feed(cp, 2) LOOP
+		page := ARRAY(SELECT e FROM es_store.read_feed(cp, 2) e);
+		EXIT WHEN cardinality(page) = 0;
+		-- the checkpoint first (compare-and-set: a competing consumer gets
+		-- SE005 here), then the read model, then one commit for both
+		PERFORM es_store.save_checkpoint('order-counts', page[cardinality(page)].global_position,
+										 expected_position => cp);
+		FOREACH ev IN ARRAY page LOOP
 			INSERT INTO order_counts VALUES (ev.event_type, 1)
 			ON CONFLICT (event_type) DO UPDATE SET n = order_counts.n + 1;
-			last_seen := ev.global_position;
 		END LOOP;
-		EXIT WHEN last_seen IS NULL;
-		PERFORM es_store.save_checkpoint('order-counts', last_seen);
 		COMMIT;
-		RAISE NOTICE 'page committed, checkpoint now %', last_seen;
+		RAISE NOTICE 'page committed, checkpoint now %', page[cardinality(page)].global_position;
 	END LOOP;
 END
 $$;

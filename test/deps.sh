@@ -8,16 +8,18 @@ set -euo pipefail
 # python3-psycopg: the Python client helper's test (test/clients/python).
 PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap pgtap
 postgresql-15-pgaudit libipc-run-perl build-essential bsdextrautils
-python3-psycopg"
+python3-psycopg ca-certificates"
 
 missing=""
 for p in $PACKAGES; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
-# Node.js and npm (the Node.js client helper's test), from Debian unless
-# the machine has them already (from nodesource, say, whose nodejs carries
-# npm and conflicts with Debian's npm package)
-command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
+# Node.js, npm and node-postgres (the Node.js client helper's test), from
+# Debian unless the machine has Node.js and npm already (from nodesource,
+# say, whose nodejs carries npm and conflicts with Debian's npm package).
+# The test takes pg from the npm registry when it can reach it, else
+# Debian's node-pg.
+command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm node-pg"
 [ -z "$missing" ] && exit 0
 
 SUDO=""

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test/readme.sh: the README's "Getting started" SQL, pasted into psql in a
 # new database, runs as the README says: every statement succeeds but the
-# one the README shows failing with SE001.  Needs a running server
+# one the README shows failing with SE001; then its "A consumer loop" runs
+# over those events and catches up.  Needs a running server
 # (PGHOST/PGPORT/PGUSER as a superuser, as test/check.sh sets them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,3 +20,12 @@ if [ "$errors" != 1 ] || ! printf '%s\n' "$out" | grep -q '^ERROR:  SE001: wrong
     exit 1
 fi
 echo "readme.sh: Getting started ran; the one error is the SE001 the README shows"
+
+# "A consumer loop", as the README has it, over those events: it ends with
+# the checkpoint at the last event
+loop=$(awk '/^### A consumer loop/ {on = 1} on && /^```sql/ {grab = 1; next} grab && /^```/ {exit} grab {print}' README.md)
+[ -n "$loop" ] || { echo "readme.sh: no SQL under A consumer loop" >&2; exit 1; }
+printf '%s\n' "$loop" | $PSQL -d "$db" -v ON_ERROR_STOP=1 >/dev/null
+caught_up=$($PSQL -d "$db" -Atc "SELECT es_store.get_checkpoint('orders-view') = (SELECT max(global_position) FROM es_store.read_feed(0, 100000))")
+[ "$caught_up" = t ] || { echo "readme.sh: the consumer loop did not catch up" >&2; exit 1; }
+echo "readme.sh: the consumer loop ran and caught up"

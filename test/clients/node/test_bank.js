@@ -8,7 +8,18 @@
 const path = require('path');
 const crypto = require('crypto');
 const clientDir = path.join(__dirname, '..', '..', '..', 'src', 'clients', 'node');
-const { Client } = require(path.join(clientDir, 'node_modules', 'pg'));
+// pg as npm installs it beside the helper, else as the system has it
+// (Debian's node-pg); the helper itself needs nothing but a client
+let pg;
+let pgFrom;
+try {
+  pg = require(path.join(clientDir, 'node_modules', 'pg'));
+  pgFrom = 'npm';
+} catch (err) {
+  pg = require('pg');
+  pgFrom = 'the system (' + require.resolve('pg') + ')';
+}
+const { Client } = pg;
 const es = require(clientDir);
 
 const DB = 'es_clients_node';
@@ -168,7 +179,7 @@ async function run() {
   check(Math.min(...Object.values(fromEvents)) >= 0, 'no account is overdrawn');
   check(transfers === pairs && pairs === done + 1, `one transfers row and one event pair per transfer (${transfers})`);
   await conn.end();
-  console.log(`bank example: ${done} transfers by 4 workers, projection in ${pages} pages`);
+  console.log(`bank example: ${done} transfers by 4 workers, projection in ${pages} pages (pg from ${pgFrom})`);
 }
 
 function num(v) { return v === null ? null : Number(v); }
