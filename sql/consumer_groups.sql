@@ -51,6 +51,34 @@ SELECT global_position = :first_position AS first, segment, consumer, error,
 	   (event).event_type, (event).aggregate_id IS NULL AS no_event
 FROM es_store.parked_events('billing');
 SELECT group_name, segment, parked FROM es_store.group_status WHERE group_name = 'billing' ORDER BY segment;
+-- The monitoring role reads group_status: segment 0 was saved past its
+-- last event (nothing unread in it); segment 1 has not moved.
+CREATE ROLE es_regress_watch IN ROLE es_store_monitor;
+SET ROLE es_regress_watch;
+SELECT segment, consumer, oldest_unread_at IS NOT NULL AS behind_in_time,
+	   time_behind >= interval '0' AS counted
+FROM es_store.group_status WHERE group_name = 'billing' ORDER BY segment;
+RESET ROLE;
+DROP ROLE es_regress_watch;
+-- ... and the event it times is the segment's first, as read_feed's
+-- segment filter finds it (events of separate transactions: their times
+-- differ).
+SELECT es_store.create_consumer_group('probe', 3, '1 minute');
+SELECT es_store.last_position() AS before \gset
+SELECT segment FROM es_store.claim_segment('probe', 'pw');
+SELECT segment FROM es_store.claim_segment('probe', 'pw');
+SELECT segment FROM es_store.claim_segment('probe', 'pw');
+SELECT count(*) FROM generate_series(0, 2) k, LATERAL es_store.save_segment_position('probe', 'pw', k, :before);
+SELECT count(*) FROM es_store.append_event('probe', 'p', 'p-1', NULL, 'E', '{}');
+SELECT count(*) FROM es_store.append_event('probe', 'p', 'p-2', NULL, 'E', '{}');
+SELECT count(*) FROM es_store.append_event('probe', 'p', 'p-3', NULL, 'E', '{}');
+SELECT count(*) FROM es_store.append_event('probe', 'p', 'p-4', NULL, 'E', '{}');
+SELECT count(*) FROM es_store.append_event('probe', 'p', 'p-5', NULL, 'E', '{}');
+SELECT count(*) FROM es_store.append_event('probe', 'p', 'p-6', NULL, 'E', '{}');
+SELECT s.segment, s.oldest_unread_at = (SELECT f.created_at FROM es_store.read_feed(:before, 1,
+		segment => s.segment, segment_count => 3) f) AS as_read_feed
+FROM es_store.group_status s WHERE s.group_name = 'probe' ORDER BY s.segment;
+SELECT es_store.drop_consumer_group('probe');
 SELECT es_store.unpark_event('billing', :first_position) AS removed,
 	   es_store.unpark_event('billing', :first_position) AS again;
 

@@ -18,7 +18,7 @@
 #define ERRCODE_ES_WRONG_EXPECTED_VERSION	MAKE_SQLSTATE('S','E','0','0','1')
 /* event id already stored by a different append */
 #define ERRCODE_ES_DUPLICATE_EVENT			MAKE_SQLSTATE('S','E','0','0','2')
-/* the stream is deleted */
+/* the stream was forgotten (its tombstone takes no append) */
 #define ERRCODE_ES_STREAM_DELETED			MAKE_SQLSTATE('S','E','0','0','3')
 /* a checkpoint would move backwards */
 #define ERRCODE_ES_CHECKPOINT_BACKWARDS		MAKE_SQLSTATE('S','E','0','0','4')

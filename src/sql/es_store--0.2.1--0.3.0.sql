@@ -898,18 +898,42 @@ GRANT EXECUTE ON FUNCTION
 	TO es_store_writer, es_store_reader, es_store_admin;
 
 -- Every segment of every group: who holds it, until when, and how far
--- behind the feed it is (as consumer_status for checkpoints).
+-- behind the feed it is (as consumer_status for checkpoints; the time of the
+-- segment's own first unread event, found by scanning the feed after the
+-- position for one of the segment: about segment_count events).
 CREATE VIEW es_store.group_status AS
 SELECT s.group_name, s.segment, g.segment_count, g.owner, s.consumer, s.lease_until,
 	   s.lease_until OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp() AS lease_expired,
 	   s.position, s.saved_at, f.safe_position,
 	   GREATEST(f.safe_position OPERATOR(pg_catalog.-) s.position, 0) AS positions_behind,
+	   u.unread_at AS oldest_unread_at,
+	   pg_catalog.now() OPERATOR(pg_catalog.-) u.unread_at AS time_behind,
 	   (SELECT pg_catalog.count(*) FROM es_store.parked_events p
 		WHERE p.group_name OPERATOR(pg_catalog.=) s.group_name
 		  AND p.segment OPERATOR(pg_catalog.=) s.segment) AS parked
 FROM es_store.group_segments s
 JOIN es_store.consumer_groups g ON g.name OPERATOR(pg_catalog.=) s.group_name
-CROSS JOIN (SELECT es_store.last_position() AS safe_position) f;
+CROSS JOIN (SELECT es_store.last_position() AS safe_position) f
+-- the segment's first unread event: the first after its position whose key
+-- hash is the segment's modulo segment_count, as read_feed's segment
+-- filter computes it (src/scan.c feed_filter_keeps)
+LEFT JOIN LATERAL (
+	SELECT COALESCE(CASE WHEN pg_catalog.current_setting('track_commit_timestamp')
+							  OPERATOR(pg_catalog.=) 'on'
+						 THEN pg_catalog.pg_xact_commit_timestamp(e.xmin) END,
+					e.created_at) AS unread_at
+	FROM es_store.events e
+	WHERE e.global_position OPERATOR(pg_catalog.>) s.position
+	  AND e.global_position OPERATOR(pg_catalog.<=) f.safe_position
+	  AND (pg_catalog.hashtextextended(CAST(pg_catalog.length(e.bounded_context) AS pg_catalog.text) OPERATOR(pg_catalog.||) ':'
+				OPERATOR(pg_catalog.||) e.bounded_context OPERATOR(pg_catalog.||)
+				CAST(pg_catalog.length(e.aggregate_type) AS pg_catalog.text) OPERATOR(pg_catalog.||) ':'
+				OPERATOR(pg_catalog.||) e.aggregate_type OPERATOR(pg_catalog.||) e.aggregate_id, 0)
+			 OPERATOR(pg_catalog.%) CAST(g.segment_count AS pg_catalog.int8)
+			 OPERATOR(pg_catalog.+) g.segment_count)
+		  OPERATOR(pg_catalog.%) g.segment_count OPERATOR(pg_catalog.=) s.segment
+	ORDER BY e.global_position
+	LIMIT 1) u ON true;
 COMMENT ON VIEW es_store.group_status
 	IS 'every consumer group segment: lease holder and expiry, position, positions behind the feed, parked events';
 REVOKE ALL ON es_store.group_status FROM PUBLIC;

@@ -18,7 +18,7 @@ export interface StoredEvent {
 export class EsStoreError extends Error { code: string; detail?: string; hint?: string; cause: unknown }
 export class WrongExpectedVersion extends EsStoreError {}
 export class DuplicateEvent extends EsStoreError {}
-export class StreamDeleted extends EsStoreError {}
+export class StreamForgotten extends EsStoreError {}
 export class CheckpointBackwards extends EsStoreError {}
 export class CheckpointMoved extends EsStoreError {}
 export class SnapshotAhead extends EsStoreError {}

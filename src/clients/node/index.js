@@ -33,14 +33,14 @@ class EsStoreError extends Error {
 }
 class WrongExpectedVersion extends EsStoreError {}
 class DuplicateEvent extends EsStoreError {}
-class StreamDeleted extends EsStoreError {}
+class StreamForgotten extends EsStoreError {}
 class CheckpointBackwards extends EsStoreError {}
 class CheckpointMoved extends EsStoreError {}
 class SnapshotAhead extends EsStoreError {}
 class SegmentNotHeld extends EsStoreError {}
 
 const ERRORS = {
-  SE001: WrongExpectedVersion, SE002: DuplicateEvent, SE003: StreamDeleted,
+  SE001: WrongExpectedVersion, SE002: DuplicateEvent, SE003: StreamForgotten,
   SE004: CheckpointBackwards, SE005: CheckpointMoved, SE006: SnapshotAhead,
   SE007: SegmentNotHeld,
 };
@@ -82,7 +82,7 @@ async function append(client, key, expectedVersion, events) {
   const r = await query(client,
     `SELECT event_id, aggregate_version, global_position
        FROM es_store.append($1, $2, $3, $4, $5::text[], $6::jsonb[], $7::jsonb[], $8::uuid[], $9::integer[])`,
-    [key[0], key[1], key[2], expectedVersion,
+    [String(key[0]), String(key[1]), String(key[2]), expectedVersion,
       events.map((e) => e.eventType), events.map((e) => json(e.payload)),
       events.map((e) => (e.metadata ? json(e.metadata) : null)),
       events.map((e) => e.eventId || null), events.map((e) => e.eventVersion || 1)]);
@@ -100,7 +100,7 @@ async function append(client, key, expectedVersion, events) {
 async function appendAggregates(client, entries) {
   const doc = entries.map(({ key, expectedVersion, events }) => {
     const e = {
-      bounded_context: key[0], aggregate_type: key[1], aggregate_id: key[2],
+      bounded_context: String(key[0]), aggregate_type: String(key[1]), aggregate_id: String(key[2]),
       expected_version: expectedVersion === undefined ? null : expectedVersion,
     };
     if (events && events.length) {
@@ -136,7 +136,7 @@ function toEvent(x) {
 
 /** The events of one aggregate, in version order. */
 async function readAggregate(client, key) {
-  const r = await query(client, 'SELECT * FROM es_store.read_aggregate($1, $2, $3)', key);
+  const r = await query(client, 'SELECT * FROM es_store.read_aggregate($1, $2, $3)', key.map(String));
   return r.rows.map(toEvent);
 }
 
@@ -238,6 +238,6 @@ async function waitForPosition(client, name, position, timeoutMs = 10000, interv
 
 module.exports = {
   append, appendAggregates, readAggregate, readFeed, retryCommand, consume, waitForPosition, typed,
-  EsStoreError, WrongExpectedVersion, DuplicateEvent, StreamDeleted, CheckpointBackwards,
+  EsStoreError, WrongExpectedVersion, DuplicateEvent, StreamForgotten, CheckpointBackwards,
   CheckpointMoved, SnapshotAhead, SegmentNotHeld,
 };

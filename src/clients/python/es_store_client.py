@@ -25,12 +25,19 @@ from psycopg.types.json import Jsonb
 
 __all__ = [
     "Event", "Key", "append", "append_aggregates", "read_aggregate", "read_feed",
-    "retry_command", "consume", "wait_for_position", "EsStoreError",
-    "WrongExpectedVersion", "DuplicateEvent", "StreamDeleted", "CheckpointBackwards",
-    "CheckpointMoved", "SnapshotAhead", "SegmentNotHeld",
+    "retry_command", "consume", "wait_for_position", "get_checkpoint", "save_checkpoint",
+    "EsStoreError",
+    "WrongExpectedVersion", "DuplicateEvent", "CheckpointBackwards",
+    "CheckpointMoved", "SnapshotAhead", "SegmentNotHeld", "StreamForgotten",
 ]
 
 Key = tuple  # (bounded_context, aggregate_type, aggregate_id)
+
+
+def _key(key: Key) -> tuple:
+    """The key's parts as text: an aggregate id may be a uuid.UUID or an
+    int (es_store's ids are text, which a uuid parameter does not match)."""
+    return tuple(str(k) for k in key)
 
 
 class EsStoreError(Exception):
@@ -54,8 +61,9 @@ class DuplicateEvent(EsStoreError):
     sqlstate = "SE002"
 
 
-class StreamDeleted(EsStoreError):
-    """SE003: the aggregate was forgotten and keeps a tombstone."""
+class StreamForgotten(EsStoreError):
+    """SE003: the aggregate was forgotten and keeps a tombstone (a delete
+    does not raise it: a deleted aggregate takes appends again)."""
     sqlstate = "SE003"
 
 
@@ -79,7 +87,7 @@ class SegmentNotHeld(EsStoreError):
     sqlstate = "SE007"
 
 
-_ERRORS = {c.sqlstate: c for c in (WrongExpectedVersion, DuplicateEvent, StreamDeleted,
+_ERRORS = {c.sqlstate: c for c in (WrongExpectedVersion, DuplicateEvent, StreamForgotten,
                                     CheckpointBackwards, CheckpointMoved, SnapshotAhead,
                                     SegmentNotHeld)}
 
@@ -121,6 +129,7 @@ def append(conn: psycopg.Connection, key: Key, expected_version: Optional[int],
            events: Sequence[Event]) -> list[Appended]:
     """Append events to the aggregate key in the connection's transaction.
     expected_version: None any, 0 no stream, -1 exists, N exactly N."""
+    key = _key(key)
     rows = _run(conn, """
         SELECT event_id, aggregate_version, global_position
         FROM es_store.append(%s, %s, %s, %s, %s::text[], %s::jsonb[], %s::jsonb[], %s::uuid[], %s::integer[])""",
@@ -138,6 +147,7 @@ def append_aggregates(conn: psycopg.Connection,
     events).  Returns (key, event_id, version, position) rows."""
     doc = []
     for key, expected, events in entries:
+        key = _key(key)
         entry = {"bounded_context": key[0], "aggregate_type": key[1], "aggregate_id": key[2],
                  "expected_version": expected}
         if events:
@@ -173,11 +183,24 @@ class StoredEvent:
 
 
 def read_aggregate(conn: psycopg.Connection, key: Key) -> list[StoredEvent]:
-    return [StoredEvent(*r) for r in _run(conn, "SELECT * FROM es_store.read_aggregate(%s, %s, %s)", key)]
+    return [StoredEvent(*r) for r in _run(conn, "SELECT * FROM es_store.read_aggregate(%s, %s, %s)", _key(key))]
 
 
 def read_feed(conn: psycopg.Connection, after: int, limit: int = 500) -> list[StoredEvent]:
     return [StoredEvent(*r) for r in _run(conn, "SELECT * FROM es_store.read_feed(%s, %s)", (after, limit))]
+
+
+def get_checkpoint(conn: psycopg.Connection, name: str) -> int:
+    """The position saved under name (0 when none was)."""
+    return _run(conn, "SELECT es_store.get_checkpoint(%s)", (name,))[0][0]
+
+
+def save_checkpoint(conn: psycopg.Connection, name: str, position: int,
+                    expected: Optional[int] = None) -> None:
+    """Save position under name in the connection's transaction; with
+    expected, only if the saved position is expected (CheckpointMoved)."""
+    _run(conn, "SELECT es_store.save_checkpoint(%s, %s, expected_position => %s)",
+         (name, position, expected))
 
 
 def retry_command(conn: psycopg.Connection, command: Callable[[psycopg.Connection], Any],

@@ -124,6 +124,20 @@ async function run() {
     check(err instanceof Overdraft, 'an overdraft is refused, nothing appended');
   }
 
+  // the checkpoint errors, typed
+  await conn.query("SELECT es_store.save_checkpoint('typed', 5)");
+  for (const [sql, Cls, code] of [
+    ["SELECT es_store.save_checkpoint('typed', 4)", es.CheckpointBackwards, 'SE004'],
+    ["SELECT es_store.save_checkpoint('typed', 9, expected_position => 3)", es.CheckpointMoved, 'SE005']]) {
+    try {
+      await conn.query(sql);
+      check(false, code + ' is raised');
+    } catch (err) {
+      const t = es.typed(err);
+      check(t instanceof Cls && t.code === code && t.hint, `${code} is ${Cls.name}, with a hint`);
+    }
+  }
+
   const first = await transfer(conn, 'a-1', 'a-2', 50, 't-first');
   const again = await transfer(conn, 'a-1', 'a-2', 50, 't-first');
   check(JSON.stringify(first.map((r) => r.globalPosition)) === JSON.stringify(again.map((r) => r.globalPosition)),

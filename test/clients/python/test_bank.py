@@ -159,6 +159,34 @@ def run():
     except es.DuplicateEvent:
         check(True, "an id reused with other content is DuplicateEvent (SE002)")
 
+    # an aggregate id that is a uuid.UUID goes in as text
+    acc_id = uuid.uuid4()
+    with conn.transaction():
+        es.append(conn, ("bank", "card", acc_id), 0, [es.Event("Issued", {})])
+        check(es.read_aggregate(conn, ("bank", "card", acc_id))[0].aggregate_id == str(acc_id),
+              "a uuid.UUID aggregate id is stored and read as text")
+    # the checkpoint errors, typed
+    with conn.transaction():
+        es.save_checkpoint(conn, "typed", 5)
+    for call, cls, what in (
+            (lambda: es.save_checkpoint(conn, "typed", 4), es.CheckpointBackwards, "SE004"),
+            (lambda: es.save_checkpoint(conn, "typed", 9, expected=3), es.CheckpointMoved, "SE005")):
+        try:
+            with conn.transaction():
+                call()
+            check(False, what + " is raised")
+        except cls as e:
+            check(e.error.sqlstate == what and e.hint, "%s is %s, with a hint" % (what, cls.__name__))
+    # a forgotten aggregate's tombstone
+    with conn.transaction():
+        conn.execute("SELECT es_store.forget_aggregate('bank', 'card', %s)", (str(acc_id),))
+    try:
+        with conn.transaction():
+            es.append(conn, ("bank", "card", acc_id), None, [es.Event("Issued", {})])
+        check(False, "an append to a forgotten aggregate fails")
+    except es.StreamForgotten:
+        check(True, "an append to a forgotten aggregate is StreamForgotten (SE003)")
+
     # a transfer, and its retry with the same transfer id: the same result
     first = transfer(conn, "a-1", "a-2", 50, "t-first")
     again = transfer(conn, "a-1", "a-2", 50, "t-first")
