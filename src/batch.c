@@ -25,10 +25,11 @@
  *	   (direct.c when the ids were generated here).
  *	   With es_store.notify_channel set, ask for a NOTIFY at commit
  *	   (registry.c sends it then, so PREPARE TRANSACTION still works).
- *	5. With caller-supplied ids the insert skips ids that are already
- *	   stored (ON CONFLICT DO NOTHING, which waits for an in-flight inserter
- *	   of the same id to finish: one appending to another stream, which
- *	   holds no lock we wait for).  If any was skipped, the append is either
+ *	5. With caller-supplied ids, before drawing positions, wait for any
+ *	   append in flight that inserts one of them (another stream's: it holds
+ *	   no lock we wait for) and look again.  The insert still skips ids that
+ *	   are already stored (ON CONFLICT DO NOTHING), for what remains: an
+ *	   inserter that began after that wait.  If any was skipped, the append is either
  *	   a retry whose original committed while we waited (then the advance is
  *	   taken back and the original result returned) or a real duplicate
  *	   (SE002, and the error discards everything this append wrote).
@@ -777,6 +778,23 @@ es_append_batch(EsBatch *b)
 		if (b->ids_supplied && find_stored_append(b, r, false, InvalidSnapshot))
 			goto done;
 		es_batch_raise_wrong_version(b);
+	}
+
+	/*
+	 * With caller-supplied ids, an append of another stream with one of
+	 * them may still be in flight: wait for it to end, and look again, so
+	 * that a duplicate is found before any position is drawn (under
+	 * REPEATABLE READ and SERIALIZABLE the insert reports a committed one
+	 * as a serialization failure instead).  A retry cannot show up here:
+	 * its original holds the head row we hold.
+	 */
+	if (b->ids_supplied && !IsolationUsesXactSnapshot() &&
+		es_wait_for_id_inserters(b) &&
+		find_stored_append(b, r, false, InvalidSnapshot))
+	{
+		if (b->expect != ES_EXPECT_AT_VERSION)
+			es_head_undo_advance(head.stream_id, b->nevents);
+		goto done;
 	}
 
 	/*

@@ -75,6 +75,7 @@
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -858,4 +859,76 @@ es_direct_insert_events(EsDirect *d, const EsBatch *b, int64 stream_id,
 		}
 	}
 	PopActiveSnapshot();
+}
+
+/*
+ * Wait for every transaction in flight that is inserting one of batch b's
+ * caller-supplied event ids (an append of another stream: one of this
+ * stream cannot be in flight while we hold its head row), so that a look
+ * for the ids after it sees how it ended: found through events_event_id_key
+ * with a dirty snapshot, which shows the rows of transactions in progress
+ * and names them (xmin), and waited for as INSERT .. ON CONFLICT waits for
+ * a conflicting inserter (XactLockTableWait, src/backend/executor/
+ * execIndexing.c check_exclusion_or_unique_constraint).  Returns whether it
+ * waited; false, waiting for nothing, when the index is not the one
+ * assumed (the insert's ON CONFLICT then waits, after the positions are
+ * drawn).
+ */
+bool
+es_wait_for_id_inserters(const EsBatch *b)
+{
+	Oid			oids[ES_NUM_RELS];
+	Relation	events;
+	Relation	index;
+	TupleTableSlot *slot;
+	AttrNumber	att;
+	bool		waited = false;
+
+	if (!es_table_oids(oids) || !OidIsValid(oids[ES_REL_EVENTS_EVENT_ID]))
+		return false;
+	events = es_table_open(oids[ES_REL_EVENTS], ES_REL_EVENTS, RowExclusiveLock);
+	if (events == NULL)
+		return false;
+	index = index_open(oids[ES_REL_EVENTS_EVENT_ID], RowExclusiveLock);
+	att = get_attnum(RelationGetRelid(events), "event_id") - 1;
+	if (att < 0 ||
+		TupleDescAttr(RelationGetDescr(events), att)->atttypid != UUIDOID ||
+		!es_index_usable(index, events, &att, 1, UUIDOID))
+	{
+		index_close(index, NoLock);
+		table_close(events, NoLock);
+		return false;
+	}
+	slot = table_slot_create(events, NULL);
+	for (int i = 0; i < b->nevents; i++)
+	{
+		if (b->event_id_nulls[i])
+			continue;
+		for (;;)
+		{
+			SnapshotData dirty;
+			ScanKeyData key;
+			IndexScanDesc scan;
+			TransactionId xwait = InvalidTransactionId;
+
+			CHECK_FOR_INTERRUPTS();
+			InitDirtySnapshot(dirty);
+			ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, b->event_ids[i]);
+			scan = index_beginscan(events, index, &dirty, 1, 0);
+			index_rescan(scan, &key, 1, NULL, 0);
+			if (index_getnext_slot(scan, ForwardScanDirection, slot) &&
+				TransactionIdIsValid(dirty.xmin) &&
+				!TransactionIdIsCurrentTransactionId(dirty.xmin))
+				xwait = dirty.xmin;
+			index_endscan(scan);
+			if (!TransactionIdIsValid(xwait))
+				break;
+			XactLockTableWait(xwait, events, &slot->tts_tid, XLTW_InsertIndex);
+			waited = true;
+		}
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, NoLock);
+	table_close(events, NoLock);
+	return waited;
 }

@@ -175,6 +175,7 @@ typedef enum EsRelation
 	ES_REL_EVENTS_STREAM_VERSION,	/* ... (stream_id, aggregate_version) */
 	ES_REL_HEADS_FILTERED,		/* aggregate_heads (stream_id) WHERE filtered,
 								 * since 0.3.0: InvalidOid before */
+	ES_REL_EVENTS_EVENT_ID,		/* events (event_id) */
 	ES_NUM_RELS
 } EsRelation;
 
@@ -262,6 +263,7 @@ extern bool es_direct_head_advance(EsDirect *direct, const EsBatch *batch,
 extern void es_direct_head_finish(EsDirect *direct, const EsBatch *batch,
 								  EsHead *head);
 extern Snapshot es_direct_snapshot(const EsDirect *direct);
+extern bool es_wait_for_id_inserters(const EsBatch *batch);
 extern bool es_direct_can_insert(const EsDirect *direct, const EsBatch *batch);
 extern void es_direct_insert_events(EsDirect *direct, const EsBatch *batch,
 									int64 stream_id, const EsAppendResult *r);

@@ -29,6 +29,7 @@
 #include "catalog/pg_am_d.h"
 #include "catalog/pg_opfamily_d.h"
 #include "catalog/pg_type_d.h"
+#include "commands/defrem.h"
 #include "nodes/parsenodes.h"
 #include "nodes/primnodes.h"
 #include "rewrite/rewriteHandler.h"
@@ -48,6 +49,7 @@ static const char *const relation_names[ES_NUM_RELS] = {
 	[ES_REL_EVENTS_PKEY] = "events_pkey",
 	[ES_REL_EVENTS_STREAM_VERSION] = "events_stream_version_key",
 	[ES_REL_HEADS_FILTERED] = "aggregate_heads_filtered",
+	[ES_REL_EVENTS_EVENT_ID] = "events_event_id_key",
 };
 
 static const char *const head_columns[HEAD_NCOLS] = {
@@ -374,7 +376,7 @@ es_index_open(Relation table, Oid index, LOCKMODE lockmode)
 
 /*
  * Whether index, on table, is a valid, unique, immediate btree on exactly
- * the columns att (0-based offsets), each of type type (int8 or text) with
+ * the columns att (0-based offsets), each of type type (int8, text or uuid) with
  * the default operator family, ascending order and the column's collation:
  * the index a C path scans or relies on, and one the planner would use
  * with the transaction's snapshots (plancat.c's indcheckxmin rule).
@@ -384,9 +386,11 @@ es_index_usable(Relation index, Relation table, const AttrNumber *att, int n,
 				Oid type)
 {
 	Form_pg_index form = index->rd_index;
-	Oid			family = type == TEXTOID ? TEXT_BTREE_FAM_OID : INTEGER_BTREE_FAM_OID;
+	Oid			family = type == TEXTOID ? TEXT_BTREE_FAM_OID :
+		type == INT8OID ? INTEGER_BTREE_FAM_OID :
+		get_opclass_family(GetDefaultOpClass(type, BTREE_AM_OID));
 
-	Assert(type == TEXTOID || type == INT8OID);
+	Assert(type == TEXTOID || type == INT8OID || type == UUIDOID);
 	if (index->rd_rel->relam != BTREE_AM_OID || !form->indisunique ||
 		!form->indimmediate || !form->indisvalid ||
 		IndexRelationGetNumberOfKeyAttributes(index) != n ||
