@@ -144,8 +144,13 @@ es_table_oids(Oid *oids)
 		for (int i = 0; i < ES_NUM_RELS; i++)
 		{
 			cached_oids[i] = get_relname_relid(relation_names[i], nsp);
-			/* schemas before 0.3.0 have no aggregate_heads_filtered */
-			if (i == ES_REL_HEADS_FILTERED && !OidIsValid(cached_oids[i]))
+			/*
+			 * schemas before 0.3.0 have no aggregate_heads_filtered; and the
+			 * event id index only serves a wait (direct.c), which goes
+			 * without when it is not there
+			 */
+			if ((i == ES_REL_HEADS_FILTERED || i == ES_REL_EVENTS_EVENT_ID) &&
+				!OidIsValid(cached_oids[i]))
 				continue;
 			/* an index is the extension's through its table */
 			if (!OidIsValid(cached_oids[i]) ||
