@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test/dist.sh: the source tarball (make dist) builds, installs and passes
-# the pg_regress and isolation suites on its own, against the running
+# the pg_regress, isolation and pgTAP suites on its own, against the running
 # cluster (PGHOST/PGPORT, as test/check.sh sets them); its version agrees
 # with es_store.control, META.json and CHANGELOG.md; and, in a git work
 # tree, it holds exactly the tracked files.  Installs the tarball's build.
@@ -38,3 +38,11 @@ if ! make -s PG_CONFIG="$PG_CONFIG" installcheck >"$work/installcheck.log" 2>&1;
     fail "the tarball's tests failed"
 fi
 grep -E 'tests passed' "$work/installcheck.log"
+if command -v pg_prove >/dev/null 2>&1; then
+    psql -Xq -d postgres -c "SET client_min_messages = warning" \
+        -c "DROP DATABASE IF EXISTS es_store_dist_pgtap" -c "CREATE DATABASE es_store_dist_pgtap"
+    PGDATABASE=es_store_dist_pgtap make -s PG_CONFIG="$PG_CONFIG" pgtap >"$work/pgtap.log" 2>&1 \
+        || { tail -n 20 "$work/pgtap.log"; fail "the tarball's pgTAP tests failed"; }
+    psql -Xq -d postgres -c "DROP DATABASE es_store_dist_pgtap"
+    grep -E '^Result' "$work/pgtap.log"
+fi

@@ -29,3 +29,9 @@ printf '%s\n' "$loop" | $PSQL -d "$db" -v ON_ERROR_STOP=1 >/dev/null
 caught_up=$($PSQL -d "$db" -Atc "SELECT es_store.get_checkpoint('orders-view') = (SELECT max(global_position) FROM es_store.read_feed(0, 100000))")
 [ "$caught_up" = t ] || { echo "readme.sh: the consumer loop did not catch up" >&2; exit 1; }
 echo "readme.sh: the consumer loop ran and caught up"
+
+# "Monitoring and alerting": its alert queries run as written
+alerts=$(awk '/^## Monitoring and alerting/ {on = 1; next} on && /^## / {exit} on && /^```sql/ {grab = 1; next} grab && /^```/ {grab = 0; next} grab {print}' README.md)
+[ -n "$alerts" ] || { echo "readme.sh: no SQL under Monitoring and alerting" >&2; exit 1; }
+printf '%s\n' "$alerts" | $PSQL -d "$db" -v ON_ERROR_STOP=1 >/dev/null
+echo "readme.sh: the alert queries of Monitoring and alerting ran"
