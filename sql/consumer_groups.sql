@@ -43,11 +43,22 @@ SELECT segment, position FROM es_store.claim_segment('billing', 'worker-2');
 SELECT es_store.park_event('billing', 'worker-1', 1, 3, 'no');
 \echo :LAST_ERROR_SQLSTATE
 
--- Parked events: listed with the event, and removed once handled.
-SELECT es_store.park_event('billing', 'worker-2', 1, :first_position, 'amount missing');
-SELECT es_store.park_event('billing', 'worker-2', 1, :first_position, 'amount still missing');
-SELECT es_store.park_event('billing', 'worker-2', 1, 99999, 'gone');
-SELECT global_position = :first_position AS first, segment, consumer, error,
+-- Parked events: listed with the event, and removed once handled; only an
+-- event of the segment can be parked (22023 for no event, or another
+-- segment's).
+SELECT min(global_position) AS seg1_position FROM es_store.read_feed(0, 100000, segment => 1, segment_count => 2)
+WHERE bounded_context = 'grp' \gset
+SELECT min(global_position) AS seg0_position FROM es_store.read_feed(0, 100000, segment => 0, segment_count => 2)
+WHERE bounded_context = 'grp' \gset
+SELECT es_store.park_event('billing', 'worker-2', 1, :seg1_position, 'amount missing');
+SELECT es_store.park_event('billing', 'worker-2', 1, :seg1_position, 'amount still missing');
+SELECT es_store.park_event('billing', 'worker-2', 1, 99999999, 'gone');
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY sqlstate
+SELECT es_store.park_event('billing', 'worker-2', 1, :seg0_position, 'elsewhere') IS NULL;
+\set VERBOSITY default
+\echo :LAST_ERROR_SQLSTATE
+SELECT global_position = :seg1_position AS first, segment, consumer, error,
 	   (event).event_type, (event).aggregate_id IS NULL AS no_event
 FROM es_store.parked_events('billing');
 SELECT group_name, segment, parked FROM es_store.group_status WHERE group_name = 'billing' ORDER BY segment;
@@ -79,8 +90,8 @@ SELECT s.segment, s.oldest_unread_at = (SELECT f.created_at FROM es_store.read_f
 		segment => s.segment, segment_count => 3) f) AS as_read_feed
 FROM es_store.group_status s WHERE s.group_name = 'probe' ORDER BY s.segment;
 SELECT es_store.drop_consumer_group('probe');
-SELECT es_store.unpark_event('billing', :first_position) AS removed,
-	   es_store.unpark_event('billing', :first_position) AS again;
+SELECT es_store.unpark_event('billing', :seg1_position) AS removed,
+	   es_store.unpark_event('billing', :seg1_position) AS again;
 
 -- A group belongs to the role that created it.
 CREATE ROLE es_regress_other IN ROLE es_store_writer;
@@ -97,9 +108,10 @@ DROP ROLE es_regress_other;
 
 -- A parked event shows as the reads show it: hidden once its aggregate is
 -- deleted.
-SELECT es_store.park_event('billing', 'worker-2', 1, :first_position, 'again');
-SELECT deleted_version FROM es_store.delete_aggregate('grp', 'acct', 'g-1');
-SELECT global_position = :first_position AS first, (event).event_type IS NULL AS hidden
+SELECT es_store.park_event('billing', 'worker-2', 1, :seg1_position, 'again');
+SELECT aggregate_id AS seg1_aggregate FROM es_store.read_feed(:seg1_position - 1, 1) \gset
+SELECT deleted_version FROM es_store.delete_aggregate('grp', 'acct', :'seg1_aggregate');
+SELECT global_position = :seg1_position AS first, (event).event_type IS NULL AS hidden
 FROM es_store.parked_events('billing') ORDER BY global_position;
 
 -- Bad input: 22004, 22023, 42704, 54000.

@@ -411,6 +411,7 @@ typedef enum EsPlanId
 	ES_PLAN_PARK_EVENT,
 	ES_PLAN_PARKED_EVENTS,		/* a group's parked events with the events */
 	ES_PLAN_UNPARK_EVENT,
+	ES_PLAN_EVENT_KEY,			/* the key of the event at a position */
 	ES_PLAN_HEAD_PLACEHOLDER,	/* a head row at version 0 for a key */
 	ES_PLAN_SOFT_DELETE,		/* mark a head row deleted */
 	ES_PLAN_INSERT_MARKER,		/* a feed marker (stream id 0) */

@@ -200,6 +200,43 @@ lock_held_segment(const EsGroup *g, int32 segment, Datum consumer)
 }
 
 /*
+ * The event at position must be stored, and be one of segment's (its
+ * key hash is segment modulo the group's segment_count, as read_feed's
+ * segment filter computes it): 22023 otherwise, so that only an event the
+ * consumer was given can be parked.
+ */
+static void
+check_event_in_segment(const EsGroup *g, int32 segment, int64 position)
+{
+	Datum		arg = Int64GetDatum(position);
+	int			rc;
+	int64		hash;
+	bool		isnull;
+	HeapTuple	tup;
+	TupleDesc	desc;
+
+	rc = SPI_execute_plan(es_plan(ES_PLAN_EVENT_KEY), &arg, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "es_store event key read failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no event is stored at global position %lld", (long long) position),
+				 errhint("Park the position of an event the segment's read returned.")));
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	hash = es_key_hash(DatumGetTextPP(SPI_getbinval(tup, desc, 1, &isnull)),
+					   DatumGetTextPP(SPI_getbinval(tup, desc, 2, &isnull)),
+					   DatumGetTextPP(SPI_getbinval(tup, desc, 3, &isnull)));
+	if (((hash % g->segment_count) + g->segment_count) % g->segment_count != segment)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the event at global position %lld is not in segment %d of consumer group \"%s\"",
+						(long long) position, segment, TextDatumGetCString(g->name)),
+				 errhint("Park an event in the segment whose read returned it.")));
+}
+
+/*
  * es_create_consumer_group(name, segment_count, lease)
  *
  * Create the group, owned by the caller, with segments 0 to
@@ -499,10 +536,11 @@ es_save_segment_position(PG_FUNCTION_ARGS)
 /*
  * es_park_event(group_name, consumer, segment, global_position, error)
  *
- * Park the event at global_position (read from segment, which consumer
- * must hold: SE007) with the error it raised, in the caller's
- * transaction; the consumer then saves its position past it and goes on.
- * Parking it again replaces the error.
+ * Park the event at global_position (stored, and of segment, which
+ * consumer must hold: SE007; 22023 for a position of no event or of
+ * another segment) with the error it raised, in the caller's transaction;
+ * the consumer then saves its position past it and goes on.  Parking it
+ * again replaces the error.
  */
 PG_FUNCTION_INFO_V1(es_park_event);
 Datum
@@ -526,6 +564,7 @@ es_park_event(PG_FUNCTION_ARGS)
 	g = get_group(name, role);
 	segment = segment_arg(fcinfo, 2, &g);
 	(void) lock_held_segment(&g, segment, consumer);
+	check_event_in_segment(&g, segment, position);
 	values[0] = name;
 	values[1] = Int64GetDatum(position);
 	values[2] = Int32GetDatum(segment);

@@ -306,7 +306,7 @@ stored_call(Entry **sorted, int n)
 				(errcode(ERRCODE_ES_DUPLICATE_EVENT),
 				 errmsg("append_aggregates repeats some of a stored call's appends, but not the one to stream \"%s\"",
 						first_new->batch->key.display),
-				 errdetail("%d of the call's %d appends are stored already.", stored, appends),
+				 errdetail("Stored already: %d of the call's %d appends.", stored, appends),
 				 errhint("A retry must repeat the whole call, every append with its event ids; new appends belong in a call of their own.")));
 	return stored > 0;
 }

@@ -557,6 +557,11 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		"ORDER BY p.global_position",
 		1, {TEXTOID}
 	},
+	[ES_PLAN_EVENT_KEY] = {
+		"SELECT e.bounded_context, e.aggregate_type, e.aggregate_id "
+		"FROM es_store.events e WHERE e.global_position" EQ "$1",
+		1, {INT8OID}
+	},
 	[ES_PLAN_UNPARK_EVENT] = {
 		"DELETE FROM es_store.parked_events p WHERE p.group_name" EQ "$1 "
 		"AND p.global_position" EQ "$2",

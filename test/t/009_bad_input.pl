@@ -38,6 +38,8 @@ $node->safe_psql('postgres', q{
 	CREATE ROLE fuzz_owner;
 	SELECT count(*) FROM es_store.append_event('snap', 'snap', 'snap', 0, 'T', '{}');
 	-- a consumer group whose segment 0 'mc' holds for the whole test
+	SELECT count(*) FROM generate_series(1, 10) k,
+		LATERAL es_store.append_event('grp', 'acct', 'g-' || k, NULL, 'T', '{}');
 	SELECT es_store.create_consumer_group('mgroup', 2, '1 day');
 	SELECT segment FROM es_store.claim_segment('mgroup', 'mc');
 	SELECT es_store.create_consumer_group('fz', 3, '1 day');
@@ -140,6 +142,9 @@ my %kinds = (
 		[ 'NULL', '22004' ], [ '-1', '22023' ], [ '2', '22023' ], [ '2147483647', '22023' ] ],
 	group_position => [ '1',
 		[ 'NULL', '22004' ], [ '-1', '22023' ] ],
+	park_position => [ q{(SELECT min(global_position) FROM es_store.read_feed(0, 1000, segment => 0, segment_count => 2) WHERE bounded_context = 'grp')},
+		[ 'NULL', '22004' ], [ '-1', '22023' ], [ '999999999', '22023' ],
+		[ q{(SELECT min(global_position) FROM es_store.read_feed(0, 1000, segment => 1, segment_count => 2) WHERE bounded_context = 'grp')}, '22023' ] ],
 	park_error => [ q{'boom'},
 		[ 'NULL', '22004' ], [ q{''}, '00000' ] ],
 	appends => [ q{'[{"stream_name": "m-%k", "expected_version": 0, "events": [{"event_type": "M", "payload": 1}]}, {"stream_name": "n-%k", "expected_version": 0}]'},
@@ -270,7 +275,7 @@ my @functions = (
 	[ 'claim_segment', qw(group consumer_other) ],
 	[ 'renew_lease', qw(group consumer group_segment) ],
 	[ 'save_segment_position', qw(group consumer group_segment group_position) ],
-	[ 'park_event', qw(group consumer group_segment group_position park_error) ],
+	[ 'park_event', qw(group consumer group_segment park_position park_error) ],
 	[ 'parked_events', qw(group) ],
 	[ 'unpark_event', qw(group group_position) ],
 	[ 'release_segment', qw(group consumer_other group_segment) ],
