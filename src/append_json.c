@@ -14,7 +14,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_collation_d.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -169,9 +168,9 @@ es_json_key(JsonbContainer *obj, const EsJsonPlace *place)
 static bool
 same_key(const EsStreamKey *a, const EsStreamKey *b)
 {
-	return DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, a->bounded_context, b->bounded_context)) &&
-		DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, a->aggregate_type, b->aggregate_type)) &&
-		DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, a->aggregate_id, b->aggregate_id));
+	return es_text_equal(a->bounded_context, b->bounded_context) &&
+		es_text_equal(a->aggregate_type, b->aggregate_type) &&
+		es_text_equal(a->aggregate_id, b->aggregate_id);
 }
 
 /*

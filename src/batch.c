@@ -300,17 +300,6 @@ raise_duplicate(const EsBatch *b, Datum event_id, EsNotRetry why)
 			 errhint("A retry must repeat all the events of the first attempt, in the same order, with the same content; new events need new event ids.")));
 }
 
-/* Whether two text datums hold the same bytes */
-static bool
-text_same(Datum a, Datum b)
-{
-	text	   *ta = DatumGetTextPP(a);
-	text	   *tb = DatumGetTextPP(b);
-
-	return VARSIZE_ANY_EXHDR(ta) == VARSIZE_ANY_EXHDR(tb) &&
-		memcmp(VARDATA_ANY(ta), VARDATA_ANY(tb), VARSIZE_ANY_EXHDR(ta)) == 0;
-}
-
 /* Whether an optional text column of a stored row holds value (or both NULL) */
 static bool
 optional_text_same(HeapTuple tup, TupleDesc desc, int col, Datum value,
@@ -319,7 +308,7 @@ optional_text_same(HeapTuple tup, TupleDesc desc, int col, Datum value,
 	bool		isnull;
 	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
 
-	return isnull == value_null && (isnull || text_same(d, value));
+	return isnull == value_null && (isnull || es_text_equal(d, value));
 }
 
 /*
@@ -335,7 +324,7 @@ same_content(const EsBatch *b, int i, HeapTuple tup, TupleDesc desc)
 	Datum		d;
 
 	d = SPI_getbinval(tup, desc, 6, &isnull);
-	if (isnull || !text_same(d, b->event_types[i]))
+	if (isnull || !es_text_equal(d, b->event_types[i]))
 		return false;
 	d = SPI_getbinval(tup, desc, 7, &isnull);
 	if (isnull || DatumGetInt32(d) != DatumGetInt32(b->event_versions[i]))
@@ -473,6 +462,22 @@ find_stored_append(const EsBatch *b, EsAppendResult *r, bool own,
 		r->versions[i] = versions[i];
 		r->positions[i] = positions[i];
 	}
+	return true;
+}
+
+/*
+ * After the head step advanced the head row: whether the batch's ids are
+ * stored as its append (find_stored_append, with a new snapshot), in which
+ * case the advance is taken back (an explicit version advances nothing)
+ * and r holds the stored result.
+ */
+static bool
+stored_after_advance(const EsBatch *b, EsAppendResult *r, const EsHead *head)
+{
+	if (!find_stored_append(b, r, false, InvalidSnapshot))
+		return false;
+	if (b->expect != ES_EXPECT_AT_VERSION)
+		es_head_undo_advance(head->stream_id, b->nevents);
 	return true;
 }
 
@@ -750,12 +755,8 @@ es_append_batch(EsBatch *b)
 		head = es_head_advance(b);
 		/* a head row created meanwhile, by the original: a new stream */
 		if (recheck && !locked && head.matched &&
-			find_stored_append(b, r, false, InvalidSnapshot))
-		{
-			if (b->expect != ES_EXPECT_AT_VERSION)
-				es_head_undo_advance(head.stream_id, b->nevents);
+			stored_after_advance(b, r, &head))
 			goto done;
-		}
 	}
 	else if (head.changed)
 	{
@@ -789,13 +790,8 @@ es_append_batch(EsBatch *b)
 	 * its original holds the head row we hold.
 	 */
 	if (b->ids_supplied && !IsolationUsesXactSnapshot() &&
-		es_wait_for_id_inserters(b) &&
-		find_stored_append(b, r, false, InvalidSnapshot))
-	{
-		if (b->expect != ES_EXPECT_AT_VERSION)
-			es_head_undo_advance(head.stream_id, b->nevents);
+		es_wait_for_id_inserters(b) && stored_after_advance(b, r, &head))
 		goto done;
-	}
 
 	/*
 	 * 4: register as an appender (registry.c), draw positions in batch
@@ -815,12 +811,8 @@ es_append_batch(EsBatch *b)
 	/* 5: some ids were stored meanwhile */
 	if (inserted != (uint64) b->nevents)
 	{
-		if (inserted == 0 && find_stored_append(b, r, false, InvalidSnapshot))
-		{
-			if (b->expect != ES_EXPECT_AT_VERSION)
-				es_head_undo_advance(head.stream_id, b->nevents);
+		if (inserted == 0 && stored_after_advance(b, r, &head))
 			goto done;
-		}
 		if (!find_stored_append(b, r, true, InvalidSnapshot))
 			elog(ERROR, "es_store insert skipped events that are not stored");
 		/* find_stored_append raised SE002: a partial insert is no retry */

@@ -286,6 +286,7 @@ extern bool es_direct_save_checkpoint(Datum name, int64 position,
 									  const NameData *role_name);
 
 extern int64 es_key_hash(const text *bc, const text *at, const text *aid);
+extern bool es_text_equal(Datum a, Datum b);
 
 /* results.c */
 extern void es_result_init(FunctionCallInfo fcinfo);

@@ -35,7 +35,6 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
-#include "catalog/pg_collation_d.h"
 #include "catalog/pg_type_d.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -162,17 +161,18 @@ segment_arg(FunctionCallInfo fcinfo, int argno, const EsGroup *g)
 }
 
 /*
- * Lock segment of group g and check that consumer holds it: SE007 when
- * another consumer or none does.  Returns its position.
+ * Lock segment of group g until the transaction ends, and say whether
+ * consumer holds it; *holder is the consumer that does (NULL datum and
+ * *holder_null for none), *position the segment's, both valid while the
+ * SPI result is.
  */
-static int64
-lock_held_segment(const EsGroup *g, int32 segment, Datum consumer)
+static bool
+lock_segment(const EsGroup *g, int32 segment, Datum consumer, Datum *holder,
+			 bool *holder_null, int64 *position)
 {
 	Datum		values[2] = {g->name, Int32GetDatum(segment)};
 	int			rc;
-	bool		holder_null;
 	bool		isnull;
-	Datum		holder;
 	HeapTuple	tup;
 
 	rc = SPI_execute_plan(es_plan(ES_PLAN_SEGMENT_LOCK), values, NULL, false, 1);
@@ -181,10 +181,23 @@ lock_held_segment(const EsGroup *g, int32 segment, Datum consumer)
 	if (SPI_processed != 1)
 		raise_group_gone(g);
 	tup = SPI_tuptable->vals[0];
-	holder = SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &holder_null);
-	if (holder_null ||
-		!DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID,
-											  holder, consumer)))
+	*holder = SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, holder_null);
+	*position = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+	return !*holder_null && es_text_equal(*holder, consumer);
+}
+
+/*
+ * Lock segment of group g and check that consumer holds it: SE007 when
+ * another consumer or none does.  Returns its position.
+ */
+static int64
+lock_held_segment(const EsGroup *g, int32 segment, Datum consumer)
+{
+	bool		holder_null;
+	Datum		holder;
+	int64		position;
+
+	if (!lock_segment(g, segment, consumer, &holder, &holder_null, &position))
 		ereport(ERROR,
 				(errcode(ERRCODE_ES_SEGMENT_NOT_HELD),
 				 errmsg("segment %d of consumer group \"%s\" is not held by consumer \"%s\"",
@@ -196,7 +209,7 @@ lock_held_segment(const EsGroup *g, int32 segment, Datum consumer)
 						   TextDatumGetCString(holder),
 						   TextDatumGetCString(consumer)),
 				 errhint("Stop processing this segment: roll back, and claim a segment again.")));
-	return DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+	return position;
 }
 
 /*
@@ -447,7 +460,9 @@ es_release_segment(PG_FUNCTION_ARGS)
 	EsGuard		guard;
 	EsGroup		g;
 	int32		segment;
-	Datum		values[2];
+	Datum		holder;
+	bool		holder_null;
+	int64		position;
 	bool		held;
 	int			rc;
 
@@ -455,24 +470,11 @@ es_release_segment(PG_FUNCTION_ARGS)
 	SPI_connect();
 	g = get_group(name, role);
 	segment = segment_arg(fcinfo, 2, &g);
-	values[0] = name;
-	values[1] = Int32GetDatum(segment);
-	rc = SPI_execute_plan(es_plan(ES_PLAN_SEGMENT_LOCK), values, NULL, false, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "es_store segment lock failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed != 1)
-		raise_group_gone(&g);
-	{
-		bool		isnull;
-		Datum		holder = SPI_getbinval(SPI_tuptable->vals[0],
-										   SPI_tuptable->tupdesc, 1, &isnull);
-
-		held = !isnull &&
-			DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID,
-												 holder, consumer));
-	}
+	held = lock_segment(&g, segment, consumer, &holder, &holder_null, &position);
 	if (held)
 	{
+		Datum		values[2] = {name, Int32GetDatum(segment)};
+
 		rc = SPI_execute_plan(es_plan(ES_PLAN_SEGMENT_RELEASE), values, NULL,
 							  false, 0);
 		if (rc != SPI_OK_UPDATE)
@@ -593,30 +595,13 @@ es_parked_events(PG_FUNCTION_ARGS)
 {
 	Datum		name = name_arg(fcinfo, 0, "consumer group name");
 	Oid			role = GetUserId();
-	ReturnSetInfo *rsinfo;
 	EsGuard		guard;
-	int			rc;
 
 	InitMaterializedSRF(fcinfo, 0);
-	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	es_guard_enter(&guard);
 	SPI_connect();
 	(void) get_group(name, role);
-	rc = SPI_execute_plan(es_plan(ES_PLAN_PARKED_EVENTS), &name, NULL, true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "es_store parked events read failed: %s",
-			 SPI_result_code_string(rc));
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		Datum		values[6];
-		bool		nulls[6];
-
-		CHECK_FOR_INTERRUPTS();
-		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-						  values, nulls);
-		/* copies every value into the result's memory */
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
+	es_exec_into_srf(fcinfo, ES_PLAN_PARKED_EVENTS, &name, NULL, true);
 	SPI_finish();
 	es_guard_leave(&guard);
 	return (Datum) 0;

@@ -421,17 +421,6 @@ put_event(EsScan *s, ReturnSetInfo *rsinfo)
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
-/* Whether the text datum stored equals key part wanted, byte for byte */
-static bool
-key_part_equals(Datum stored, Datum wanted)
-{
-	text	   *a = DatumGetTextPP(stored);
-	text	   *b = DatumGetTextPP(wanted);
-
-	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
-		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
-}
-
 /*
  * Whether the row in slot carries key in its columns bc, at and aid (0-based
  * offsets: an event row's or a head row's key columns).
@@ -442,9 +431,9 @@ slot_has_key(TupleTableSlot *slot, AttrNumber bc, AttrNumber at,
 {
 	bool		isnull;
 
-	return key_part_equals(slot_getattr(slot, bc + 1, &isnull), key->bounded_context) &&
-		key_part_equals(slot_getattr(slot, at + 1, &isnull), key->aggregate_type) &&
-		key_part_equals(slot_getattr(slot, aid + 1, &isnull), key->aggregate_id);
+	return es_text_equal(slot_getattr(slot, bc + 1, &isnull), key->bounded_context) &&
+		es_text_equal(slot_getattr(slot, at + 1, &isnull), key->aggregate_type) &&
+		es_text_equal(slot_getattr(slot, aid + 1, &isnull), key->aggregate_id);
 }
 
 /*

@@ -420,3 +420,18 @@ es_key_hash(const text *bc, const text *at, const text *aid)
 	pfree(buf.data);
 	return hash;
 }
+
+/*
+ * Whether two text datums hold the same bytes: text equality under a
+ * deterministic collation, as es_store compares keys, names and event
+ * content (the database's default collation always is deterministic).
+ */
+bool
+es_text_equal(Datum a, Datum b)
+{
+	text	   *ta = DatumGetTextPP(a);
+	text	   *tb = DatumGetTextPP(b);
+
+	return VARSIZE_ANY_EXHDR(ta) == VARSIZE_ANY_EXHDR(tb) &&
+		memcmp(VARDATA_ANY(ta), VARDATA_ANY(tb), VARSIZE_ANY_EXHDR(ta)) == 0;
+}
