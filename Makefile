@@ -6,7 +6,7 @@ OBJS		= $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 DATA		= $(sort $(wildcard src/sql/$(EXTENSION)--*.sql))
 PG_CPPFLAGS	= -I$(srcdir)/src
 
-REGRESS		= setup append append_paths append_errors idempotency append_aggregates read read_paths feed checkpoint checkpoint_paths monitoring consumer_groups snapshot lifecycle retention forget libraries_x3m libraries_hume libraries_pupsourcing libraries_gleam libraries_asynx transactions security feed_plan upgrade
+REGRESS		= setup append append_paths append_errors idempotency append_aggregates read read_paths feed checkpoint checkpoint_paths monitoring consumer_groups snapshot lifecycle retention forget libraries_x3m libraries_hume libraries_pupsourcing libraries_gleam libraries_asynx dcb transactions security feed_plan upgrade
 REGRESS_OPTS	= --load-extension=$(EXTENSION)
 
 ISOLATION	= $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))

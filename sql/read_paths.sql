@@ -69,6 +69,19 @@ SELECT aggregate_id, stream_id = key_hash AS id_is_hash FROM es_store.aggregate_
 WHERE aggregate_id IN ('1', 'taken', 'collides', 'rr', 'taken-rr', 'collides-rr')
 ORDER BY aggregate_id;
 
+-- Events with tags (0.4.0): a read builds their rows from the columns
+-- instead of copying the stored row.  Short tags, and enough long ones to
+-- be stored out of line.
+SELECT count(*) FROM generate_series(1, 3) k,
+	LATERAL es_store.append_event('rp', 'tagged', k::text, NULL, 'Tagged', '{}',
+		tags => ARRAY['t:' || k, 'all']);
+SELECT count(*) FROM es_store.append_event('rp', 'tagged', 'long', NULL, 'Tagged', '{}',
+	tags => (SELECT array_agg(md5(k::text) || md5((k + 100)::text) || md5((k + 200)::text))
+			 FROM generate_series(1, 60) k));
+SELECT aggregate_id, cardinality(tags) AS tags,
+	   pg_column_size(tags) < 2000 AS stored_small
+FROM es_store.events WHERE aggregate_type = 'tagged' ORDER BY aggregate_id;
+
 -- The reads, into a table: once through the scans, once through SQL.
 CREATE TABLE reads (path text, read text, LIKE es_store.event, n bigint);
 CREATE FUNCTION do_reads(path text) RETURNS void LANGUAGE sql AS $$
@@ -87,6 +100,9 @@ CREATE FUNCTION do_reads(path text) RETURNS void LANGUAGE sql AS $$
 	INSERT INTO reads SELECT path, 'bin ' || k, e.*
 	FROM unnest(ARRAY['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9', 'big']) k,
 		 LATERAL es_store.read_aggregate('rp', 'bin', k) WITH ORDINALITY e;
+	INSERT INTO reads SELECT path, 'tagged ' || k, e.*
+	FROM unnest(ARRAY['1', '2', '3', 'long']) k,
+		 LATERAL es_store.read_aggregate('rp', 'tagged', k) WITH ORDINALITY e;
 	INSERT INTO reads SELECT path, 'aggregate unknown', e.*
 	FROM es_store.read_aggregate('rp', 'acct', 'nope') WITH ORDINALITY e;
 	INSERT INTO reads SELECT path, 'big', e.*
@@ -122,7 +138,7 @@ FROM (SELECT 'aggregate ' || k FROM generate_series(1, 8) k
 		('aggregate empty range'), ('aggregate unknown'), ('aggregate taken'),
 		('bin b0'), ('bin b9'), ('bin big'),
 		('aggregate collides'), ('aggregate rr'), ('aggregate collides-rr'),
-		('big'), ('stream'),
+		('big'), ('stream'), ('tagged 1'), ('tagged long'),
 		('feed 0'), ('feed 100'), ('feed 389')) r(read)
 	 LEFT JOIN reads USING (read)
 GROUP BY read ORDER BY read;
@@ -132,12 +148,12 @@ SELECT count(*) AS differences FROM (
 	 SELECT 'scan', read, global_position, bounded_context, aggregate_type,
 			aggregate_id, aggregate_version, event_id, event_type,
 			event_version, payload, metadata, correlation_id, causation_id,
-			trace_id, created_at, payload_bytes, n FROM reads WHERE path = 'sql')
+			trace_id, created_at, payload_bytes, tags, n FROM reads WHERE path = 'sql')
 	UNION ALL
 	(SELECT 'scan', read, global_position, bounded_context, aggregate_type,
 			aggregate_id, aggregate_version, event_id, event_type,
 			event_version, payload, metadata, correlation_id, causation_id,
-			trace_id, created_at, payload_bytes, n FROM reads WHERE path = 'sql' EXCEPT ALL
+			trace_id, created_at, payload_bytes, tags, n FROM reads WHERE path = 'sql' EXCEPT ALL
 	 SELECT * FROM reads WHERE path = 'scan')) d;
 -- Pages in position order, aggregates in version order.
 SELECT read, bool_and(ordered) AS ordered FROM (

@@ -109,7 +109,7 @@ SET client_min_messages = error;
 CREATE PUBLICATION es_upgrade_pub FOR TABLE es_store.events;
 RESET client_min_messages;
 CREATE TEMP TABLE feed_before AS SELECT * FROM es_store.read_feed(0, 1000);
-ALTER EXTENSION es_store UPDATE;
+ALTER EXTENSION es_store UPDATE TO '0.3.0';
 -- The same feed, read now from the event rows alone.
 SELECT count(*) AS events, (SELECT count(*) FROM (
 	(SELECT *, NULL::bytea FROM feed_before EXCEPT ALL SELECT * FROM es_store.read_feed(0, 1000))
@@ -132,6 +132,27 @@ DROP ROLE es_upgrade_auditor;
 -- The append-only guard holds on the new table.
 UPDATE es_store.events SET event_type = 'X';
 TRUNCATE es_store.events;
+
+-- 0.4.0 adds tags, as the last column of es_store.events and of
+-- es_store.event: the rows stored before read as events without tags.
+SELECT count(*) FROM es_store.append_event('up', 'acct', 'h', 1, 'L', '{}');
+CREATE TEMP TABLE feed_0_3_0 AS SELECT * FROM es_store.read_feed(0, 1000);
+-- Before the update, the new library refuses tags (0A000) and writes nothing.
+\set VERBOSITY sqlstate
+SELECT * FROM es_store.append_events(2, jsonb_build_array(jsonb_build_object(
+	'bounded_context', 'up', 'aggregate_type', 'acct', 'aggregate_id', 'h',
+	'event_type', 'M', 'payload', 1, 'tags', jsonb_build_array('t'))));
+\set VERBOSITY default
+SELECT es_store.aggregate_version('up', 'acct', 'h') AS still_at_2;
+ALTER EXTENSION es_store UPDATE TO '0.4.0';
+SELECT count(*) AS events, (SELECT count(*) FROM (
+	(SELECT *, NULL::text[] FROM feed_0_3_0 EXCEPT ALL SELECT * FROM es_store.read_feed(0, 1000))
+	UNION ALL
+	(SELECT * FROM es_store.read_feed(0, 1000) EXCEPT ALL SELECT *, NULL::text[] FROM feed_0_3_0)) d) AS differences
+FROM feed_0_3_0;
+SELECT aggregate_version FROM es_store.append_event('up', 'acct', 'h', 2, 'M', '{}', tags => ARRAY['t']);
+SELECT aggregate_id, event_type, tags FROM es_store.read_aggregate('up', 'acct', 'h');
+SELECT event_type, tags FROM es_store.read_query('{"items": [{"tags": ["t"]}]}');
 
 -- The checkpoint saved before 0.2.1 has no owner; the next save claims it.
 SELECT name, position, owner FROM es_store.checkpoints;

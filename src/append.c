@@ -74,10 +74,30 @@ check_no_null_elements(const bool *nulls, int n, const char *what)
 }
 
 /*
+ * The tags argument at argno, when the function has it (0.4.0), as the
+ * tags of every event of batch b.
+ */
+static void
+tags_arg(FunctionCallInfo fcinfo, int argno, EsBatch *b)
+{
+	Datum		tags;
+
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return;
+	tags = es_tags_checked(PG_GETARG_ARRAYTYPE_P(argno), 0, b->key.display);
+	if (tags == (Datum) 0)
+		return;
+	for (int i = 0; i < b->nevents; i++)
+		b->tags[i] = tags;
+	b->has_tags = true;
+}
+
+/*
  * Read the per-event arguments of the batch functions, which start at
  * argno with this layout: event_types text[], payloads jsonb[] (bytea[]
  * with bytes), metadata jsonb[], event_ids uuid[], event_versions int[],
- * correlation_id text, causation_id text, trace_id text.
+ * correlation_id text, causation_id text, trace_id text, and since 0.4.0
+ * tags text[] (every event's).
  */
 static EsBatch *
 batch_from_arrays(FunctionCallInfo fcinfo, EsStreamKey key, int expected_argno,
@@ -161,6 +181,7 @@ batch_from_arrays(FunctionCallInfo fcinfo, EsStreamKey key, int expected_argno,
 			b->trace_nulls[i] = false;
 		}
 	}
+	tags_arg(fcinfo, argno + 8, b);
 	return b;
 }
 
@@ -168,7 +189,7 @@ batch_from_arrays(FunctionCallInfo fcinfo, EsStreamKey key, int expected_argno,
  * Read the arguments of the single-event functions, which start at argno
  * with this layout: event_type text, payload jsonb (bytea with bytes),
  * metadata jsonb, event_id uuid, event_version int, correlation_id,
- * causation_id, trace_id text.
+ * causation_id, trace_id text, and since 0.4.0 tags text[].
  */
 static EsBatch *
 batch_of_one(FunctionCallInfo fcinfo, EsStreamKey key, int argno, bool bytes)
@@ -207,6 +228,7 @@ batch_of_one(FunctionCallInfo fcinfo, EsStreamKey key, int argno, bool bytes)
 		b->trace_ids[0] = PG_GETARG_DATUM(argno + 7);
 		b->trace_nulls[0] = false;
 	}
+	tags_arg(fcinfo, argno + 8, b);
 	return b;
 }
 

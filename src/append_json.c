@@ -15,6 +15,8 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "catalog/pg_type_d.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
@@ -27,7 +29,7 @@ static const char *const known_fields[] = {
 	"bounded_context", "aggregate_type", "aggregate_id", "stream_name",
 	"event_type", "payload", "payload_bytes", "metadata", "event_id",
 	"event_version",
-	"correlation_id", "causation_id", "trace_id", NULL
+	"correlation_id", "causation_id", "trace_id", "tags", NULL
 };
 #define EVENT_OWN_FIELDS (known_fields + 4)
 
@@ -202,6 +204,56 @@ event_version_field(JsonbValue *v, const EsJsonPlace *place)
 	return version;
 }
 
+/*
+ * The "tags" field of event i: a JSON array of strings (22023 otherwise),
+ * as a text[] checked as the tags argument is (tags.c); (Datum) 0 when
+ * absent, null or empty.
+ */
+static Datum
+tags_field(JsonbContainer *obj, int i, const EsJsonPlace *place,
+		   const char *display)
+{
+	JsonbValue *v = field(obj, "tags");
+	JsonbContainer *arr;
+	int			n;
+	Datum	   *elems;
+
+	if (v == NULL)
+		return (Datum) 0;
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("event field \"tags\" must be an array of strings"),
+				 errdetail("%s has \"tags\" that are not an array.", place->name)));
+	arr = v->val.binary.data;
+	n = JsonContainerSize(arr);
+	if (n == 0)
+		return (Datum) 0;
+	/* before the tags are copied: a huge array costs memory in proportion */
+	if (n > es_max_event_tags)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("event has too many tags in append to stream \"%s\"", display),
+				 errdetail("%s has %d tags; the limit (es_store.max_event_tags) is %d.",
+						   place->name, n, es_max_event_tags)));
+	elems = palloc(sizeof(Datum) * n);
+	for (int k = 0; k < n; k++)
+	{
+		JsonbValue *t = getIthJsonbValueFromContainer(arr, k);
+
+		CHECK_FOR_INTERRUPTS();
+		if (t->type != jbvString)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("event field \"tags\" must be an array of strings"),
+					 errdetail("Tag %d of %s is not a string.", k + 1, place->where)));
+		elems[k] = PointerGetDatum(cstring_to_text_with_len(t->val.string.val,
+															t->val.string.len));
+	}
+	return es_tags_checked(construct_array(elems, n, TEXTOID, -1, false,
+										   TYPALIGN_INT), i, display);
+}
+
 /* Names the event whose payload_bytes PostgreSQL's base64 decoder refuses */
 static void
 base64_error_context(void *arg)
@@ -286,6 +338,8 @@ es_json_read_event(EsBatch *b, int i, JsonbContainer *obj, bool with_key,
 		b->trace_ids[i] = d;
 		b->trace_nulls[i] = false;
 	}
+	if ((b->tags[i] = tags_field(obj, i, place, b->key.display)) != (Datum) 0)
+		b->has_tags = true;
 }
 
 /*

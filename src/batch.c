@@ -48,6 +48,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
 #include "utils/uuid.h"
@@ -73,6 +74,7 @@ es_batch_new(int nevents)
 	b->causation_nulls = palloc(sizeof(bool) * nevents);
 	b->trace_ids = palloc0(sizeof(Datum) * nevents);
 	b->trace_nulls = palloc(sizeof(bool) * nevents);
+	b->tags = palloc0(sizeof(Datum) * nevents);
 	for (int i = 0; i < nevents; i++)
 	{
 		b->event_id_nulls[i] = true;
@@ -132,8 +134,8 @@ es_empty_object(void)
 
 /*
  * What event i counts against es_store.max_event_bytes: its event type,
- * payload (jsonb or bytea), metadata, and correlation, causation and trace
- * ids, uncompressed.
+ * payload (jsonb or bytea), metadata, correlation, causation and trace
+ * ids, and tags, uncompressed.
  */
 static Size
 event_bytes(const EsBatch *b, int i)
@@ -149,6 +151,8 @@ event_bytes(const EsBatch *b, int i)
 		bytes += toast_raw_datum_size(b->causation_ids[i]);
 	if (!b->trace_nulls[i])
 		bytes += toast_raw_datum_size(b->trace_ids[i]);
+	if (b->tags[i] != (Datum) 0)
+		bytes += toast_raw_datum_size(b->tags[i]);
 	return bytes;
 }
 
@@ -225,7 +229,7 @@ es_batch_validate(EsBatch *b)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("event is too large for stream \"%s\"", b->key.display),
-					 errdetail("Event %d of the batch takes %zu bytes of event type, payload, metadata and ids; the limit (es_store.max_event_bytes) is %d.",
+					 errdetail("Event %d of the batch takes %zu bytes of event type, payload, metadata, ids and tags; the limit (es_store.max_event_bytes) is %d.",
 							   i + 1, bytes, es_max_event_bytes)));
 
 		if (!b->event_id_nulls[i])
@@ -247,16 +251,20 @@ es_batch_validate(EsBatch *b)
 /*
  * Draw n global positions, in order, into positions, registered as an
  * appender first (registry.c: the feed holds back at them until this
- * transaction ends), and with es_store.notify_channel set ask for a NOTIFY
- * at commit.  What an append and a feed marker (lifecycle.c) both do
- * before they insert their rows.
+ * transaction ends) with the scopes of the events they are for (their
+ * types and tags: a conditional append waits for an appender in flight
+ * below its own position only when those may match its condition, dcb.c),
+ * and with es_store.notify_channel set ask for a NOTIFY at commit.  What
+ * an append and a feed marker (lifecycle.c) both do before they insert
+ * their rows.
  */
 void
-es_draw_positions(int64 *positions, int n)
+es_draw_positions(int64 *positions, int n, const uint64 *scopes, int nscopes)
 {
 	Oid			seq = es_position_sequence();
 
 	es_registry_before_draw(seq);
+	es_registry_publish(scopes, nscopes);
 	for (int i = 0; i < n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
@@ -295,7 +303,7 @@ raise_duplicate(const EsBatch *b, Datum event_id, EsNotRetry why)
 			 why == NOT_RETRY_OTHER_STREAM ?
 			 errdetail("The event id is already stored in another stream.") :
 			 why == NOT_RETRY_CONTENT ?
-			 errdetail("The event id is already stored in this stream with another event type, event version, payload, metadata, correlation, causation or trace id.") :
+			 errdetail("The event id is already stored in this stream with another event type, event version, payload, metadata, correlation, causation or trace id, or other tags.") :
 			 errdetail("The event ids are not exactly the events of one earlier append, in its order."),
 			 errhint("A retry must repeat all the events of the first attempt, in the same order, with the same content; new events need new event ids.")));
 }
@@ -314,7 +322,7 @@ optional_text_same(HeapTuple tup, TupleDesc desc, int col, Datum value,
 /*
  * Whether the stored event in row tup of ES_PLAN_FIND_EVENT_IDS has the
  * content of event i of the batch: type, event version, payload (jsonb or
- * bytes), metadata, correlation, causation and trace ids.  The key and the
+ * bytes), metadata, correlation, causation and trace ids, and tags.  The key and the
  * version are checked by the caller; created_at is not content.
  */
 static bool
@@ -340,9 +348,12 @@ same_content(const EsBatch *b, int i, HeapTuple tup, TupleDesc desc)
 	d = SPI_getbinval(tup, desc, 10, &isnull);
 	if (isnull || !DatumGetBool(DirectFunctionCall2(jsonb_eq, d, b->metadata[i])))
 		return false;
-	return optional_text_same(tup, desc, 11, b->correlation_ids[i], b->correlation_nulls[i]) &&
-		optional_text_same(tup, desc, 12, b->causation_ids[i], b->causation_nulls[i]) &&
-		optional_text_same(tup, desc, 13, b->trace_ids[i], b->trace_nulls[i]);
+	if (!optional_text_same(tup, desc, 11, b->correlation_ids[i], b->correlation_nulls[i]) ||
+		!optional_text_same(tup, desc, 12, b->causation_ids[i], b->causation_nulls[i]) ||
+		!optional_text_same(tup, desc, 13, b->trace_ids[i], b->trace_nulls[i]))
+		return false;
+	d = SPI_getbinval(tup, desc, 14, &isnull);
+	return es_tags_equal(isnull ? (Datum) 0 : d, b->tags[i]);
 }
 
 /*
@@ -628,12 +639,37 @@ optional_array(Datum *values, int n, Oid type)
 	return result;
 }
 
+/*
+ * The batch's tags for ES_PLAN_INSERT_MANY: each event's text[] in its
+ * text form (the statement casts it back), NULL for none.
+ */
+static Datum
+tags_as_text(const EsBatch *b)
+{
+	Datum	   *texts = palloc0(sizeof(Datum) * b->nevents);
+	Datum		result;
+
+	if (b->has_tags)
+	{
+		Oid			out;
+		bool		varlena;
+
+		getTypeOutputInfo(TEXTARRAYOID, &out, &varlena);
+		for (int i = 0; i < b->nevents; i++)
+			if (b->tags[i] != (Datum) 0)
+				texts[i] = PointerGetDatum(cstring_to_text(OidOutputFunctionCall(out, b->tags[i])));
+	}
+	result = optional_array(texts, b->nevents, TEXTOID);
+	pfree(texts);
+	return result;
+}
+
 /* Insert the batch's events; returns how many rows were inserted. */
 static uint64
 insert_events(const EsBatch *b, int64 stream_id, const EsAppendResult *r)
 {
-	Datum		values[15];
-	char		nulls[15];
+	Datum		values[16];
+	char		nulls[16];
 	EsPlanId	plan;
 	int			n = b->nevents;
 	int			rc;
@@ -662,6 +698,8 @@ insert_events(const EsBatch *b, int64 stream_id, const EsAppendResult *r)
 		nulls[9] = b->causation_nulls[0] ? 'n' : ' ';
 		values[10] = b->trace_ids[0];
 		nulls[10] = b->trace_nulls[0] ? 'n' : ' ';
+		values[15] = b->tags[0];
+		nulls[15] = b->tags[0] == (Datum) 0 ? 'n' : ' ';
 	}
 	else
 	{
@@ -684,6 +722,7 @@ insert_events(const EsBatch *b, int64 stream_id, const EsAppendResult *r)
 								   TEXTOID, -1, false, TYPALIGN_INT);
 		values[10] = nullable_array(b->trace_ids, b->trace_nulls, n,
 									TEXTOID, -1, false, TYPALIGN_INT);
+		values[15] = tags_as_text(b);
 	}
 
 	rc = SPI_execute_plan(es_plan(plan), values, nulls, false, 0);
@@ -704,10 +743,21 @@ es_append_batch(EsBatch *b)
 	EsHead		head;
 	EsDirect   *direct = NULL;
 	uint64		inserted;
+	uint64	   *scopes;
+	int			nscopes;
 	EsGuard		guard;
 
 	es_guard_enter(&guard);
 	SPI_connect();
+
+	/* Schemas before 0.4.0 have no tags, and no events of no aggregate */
+	if ((b->has_tags || b->no_aggregate) && !es_events_have_tags())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot append tags to stream \"%s\" before es_store is updated",
+						b->key.display),
+				 errdetail("The installed es_store schema predates 0.4.0, whose events have tags."),
+				 errhint("ALTER EXTENSION es_store UPDATE;")));
 
 	/*
 	 * Schemas before 0.3.0 have no payload_bytes; of their functions only
@@ -728,6 +778,20 @@ es_append_batch(EsBatch *b)
 	 * that an append committed after it shows there as a changed row.
 	 */
 	direct = es_direct_begin(b);
+	if (b->no_aggregate)
+	{
+		/*
+		 * Events of no aggregate (dcb.c): no head row to check or advance;
+		 * their stream is ES_STREAM_NO_AGGREGATE, and each one's version its
+		 * position.  An event id stored before is SE002 (step 5): such an
+		 * append is not recognised as a retry.
+		 */
+		head.matched = true;
+		head.stream_id = ES_STREAM_NO_AGGREGATE;
+		head.old_version = 0;
+		head.changed = false;
+		goto draw;
+	}
 	if (b->ids_supplied &&
 		find_stored_append(b, r, false,
 						   direct != NULL ? es_direct_snapshot(direct) : InvalidSnapshot))
@@ -794,12 +858,19 @@ es_append_batch(EsBatch *b)
 		goto done;
 
 	/*
-	 * 4: register as an appender (registry.c), draw positions in batch
-	 * order, then insert
+	 * 4: register as an appender (registry.c) with the events' scopes,
+	 * draw positions in batch order, check the batch's condition (dcb.c),
+	 * then insert the events and their tags
 	 */
+draw:
 	for (int i = 0; i < b->nevents; i++)
 		r->versions[i] = head.old_version + 1 + i;
-	es_draw_positions(r->positions, b->nevents);
+	scopes = es_batch_scopes(b, &nscopes);
+	es_draw_positions(r->positions, b->nevents, scopes, nscopes);
+	if (b->no_aggregate)
+		memcpy(r->versions, r->positions, sizeof(int64) * b->nevents);
+	if (b->condition != NULL)
+		es_condition_check(b->condition, b->condition_after, r->positions[0]);
 	if (es_direct_can_insert(direct, b))
 	{
 		es_direct_insert_events(direct, b, head.stream_id, r);
@@ -807,6 +878,8 @@ es_append_batch(EsBatch *b)
 	}
 	else
 		inserted = insert_events(b, head.stream_id, r);
+	if (inserted == (uint64) b->nevents)
+		es_tags_store(b, r);
 
 	/* 5: some ids were stored meanwhile */
 	if (inserted != (uint64) b->nevents)

@@ -460,8 +460,11 @@ new_stream_id(EsDirect *d, Relation pkey, int64 key_hash)
 {
 	int64		id = key_hash;
 
-	/* stream id 0 holds the feed's markers (lifecycle.c) */
-	if (pkey == NULL || id == 0)
+	/*
+	 * stream id 0 holds the feed's markers (lifecycle.c), and
+	 * ES_STREAM_NO_AGGREGATE the events of no aggregate (dcb.c)
+	 */
+	if (pkey == NULL || id == 0 || id == ES_STREAM_NO_AGGREGATE)
 		return nextval_internal(d->stream_id_sequence, false);
 	while (stream_id_taken(d->heads, pkey, id))
 	{
@@ -774,6 +777,7 @@ store_event(EsDirect *d, TupleTableSlot *slot, const EsBatch *b, int i,
 	v[att[EVENT_TRACE_ID]] = b->trace_ids[i];
 	v[att[EVENT_CREATED_AT]] = now;
 	v[att[EVENT_BATCH_SIZE]] = Int32GetDatum(i == 0 ? b->nevents : 0);
+	v[att[EVENT_TAGS]] = b->tags[i];
 	for (int c = 0; c < EVENT_NCOLS; c++)
 		n[att[c]] = false;
 	n[att[EVENT_CORRELATION_ID]] = b->correlation_nulls[i];
@@ -781,6 +785,7 @@ store_event(EsDirect *d, TupleTableSlot *slot, const EsBatch *b, int i,
 	n[att[EVENT_TRACE_ID]] = b->trace_nulls[i];
 	n[att[EVENT_PAYLOAD]] = b->payloads[i] == (Datum) 0;
 	n[att[EVENT_PAYLOAD_BYTES]] = b->payload_bytes[i] == (Datum) 0;
+	n[att[EVENT_TAGS]] = b->tags[i] == (Datum) 0;
 	ExecStoreVirtualTuple(slot);
 }
 

@@ -29,4 +29,7 @@
 /* a consumer group's segment is held by another consumer (or by none) */
 #define ERRCODE_ES_SEGMENT_NOT_HELD		MAKE_SQLSTATE('S','E','0','0','7')
 
+/* an append's condition failed: an event its query matches came after its position */
+#define ERRCODE_ES_CONDITION_FAILED		MAKE_SQLSTATE('S','E','0','0','8')
+
 #endif							/* ES_ERRCODES_H */

@@ -23,6 +23,8 @@ PG_MODULE_MAGIC;
 int			es_max_batch_events = 10000;
 int			es_max_event_bytes = 1024 * 1024;
 int			es_max_snapshot_bytes = 16 * 1024 * 1024;
+int			es_max_event_tags = 64;
+int			es_max_query_items = 64;
 char	   *es_notify_channel = "";
 int			es_debug_registration_lock = 0;
 int			es_debug_reader_lock = 0;
@@ -88,6 +90,20 @@ _PG_init(void)
 							&es_max_snapshot_bytes,
 							16 * 1024 * 1024, 1024, 1024 * 1024 * 1024,
 							PGC_SUSET, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("es_store.max_event_tags",
+							"Largest number of tags one event may carry.",
+							"An event with more fails with SQLSTATE 54000.",
+							&es_max_event_tags,
+							64, 1, 10000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("es_store.max_query_items",
+							"Largest number of items, and of types and tags in each item, of one query.",
+							"A larger query (a read or an append condition) fails with SQLSTATE 54000.",
+							&es_max_query_items,
+							64, 1, 10000,
+							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 	DefineCustomStringVariable("es_store.notify_channel",
 							   "Channel an append notifies when its transaction commits (empty: none).",

@@ -36,6 +36,8 @@ extern int	es_max_batch_events;
 extern bool es_log_conflicts;
 extern void es_conflict_log_init(void);
 extern int	es_max_event_bytes;
+extern int	es_max_event_tags;
+extern int	es_max_query_items;
 extern int	es_max_snapshot_bytes;
 extern char *es_notify_channel;
 extern int	es_debug_registration_lock;
@@ -109,6 +111,13 @@ typedef struct EsBatch
 	bool	   *causation_nulls;
 	Datum	   *trace_ids;
 	bool	   *trace_nulls;
+	Datum	   *tags;			/* text[] with at least one tag, or (Datum) 0 */
+	bool		has_tags;		/* some event has tags */
+	bool		no_aggregate;	/* events of no aggregate (dcb.c): the key is
+								 * empty, versions 0, stream ids negative */
+	struct EsQuery *condition;	/* append only if no event matching this
+								 * appears after condition_after, or NULL */
+	int64		condition_after;
 } EsBatch;
 
 /* What an append assigned, per event, in batch order. */
@@ -140,7 +149,8 @@ extern void es_check_batch_size(int64 nevents, const char *display);
 extern void es_batch_validate(EsBatch *batch);
 extern EsAppendResult *es_append_batch(EsBatch *batch);
 extern Datum es_empty_object(void);
-extern void es_draw_positions(int64 *positions, int n);
+extern void es_draw_positions(int64 *positions, int n, const uint64 *scopes,
+							  int nscopes);
 extern void es_raise_version_limit(const EsStreamKey *key);
 extern Datum es_append_srf(FunctionCallInfo fcinfo, EsBatch *batch);
 
@@ -176,6 +186,8 @@ typedef enum EsRelation
 	ES_REL_HEADS_FILTERED,		/* aggregate_heads (stream_id) WHERE filtered,
 								 * since 0.3.0: InvalidOid before */
 	ES_REL_EVENTS_EVENT_ID,		/* events (event_id) */
+	ES_REL_EVENT_TAGS,			/* event_tags, since 0.4.0: InvalidOid before */
+	ES_REL_EVENT_TAGS_INDEX,	/* ... (tag_hash, global_position) */
 	ES_NUM_RELS
 } EsRelation;
 
@@ -208,18 +220,33 @@ typedef enum EsEventColumn
 	EVENT_EVENT_TYPE, EVENT_EVENT_VERSION, EVENT_PAYLOAD, EVENT_METADATA,
 	EVENT_CORRELATION_ID, EVENT_CAUSATION_ID, EVENT_TRACE_ID,
 	EVENT_CREATED_AT, EVENT_PAYLOAD_BYTES, EVENT_STREAM_ID, EVENT_BATCH_SIZE,
-	EVENT_NCOLS
+	EVENT_TAGS, EVENT_NCOLS
 } EsEventColumn;
 
-#define EVENT_NCOLS_OUT EVENT_STREAM_ID /* the columns es_store.event has */
+/*
+ * es_store.event's columns: the first EVENT_NCOLS_ROW of an event row, in
+ * their order, then tags (0.4.0).
+ */
+#define EVENT_NCOLS_ROW EVENT_STREAM_ID
+#define EVENT_NCOLS_OUT (EVENT_NCOLS_ROW + 1)
+/* The event column behind result column i (< EVENT_NCOLS_OUT) */
+#define EVENT_OUT_COLUMN(i) ((i) < EVENT_NCOLS_ROW ? (EsEventColumn) (i) : EVENT_TAGS)
 
 /*
- * A stored event row in output order (tables.c rows_in_output_order) ends
- * in stream_id (8 bytes, double-aligned) and batch_size (4 bytes) right
- * after it: these are the row data's last ES_ROW_TAIL bytes, stream_id
+ * A stored event row in output order (tables.c rows_in_output_order) has
+ * stream_id (8 bytes, double-aligned) and batch_size (4 bytes) right after
+ * it, then tags: without tags (NULL, or a row stored before the column was
+ * added), these are the row data's last ES_ROW_TAIL bytes, stream_id
  * first.
  */
 #define ES_ROW_TAIL (sizeof(int64) + sizeof(int32))
+
+/*
+ * The stream id of the events of no aggregate (dcb.c, 0.4.0), whose
+ * aggregate_version is their position: no head row has it (direct.c
+ * new_stream_id skips it, as it skips 0, the feed's markers').
+ */
+#define ES_STREAM_NO_AGGREGATE PG_INT64_MIN
 
 /* batch_size of an event stored before 0.3.0: its batch is not known */
 #define ES_BATCH_UNKNOWN (-1)
@@ -361,6 +388,11 @@ extern void es_registry_shmem_request(void);
 extern void es_registry_shmem_startup(void);
 extern void es_registry_before_draw(Oid seq);
 extern void es_registry_after_draw(int64 first_position);
+extern void es_registry_publish(const uint64 *scopes, int n);
+extern bool es_scopes_may_hold(const uint64 *scopes, uint64 hash);
+extern void es_registry_wait_for_scopes(Oid seq, int64 below,
+										bool (*matches) (const uint64 *scopes, void *arg),
+										void *arg);
 extern void es_registry_notify_at_commit(const char *channel);
 extern int64 es_feed_safe_bound(Oid seq);
 extern int	es_registry_in_flight(int *pids, int64 *lows, int max);
@@ -380,6 +412,7 @@ typedef enum EsPlanId
 	ES_PLAN_INSERT_ONE_IDEMPOTENT,	/* ... skipping an existing event id */
 	ES_PLAN_INSERT_MANY,		/* insert a batch from arrays */
 	ES_PLAN_INSERT_MANY_IDEMPOTENT, /* ... skipping existing event ids */
+	ES_PLAN_INSERT_TAGS,		/* the event_tags rows of an append */
 	ES_PLAN_FIND_EVENT_IDS,		/* stored events with these ids */
 	ES_PLAN_READ_AGGREGATE,
 	ES_PLAN_COUNT_EVENTS,
@@ -439,6 +472,7 @@ extern SPIPlanPtr es_plan(EsPlanId id);
 extern Oid	es_position_sequence(void);
 extern bool es_checkpoints_have_owner(void);
 extern bool es_events_have_key(void);
+extern bool es_events_have_tags(void);
 
 /* lifecycle.c */
 extern bool es_event_delete_running;
@@ -447,6 +481,21 @@ extern void es_raise_head_skipped(const EsStreamKey *key);
 extern uint64 es_delete_events(EsPlanId id, Datum *values);
 extern int64 es_append_marker(const EsStreamKey *key, const char *type,
 							  int64 version);
+
+/* dcb.c */
+typedef struct EsQuery EsQuery;
+
+extern EsQuery *es_query_from_jsonb(Jsonb *doc);
+extern void es_condition_check(const EsQuery *q, int64 after, int64 below);
+
+/* tags.c */
+extern int64 es_tag_hash(Datum tag);
+extern uint64 es_type_scope(Datum event_type);
+extern Datum es_tags_checked(struct ArrayType *tags, int i, const char *display);
+extern Datum *es_tags_elements(Datum tags, int *n);
+extern bool es_tags_equal(Datum a, Datum b);
+extern void es_tags_store(const EsBatch *b, const EsAppendResult *r);
+extern uint64 *es_batch_scopes(const EsBatch *b, int *n);
 
 /* util.c */
 extern void es_raise_serialization_failure(const char *what);

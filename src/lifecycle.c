@@ -220,9 +220,11 @@ es_append_marker(const EsStreamKey *key, const char *type, int64 version)
 {
 	Datum		values[7];
 	int64		position;
+	uint64		scope;
 	int			rc;
 
-	es_draw_positions(&position, 1);
+	scope = es_type_scope(PointerGetDatum(cstring_to_text(type)));
+	es_draw_positions(&position, 1, &scope, 1);
 	values[0] = Int64GetDatum(position);
 	values[1] = key->bounded_context;
 	values[2] = key->aggregate_type;

@@ -101,10 +101,11 @@
 	"RETURNING h.stream_id, h.version"
 
 /*
- * The columns of es_store.event, from an event row (0.3.0 and later, where
- * the type ends with payload_bytes)
+ * The columns of es_store.event, from an event row: 0.4.0 and later, where
+ * the type ends with tags, and 0.3.0, where it ends with payload_bytes
  */
-#define ROW_COLUMNS \
+#define ROW_COLUMNS ROW_COLUMNS_0_3_0 ", e.tags"
+#define ROW_COLUMNS_0_3_0 \
 	"e.global_position, e.bounded_context, e.aggregate_type, " \
 	"e.aggregate_id, " EVENT_COLUMNS_AFTER_KEY ", e.payload_bytes"
 
@@ -153,6 +154,18 @@
 	"AND NOT EXISTS (SELECT 1 FROM es_store.aggregate_heads h " \
 	"WHERE h.stream_id" EQ "e.stream_id AND h.filtered AND NOT " EVENT_VISIBLE ") "
 
+/*
+ * With a DELETE of events (forget, purge; 0.4.0): the event_tags rows of
+ * the events it deletes (those of es_store.events e where cond), found by
+ * the hash of each of their tags, as tags.c computes it (the bytes' hash:
+ * hashtextextended under a deterministic collation).
+ */
+#define DELETE_TAGS_OF(cond) \
+	"WITH t AS (DELETE FROM es_store.event_tags t USING es_store.events e, " \
+	"pg_catalog.unnest(e.tags) g(tag) WHERE " cond " AND " \
+	"t.tag_hash" EQ "pg_catalog.hashtextextended(g.tag COLLATE pg_catalog.\"C\", 0) " \
+	"AND t.global_position" EQ "e.global_position) "
+
 /* A head row that exists for appends and reads: neither deleted nor forgotten */
 #define HEAD_LIVE "h.deleted_at IS NULL AND h.forgotten_at IS NULL"
 
@@ -177,18 +190,25 @@
 
 /*
  * The event inserts.  $12, $13 and $14 are the aggregate's key, which the
- * event rows carry since 0.3.0, and $15 the bytea payloads (payload_bytes,
- * 0.3.0); the statements for older schemas take the same parameters and
- * leave the key and $15 out (batch.c refuses bytea payloads there).
+ * event rows carry since 0.3.0, $15 the bytea payloads (payload_bytes,
+ * 0.3.0) and $16 the tags (0.4.0: text[] for one event, and for several
+ * the text form of each event's text[]); the statements for older schemas
+ * take the same parameters and leave out what they do not have (batch.c
+ * refuses bytea payloads and tags there).
  */
-#define INSERT_COLUMNS \
+#define INSERT_COLUMNS_0_3_0 \
 	"INSERT INTO es_store.events (global_position, bounded_context, " \
 	"aggregate_type, aggregate_id, aggregate_version, event_id, event_type, " \
 	"event_version, payload, metadata, correlation_id, causation_id, " \
-	"trace_id, created_at, payload_bytes, stream_id, batch_size) "
+	"trace_id, created_at, payload_bytes, stream_id, batch_size"
+#define INSERT_COLUMNS INSERT_COLUMNS_0_3_0 ", tags) "
 
 #define INSERT_ONE_SQL \
 	INSERT_COLUMNS \
+	"VALUES ($1, $12, $13, $14, $3, $4, $5, $6, $7, $8, $9, $10, $11, " \
+	"pg_catalog.now(), $15, $2, 1, $16)"
+#define INSERT_ONE_SQL_0_3_0 \
+	INSERT_COLUMNS_0_3_0 ") " \
 	"VALUES ($1, $12, $13, $14, $3, $4, $5, $6, $7, $8, $9, $10, $11, " \
 	"pg_catalog.now(), $15, $2, 1)"
 
@@ -197,11 +217,18 @@
 	"pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), " \
 	"pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), " \
 	"pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11), " \
-	"pg_catalog.unnest($15)) WITH ORDINALITY " \
-	"AS u(p, v, i, t, ev, pl, m, c, ca, tr, pb, o)"
+	"pg_catalog.unnest($15), pg_catalog.unnest($16)) WITH ORDINALITY " \
+	"AS u(p, v, i, t, ev, pl, m, c, ca, tr, pb, tg, o)"
 
 #define INSERT_MANY_SQL \
 	INSERT_COLUMNS \
+	"SELECT u.p, $12, $13, $14, u.v, u.i, u.t, u.ev, u.pl, u.m, u.c, u.ca, " \
+	"u.tr, pg_catalog.now(), u.pb, $2, " \
+	"CASE WHEN u.o OPERATOR(pg_catalog.=) 1 " \
+	"THEN pg_catalog.cardinality($1) ELSE 0 END, " \
+	"CAST(u.tg AS pg_catalog.text[]) " UNNEST_EVENTS
+#define INSERT_MANY_SQL_0_3_0 \
+	INSERT_COLUMNS_0_3_0 ") " \
 	"SELECT u.p, $12, $13, $14, u.v, u.i, u.t, u.ev, u.pl, u.m, u.c, u.ca, " \
 	"u.tr, pg_catalog.now(), u.pb, $2, " \
 	"CASE WHEN u.o OPERATOR(pg_catalog.=) 1 " \
@@ -222,12 +249,13 @@
 	"pg_catalog.now() " UNNEST_EVENTS
 
 #define INSERT_ONE_TYPES \
-	15, {INT8OID, INT8OID, INT8OID, UUIDOID, TEXTOID, INT4OID, JSONBOID, \
-	JSONBOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID}
+	16, {INT8OID, INT8OID, INT8OID, UUIDOID, TEXTOID, INT4OID, JSONBOID, \
+	JSONBOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID, \
+	TEXTARRAYOID}
 #define INSERT_MANY_TYPES \
-	15, {INT8ARRAYOID, INT8OID, INT8ARRAYOID, UUIDARRAYOID, TEXTARRAYOID, \
+	16, {INT8ARRAYOID, INT8OID, INT8ARRAYOID, UUIDARRAYOID, TEXTARRAYOID, \
 	INT4ARRAYOID, JSONBARRAYOID, JSONBARRAYOID, TEXTARRAYOID, TEXTARRAYOID, \
-	TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, BYTEAARRAYOID}
+	TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, BYTEAARRAYOID, TEXTARRAYOID}
 
 /*
  * Checkpoint saves: a new checkpoint belongs to the saver ($3); an existing
@@ -244,7 +272,7 @@
 
 #define SKIP_STORED_IDS " ON CONFLICT ON CONSTRAINT events_event_id_key DO NOTHING"
 
-#define MAX_PLAN_ARGS 15
+#define MAX_PLAN_ARGS 16
 
 typedef struct EsPlanDef
 {
@@ -252,6 +280,57 @@ typedef struct EsPlanDef
 	int			nargs;
 	Oid			argtypes[MAX_PLAN_ARGS];
 } EsPlanDef;
+
+/*
+ * The reads that return es_store.event rows, with its columns as cols
+ * (ROW_COLUMNS, or ROW_COLUMNS_0_3_0 for a 0.3.0 schema)
+ */
+#define READ_AGGREGATE_PLAN(cols) \
+		"SELECT " cols " " AGGREGATE_EVENTS
+#define READ_FEED_PLAN(cols) \
+		"SELECT " cols " FROM es_store.events e " \
+		"WHERE e.global_position OPERATOR(pg_catalog.>) $1 " \
+		"AND e.global_position OPERATOR(pg_catalog.<=) $2 " FEED_HIDDEN \
+		"ORDER BY e.global_position LIMIT $3", \
+		3, {INT8OID, INT8OID, INT8OID}
+#define READ_FEED_FILTERED_PLAN(cols) \
+		"SELECT " cols " FROM es_store.events e " \
+		"WHERE e.global_position OPERATOR(pg_catalog.>) $1 " \
+		"AND e.global_position OPERATOR(pg_catalog.<=) $2 " \
+		"AND ($3 IS NULL OR e.bounded_context" EQ "ANY ($3)) " \
+		"AND ($4 IS NULL OR e.aggregate_type" EQ "ANY ($4)) " \
+		"AND ($5 IS NULL OR e.event_type" EQ "ANY ($5)) " \
+		"AND ($7 OPERATOR(pg_catalog.=) 1 OR " \
+		"pg_catalog.mod(pg_catalog.mod(" \
+		KEY_HASH_OF("e.bounded_context", "e.aggregate_type", "e.aggregate_id") \
+		", $7) OPERATOR(pg_catalog.+) $7, $7)" EQ "$6) " FEED_HIDDEN \
+		"ORDER BY e.global_position LIMIT $8", \
+		8, {INT8OID, INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, \
+		INT8OID, INT8OID, INT8OID}
+#define READ_AGGREGATE_ROWS_PLAN(cols) \
+		"SELECT " cols ", NULL::pg_catalog.int4 " AGGREGATE_EVENTS
+#define PARKED_EVENTS_PLAN(cols) \
+		"SELECT p.global_position, p.segment, p.consumer, p.error, p.parked_at, " \
+		"(SELECT CAST(ROW(" cols ") AS es_store.event) " \
+		"FROM es_store.events e LEFT JOIN es_store.aggregate_heads h " \
+		"ON h.stream_id" EQ "e.stream_id " \
+		"WHERE e.global_position" EQ "p.global_position " \
+		"AND (h.stream_id IS NULL OR " EVENT_VISIBLE ")) " \
+		"FROM es_store.parked_events p WHERE p.group_name" EQ "$1 " \
+		"ORDER BY p.global_position", \
+		1, {TEXTOID}
+#define READ_EVENT_PLAN(cols) \
+		"SELECT " cols " FROM es_store.events e " \
+		"LEFT JOIN es_store.aggregate_heads h ON h.stream_id" EQ "e.stream_id " \
+		"WHERE e.event_id" EQ "$1 AND (h.stream_id IS NULL OR " EVENT_VISIBLE ")", \
+		1, {UUIDOID}
+#define READ_AGGREGATE_BACKWARD_PLAN(cols) \
+		"SELECT " cols " FROM es_store.aggregate_heads h " \
+		"JOIN es_store.events e ON e.stream_id" EQ "h.stream_id " \
+		"WHERE " KEY_MATCHES " AND " \
+		"e.aggregate_version OPERATOR(pg_catalog.<) $4 AND " EVENT_VISIBLE " " \
+		"ORDER BY e.aggregate_version DESC LIMIT $5", \
+		5, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID}
 
 static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	[ES_PLAN_HEAD_UPSERT] = {
@@ -309,26 +388,33 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		INSERT_MANY_SQL SKIP_STORED_IDS,
 		INSERT_MANY_TYPES
 	},
+	/* the event_tags rows of an append: (tag hash, position) pairs (0.4.0) */
+	[ES_PLAN_INSERT_TAGS] = {
+		"INSERT INTO es_store.event_tags (tag_hash, global_position) "
+		"SELECT u.h, u.p FROM ROWS FROM (pg_catalog.unnest($1), "
+		"pg_catalog.unnest($2)) AS u(h, p)",
+		2, {INT8ARRAYOID, INT8ARRAYOID}
+	},
 	/*
 	 * Stored events with these ids (batch.c find_stored_append): id,
 	 * version, position, whether in the stream of key $1..$3 (never for a
 	 * marker: stream id 0 has no head row), batch_size, then the content a
 	 * retry must repeat
 	 */
-#define FIND_EVENT_IDS(batch_size, payload_bytes) \
+#define FIND_EVENT_IDS(batch_size, payload_bytes, tags) \
 	"SELECT e.event_id, e.aggregate_version, e.global_position, " \
 	"COALESCE((" KEY_MATCHES "), false) AS same_stream, " batch_size ", " \
 	"e.event_type, e.event_version, e.payload, " payload_bytes ", " \
-	"e.metadata, e.correlation_id, e.causation_id, e.trace_id " \
+	"e.metadata, e.correlation_id, e.causation_id, e.trace_id, " tags " " \
 	"FROM es_store.events e LEFT JOIN es_store.aggregate_heads h " \
 	"ON h.stream_id" EQ "e.stream_id " \
 	"WHERE e.event_id" EQ "ANY ($4)"
 	[ES_PLAN_FIND_EVENT_IDS] = {
-		FIND_EVENT_IDS("e.batch_size", "e.payload_bytes"),
+		FIND_EVENT_IDS("e.batch_size", "e.payload_bytes", "e.tags"),
 		4, {TEXTOID, TEXTOID, TEXTOID, UUIDARRAYOID}
 	},
 	[ES_PLAN_READ_AGGREGATE] = {
-		"SELECT " ROW_COLUMNS " " AGGREGATE_EVENTS
+		READ_AGGREGATE_PLAN(ROW_COLUMNS)
 	},
 	[ES_PLAN_COUNT_EVENTS] = {
 		"SELECT pg_catalog.count(*) FROM es_store.aggregate_heads h "
@@ -338,26 +424,10 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
 	},
 	[ES_PLAN_READ_FEED] = {
-		"SELECT " ROW_COLUMNS " FROM es_store.events e "
-		"WHERE e.global_position OPERATOR(pg_catalog.>) $1 "
-		"AND e.global_position OPERATOR(pg_catalog.<=) $2 " FEED_HIDDEN
-		"ORDER BY e.global_position LIMIT $3",
-		3, {INT8OID, INT8OID, INT8OID}
+		READ_FEED_PLAN(ROW_COLUMNS)
 	},
 	[ES_PLAN_READ_FEED_FILTERED] = {
-		"SELECT " ROW_COLUMNS " FROM es_store.events e "
-		"WHERE e.global_position OPERATOR(pg_catalog.>) $1 "
-		"AND e.global_position OPERATOR(pg_catalog.<=) $2 "
-		"AND ($3 IS NULL OR e.bounded_context" EQ "ANY ($3)) "
-		"AND ($4 IS NULL OR e.aggregate_type" EQ "ANY ($4)) "
-		"AND ($5 IS NULL OR e.event_type" EQ "ANY ($5)) "
-		"AND ($7 OPERATOR(pg_catalog.=) 1 OR "
-		"pg_catalog.mod(pg_catalog.mod("
-		KEY_HASH_OF("e.bounded_context", "e.aggregate_type", "e.aggregate_id")
-		", $7) OPERATOR(pg_catalog.+) $7, $7)" EQ "$6) " FEED_HIDDEN
-		"ORDER BY e.global_position LIMIT $8",
-		8, {INT8OID, INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-		INT8OID, INT8OID, INT8OID}
+		READ_FEED_FILTERED_PLAN(ROW_COLUMNS)
 	},
 	[ES_PLAN_GET_CHECKPOINT] = {
 		"SELECT c.position, c.owner FROM es_store.checkpoints c "
@@ -408,7 +478,7 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		1, {TEXTOID}
 	},
 	[ES_PLAN_READ_AGGREGATE_ROWS] = {
-		"SELECT " ROW_COLUMNS ", NULL::pg_catalog.int4 " AGGREGATE_EVENTS
+		READ_AGGREGATE_ROWS_PLAN(ROW_COLUMNS)
 	},
 	/*
 	 * FOR KEY SHARE: a snapshot save does not wait for appends (which take
@@ -547,15 +617,7 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		5, {TEXTOID, INT8OID, INT4OID, TEXTOID, TEXTOID}
 	},
 	[ES_PLAN_PARKED_EVENTS] = {
-		"SELECT p.global_position, p.segment, p.consumer, p.error, p.parked_at, "
-		"(SELECT CAST(ROW(" ROW_COLUMNS ") AS es_store.event) "
-		"FROM es_store.events e LEFT JOIN es_store.aggregate_heads h "
-		"ON h.stream_id" EQ "e.stream_id "
-		"WHERE e.global_position" EQ "p.global_position "
-		"AND (h.stream_id IS NULL OR " EVENT_VISIBLE ")) "
-		"FROM es_store.parked_events p WHERE p.group_name" EQ "$1 "
-		"ORDER BY p.global_position",
-		1, {TEXTOID}
+		PARKED_EVENTS_PLAN(ROW_COLUMNS)
 	},
 	[ES_PLAN_EVENT_KEY] = {
 		"SELECT e.bounded_context, e.aggregate_type, e.aggregate_id "
@@ -598,20 +660,13 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		7, {INT8OID, TEXTOID, TEXTOID, TEXTOID, UUIDOID, TEXTOID, JSONBOID}
 	},
 	[ES_PLAN_READ_EVENT] = {
-		"SELECT " ROW_COLUMNS " FROM es_store.events e "
-		"LEFT JOIN es_store.aggregate_heads h ON h.stream_id" EQ "e.stream_id "
-		"WHERE e.event_id" EQ "$1 AND (h.stream_id IS NULL OR " EVENT_VISIBLE ")",
-		1, {UUIDOID}
+		READ_EVENT_PLAN(ROW_COLUMNS)
 	},
 	[ES_PLAN_READ_AGGREGATE_BACKWARD] = {
-		"SELECT " ROW_COLUMNS " FROM es_store.aggregate_heads h "
-		"JOIN es_store.events e ON e.stream_id" EQ "h.stream_id "
-		"WHERE " KEY_MATCHES " AND "
-		"e.aggregate_version OPERATOR(pg_catalog.<) $4 AND " EVENT_VISIBLE " "
-		"ORDER BY e.aggregate_version DESC LIMIT $5",
-		5, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID}
+		READ_AGGREGATE_BACKWARD_PLAN(ROW_COLUMNS)
 	},
 	[ES_PLAN_FORGET_EVENTS] = {
+		DELETE_TAGS_OF("e.stream_id" EQ "$1")
 		"DELETE FROM es_store.events e WHERE e.stream_id" EQ "$1",
 		1, {INT8OID}
 	},
@@ -690,6 +745,8 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		2, {INT8OID, INT8OID}
 	},
 	[ES_PLAN_PURGE_EVENTS] = {
+		DELETE_TAGS_OF("e.stream_id" EQ "$1 AND "
+					   "e.aggregate_version OPERATOR(pg_catalog.<=) $2")
 		"DELETE FROM es_store.events e WHERE e.stream_id" EQ "$1 AND "
 		"e.aggregate_version OPERATOR(pg_catalog.<=) $2",
 		2, {INT8OID, INT8OID}
@@ -869,7 +926,7 @@ static const EsPlanDef no_event_key_defs[ES_NUM_PLANS] = {
 		INSERT_MANY_TYPES
 	},
 	[ES_PLAN_FIND_EVENT_IDS] = {
-		FIND_EVENT_IDS("-1", "NULL::pg_catalog.bytea"),
+		FIND_EVENT_IDS("-1", "NULL::pg_catalog.bytea", "NULL::pg_catalog.text[]"),
 		4, {TEXTOID, TEXTOID, TEXTOID, UUIDARRAYOID}
 	},
 	[ES_PLAN_INSERT_MANY_IDEMPOTENT] = {
@@ -909,7 +966,65 @@ static const EsPlanDef no_event_key_defs[ES_NUM_PLANS] = {
 	},
 };
 
+/*
+ * The statements of 0.3.0, whose events and es_store.event have no tags:
+ * the reads return the columns without them, the inserts leave them out.
+ */
+static const EsPlanDef no_tags_defs[ES_NUM_PLANS] = {
+	[ES_PLAN_INSERT_ONE] = {
+		INSERT_ONE_SQL_0_3_0,
+		INSERT_ONE_TYPES
+	},
+	[ES_PLAN_INSERT_ONE_IDEMPOTENT] = {
+		INSERT_ONE_SQL_0_3_0 SKIP_STORED_IDS,
+		INSERT_ONE_TYPES
+	},
+	[ES_PLAN_INSERT_MANY] = {
+		INSERT_MANY_SQL_0_3_0,
+		INSERT_MANY_TYPES
+	},
+	[ES_PLAN_INSERT_MANY_IDEMPOTENT] = {
+		INSERT_MANY_SQL_0_3_0 SKIP_STORED_IDS,
+		INSERT_MANY_TYPES
+	},
+	[ES_PLAN_FIND_EVENT_IDS] = {
+		FIND_EVENT_IDS("e.batch_size", "e.payload_bytes", "NULL::pg_catalog.text[]"),
+		4, {TEXTOID, TEXTOID, TEXTOID, UUIDARRAYOID}
+	},
+	[ES_PLAN_READ_AGGREGATE] = {
+		READ_AGGREGATE_PLAN(ROW_COLUMNS_0_3_0)
+	},
+	[ES_PLAN_READ_FEED] = {
+		READ_FEED_PLAN(ROW_COLUMNS_0_3_0)
+	},
+	[ES_PLAN_READ_FEED_FILTERED] = {
+		READ_FEED_FILTERED_PLAN(ROW_COLUMNS_0_3_0)
+	},
+	[ES_PLAN_READ_AGGREGATE_ROWS] = {
+		READ_AGGREGATE_ROWS_PLAN(ROW_COLUMNS_0_3_0)
+	},
+	[ES_PLAN_PARKED_EVENTS] = {
+		PARKED_EVENTS_PLAN(ROW_COLUMNS_0_3_0)
+	},
+	[ES_PLAN_READ_EVENT] = {
+		READ_EVENT_PLAN(ROW_COLUMNS_0_3_0)
+	},
+	[ES_PLAN_READ_AGGREGATE_BACKWARD] = {
+		READ_AGGREGATE_BACKWARD_PLAN(ROW_COLUMNS_0_3_0)
+	},
+	[ES_PLAN_FORGET_EVENTS] = {
+		"DELETE FROM es_store.events e WHERE e.stream_id" EQ "$1",
+		1, {INT8OID}
+	},
+	[ES_PLAN_PURGE_EVENTS] = {
+		"DELETE FROM es_store.events e WHERE e.stream_id" EQ "$1 AND "
+		"e.aggregate_version OPERATOR(pg_catalog.<=) $2",
+		2, {INT8OID, INT8OID}
+	},
+};
+
 static SPIPlanPtr plans[ES_NUM_PLANS];
+static SPIPlanPtr no_tags_plans[ES_NUM_PLANS];
 static SPIPlanPtr no_event_key_plans[ES_NUM_PLANS];
 static SPIPlanPtr no_key_hash_plans[ES_NUM_PLANS];
 static SPIPlanPtr no_owner_plans[ES_NUM_PLANS];
@@ -931,6 +1046,7 @@ static Oid	schema_events = InvalidOid;
 static bool heads_have_key_hash = true;
 static bool checkpoints_have_owner = true;
 static bool events_have_key = true;
+static bool events_have_tags = true;
 
 static void
 schema_inval(Datum arg, Oid relid)
@@ -961,6 +1077,7 @@ schema_load(void)
 	schema_events = get_relname_relid("events", nsp);
 	events_have_key =
 		get_attnum(schema_events, "aggregate_id") != InvalidAttrNumber;
+	events_have_tags = get_attnum(schema_events, "tags") != InvalidAttrNumber;
 }
 
 /* Whether the installed schema predates 0.2.0 (no aggregate_heads.key_hash). */
@@ -990,6 +1107,15 @@ es_events_have_key(void)
 	return events_have_key;
 }
 
+/* Whether events have tags (the schema is 0.4.0 or later). */
+bool
+es_events_have_tags(void)
+{
+	if (!schema_known)
+		schema_load();
+	return events_have_tags;
+}
+
 /*
  * The kept plan for a statement, preparing it on first use.  Must be called
  * while connected to SPI.
@@ -1017,6 +1143,11 @@ es_plan(EsPlanId id)
 	{
 		def = &no_event_key_defs[id];
 		slot = &no_event_key_plans[id];
+	}
+	else if (no_tags_defs[id].sql != NULL && !es_events_have_tags())
+	{
+		def = &no_tags_defs[id];
+		slot = &no_tags_plans[id];
 	}
 	if (*slot != NULL)
 		return *slot;

@@ -55,6 +55,7 @@
 #include "port/atomics.h"
 #include "storage/bufmgr.h"
 #include "storage/ipc.h"
+#include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
@@ -76,10 +77,23 @@
 #define ES_REGISTERING		(UINT64CONST(1) << 63)
 #define ES_FLOOR_MASK		(ES_REGISTERING - 1)
 
+/*
+ * The scopes of what a registered transaction appends (0.4.0): a Bloom
+ * filter of ES_SCOPE_BITS bits over the hashes of its events' types and
+ * tags (tags.c), two bits per hash.  A conditional append (dcb.c) waits for
+ * a transaction below its position only when the filter may hold what its
+ * condition matches; a filter never misses a scope that was published, and
+ * a full one (thousands of scopes) holds everything.
+ */
+#define ES_SCOPE_WORDS		4
+#define ES_SCOPE_BITS		(ES_SCOPE_WORDS * 64)
+
 typedef struct EsAppenderSlot
 {
 	pg_atomic_uint64 low;		/* 0, REGISTERING | floor, or low */
 	Oid			dbid;			/* written before low is set */
+	TransactionId xid;			/* its top transaction, likewise */
+	pg_atomic_uint64 scopes[ES_SCOPE_WORDS];	/* set before each draw */
 } EsAppenderSlot;
 
 typedef struct EsPreparedSlot
@@ -87,6 +101,7 @@ typedef struct EsPreparedSlot
 	bool		in_use;
 	Oid			dbid;
 	uint64		low;
+	uint64		scopes[ES_SCOPE_WORDS]; /* all set after a restart */
 } EsPreparedSlot;
 
 typedef struct EsRegistry
@@ -150,6 +165,9 @@ registry_init(EsRegistry *r)
 	{
 		pg_atomic_init_u64(&r->slots[i].low, 0);
 		r->slots[i].dbid = InvalidOid;
+		r->slots[i].xid = InvalidTransactionId;
+		for (int w = 0; w < ES_SCOPE_WORDS; w++)
+			pg_atomic_init_u64(&r->slots[i].scopes[w], 0);
 	}
 	prepared = prepared_slots(r);
 	for (int i = 0; i < r->nprepared; i++)
@@ -184,9 +202,12 @@ prepared_tag(LOCKTAG *tag, Oid dbid, uint64 low)
 						 ES_LOCKTAG_CLASS);
 }
 
-/* Add a prepared slot; the caller holds r->mutex. */
+/*
+ * Add a prepared slot with the scopes of its transaction (NULL: unknown,
+ * all of them); the caller holds r->mutex.
+ */
 static int
-prepared_slot_add(EsRegistry *r, Oid dbid, uint64 low)
+prepared_slot_add(EsRegistry *r, Oid dbid, uint64 low, const uint64 *scopes)
 {
 	EsPreparedSlot *prepared = prepared_slots(r);
 
@@ -197,6 +218,8 @@ prepared_slot_add(EsRegistry *r, Oid dbid, uint64 low)
 		prepared[i].in_use = true;
 		prepared[i].dbid = dbid;
 		prepared[i].low = low;
+		for (int w = 0; w < ES_SCOPE_WORDS; w++)
+			prepared[i].scopes[w] = scopes != NULL ? scopes[w] : PG_UINT64_MAX;
 		return i;
 	}
 	return -1;
@@ -229,7 +252,7 @@ recover_prepared(EsRegistry *r)
 		SpinLockAcquire(&r->mutex);
 		(void) prepared_slot_add(r, tag->locktag_field1,
 								 ((uint64) tag->locktag_field2 << 32) |
-								 tag->locktag_field3);
+								 tag->locktag_field3, NULL);
 		SpinLockRelease(&r->mutex);
 	}
 	pfree(locks->locks);
@@ -308,7 +331,13 @@ sequence_last_value(Oid seq)
 static void
 clear_backend_slot(void)
 {
-	pg_atomic_write_u64(&registry->slots[MyProc->pgprocno].low, 0);
+	EsAppenderSlot *slot = &registry->slots[MyProc->pgprocno];
+
+	/* low first: a reader that saw these scopes sees low change (dcb.c) */
+	pg_atomic_write_u64(&slot->low, 0);
+	pg_write_barrier();
+	for (int w = 0; w < ES_SCOPE_WORDS; w++)
+		pg_atomic_write_u64(&slot->scopes[w], 0);
 	xact_registered = false;
 	xact_subid = InvalidSubTransactionId;
 	xact_low = 0;
@@ -334,6 +363,7 @@ es_registry_before_draw(Oid seq)
 	low = &r->slots[MyProc->pgprocno].low;
 
 	r->slots[MyProc->pgprocno].dbid = MyDatabaseId;
+	r->slots[MyProc->pgprocno].xid = GetTopTransactionId();
 	pg_write_barrier();
 	/* from here an error or abort clears the slot */
 	xact_registered = true;
@@ -378,6 +408,52 @@ es_registry_before_draw(Oid seq)
 		if (pg_atomic_compare_exchange_u64(low, &expected, last + 1))
 			break;
 	}
+}
+
+/* The two bits of a scope hash in a slot's filter */
+static inline void
+scope_bits(uint64 hash, int *b1, int *b2)
+{
+	*b1 = (int) (hash % ES_SCOPE_BITS);
+	*b2 = (int) ((hash >> 32) % ES_SCOPE_BITS);
+}
+
+/*
+ * Add the scopes of the events this registered transaction is about to
+ * draw positions for to its slot's filter, before it draws them: a
+ * conditional append that drew a higher position finds them (each OR is a
+ * full barrier, and es_registry_wait_for_scopes reads after its own draw).
+ */
+void
+es_registry_publish(const uint64 *scopes, int n)
+{
+	EsAppenderSlot *slot;
+
+	Assert(xact_registered);
+	slot = &registry->slots[MyProc->pgprocno];
+	for (int i = 0; i < n; i++)
+	{
+		int			b1;
+		int			b2;
+
+		scope_bits(scopes[i], &b1, &b2);
+		(void) pg_atomic_fetch_or_u64(&slot->scopes[b1 / 64],
+									  UINT64CONST(1) << (b1 % 64));
+		(void) pg_atomic_fetch_or_u64(&slot->scopes[b2 / 64],
+									  UINT64CONST(1) << (b2 % 64));
+	}
+}
+
+/* Whether a filter may hold the scope hash */
+bool
+es_scopes_may_hold(const uint64 *scopes, uint64 hash)
+{
+	int			b1;
+	int			b2;
+
+	scope_bits(hash, &b1, &b2);
+	return (scopes[b1 / 64] & (UINT64CONST(1) << (b1 % 64))) != 0 &&
+		(scopes[b2 / 64] & (UINT64CONST(1) << (b2 % 64))) != 0;
 }
 
 /* The transaction has drawn its first position: tighten its low. */
@@ -546,6 +622,115 @@ es_feed_safe_bound(Oid seq)
 }
 
 /*
+ * Wait for every transaction of this database in flight that may hold a
+ * position below "below" (the first position the caller drew) and whose
+ * scopes may match (matches(scopes, arg)), so that a look for events after
+ * this, with a new snapshot, sees how each ended (dcb.c).  Why that is all
+ * a conditional append must wait for (src/README.md, "Append conditions"):
+ *	- a transaction whose positions are all above "below" holds no event
+ *	  the condition is about;
+ *	- one that holds a position below "below" drew it before the caller
+ *	  drew "below", and published the scopes of its events before it drew
+ *	  (es_registry_publish), so a slot read here, after the caller's draw,
+ *	  shows them (both sides separate their write from their read with a
+ *	  full barrier), unless the transaction has already ended, which a new
+ *	  snapshot then shows (a slot is cleared only after the end is visible);
+ *	- a slot found REGISTERING will draw only above the sequence value read
+ *	  here, once its floor is raised to it (as es_feed_safe_bound does);
+ *	- a slot is read twice around its scopes and xid: a low that changed
+ *	  meanwhile is another transaction (lows never repeat), read again;
+ *	- a prepared transaction is waited for through its lock, with the
+ *	  scopes it had when it was prepared (all of them after a restart).
+ * Waiting is XactLockTableWait, as a row lock waits: a cycle is found by
+ * the deadlock detector (40P01).
+ */
+void
+es_registry_wait_for_scopes(Oid seq, int64 below,
+							bool (*matches) (const uint64 *scopes, void *arg),
+							void *arg)
+{
+	EsRegistry *r = registry_attach();
+	EsPreparedSlot *prepared = prepared_slots(r);
+	uint64		h;
+	TransactionId *xids = palloc(sizeof(TransactionId) * r->nslots);
+	int			nxids = 0;
+	EsPreparedSlot *waits = palloc(sizeof(EsPreparedSlot) * Max(r->nprepared, 1));
+	int			nwaits = 0;
+
+	h = sequence_last_value(seq);
+	pg_memory_barrier();
+	for (int i = 0; i < r->nslots; i++)
+	{
+		EsAppenderSlot *slot = &r->slots[i];
+
+		CHECK_FOR_INTERRUPTS();
+		if (i == MyProc->pgprocno)
+			continue;
+		for (;;)
+		{
+			uint64		v = pg_atomic_read_u64(&slot->low);
+			uint64		scopes[ES_SCOPE_WORDS];
+			TransactionId xid;
+
+			if (v == 0)
+				break;
+			pg_read_barrier();
+			if (slot->dbid != MyDatabaseId)
+				break;
+			if (v & ES_REGISTERING)
+			{
+				/* the floor makes it draw above h (slot_low) */
+				if ((v & ES_FLOOR_MASK) >= h ||
+					pg_atomic_compare_exchange_u64(&slot->low, &v,
+												   ES_REGISTERING | h))
+					break;
+				continue;
+			}
+			if (v >= (uint64) below)
+				break;
+			xid = slot->xid;
+			for (int w = 0; w < ES_SCOPE_WORDS; w++)
+				scopes[w] = pg_atomic_read_u64(&slot->scopes[w]);
+			pg_read_barrier();
+			if (pg_atomic_read_u64(&slot->low) != v)
+				continue;
+			if (TransactionIdIsValid(xid) && matches(scopes, arg))
+				xids[nxids++] = xid;
+			break;
+		}
+	}
+	/* order the slot reads before the prepared-slot reads */
+	pg_memory_barrier();
+	(void) sweep_prepared(r, InvalidOid);
+	SpinLockAcquire(&r->mutex);
+	for (int i = 0; i < r->nprepared; i++)
+	{
+		if (prepared[i].in_use && prepared[i].dbid == MyDatabaseId &&
+			prepared[i].low < (uint64) below &&
+			matches(prepared[i].scopes, arg))
+			waits[nwaits++] = prepared[i];
+	}
+	SpinLockRelease(&r->mutex);
+
+	for (int i = 0; i < nxids; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		XactLockTableWait(xids[i], NULL, NULL, XLTW_None);
+	}
+	for (int i = 0; i < nwaits; i++)
+	{
+		LOCKTAG		tag;
+
+		CHECK_FOR_INTERRUPTS();
+		prepared_tag(&tag, waits[i].dbid, waits[i].low);
+		(void) LockAcquire(&tag, ShareLock, false, false);
+		LockRelease(&tag, ShareLock, false);
+	}
+	pfree(xids);
+	pfree(waits);
+}
+
+/*
  * Report every registered appender of this database: the backend's pid
  * (0 for a prepared transaction) and its low (a registration still under
  * way is not reported).  Returns the count; fills at most max entries.
@@ -599,14 +784,17 @@ prepare_handoff(void)
 	EsRegistry *r = registry;
 	LOCKTAG		tag;
 	int			slot;
+	uint64		scopes[ES_SCOPE_WORDS];
 
 	/* free the slots of prepared transactions that have ended */
 	(void) sweep_prepared(r, InvalidOid);
 
+	for (int w = 0; w < ES_SCOPE_WORDS; w++)
+		scopes[w] = pg_atomic_read_u64(&r->slots[MyProc->pgprocno].scopes[w]);
 	prepared_tag(&tag, MyDatabaseId, xact_low);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 	SpinLockAcquire(&r->mutex);
-	slot = prepared_slot_add(r, MyDatabaseId, xact_low);
+	slot = prepared_slot_add(r, MyDatabaseId, xact_low, scopes);
 	SpinLockRelease(&r->mutex);
 	if (slot < 0)
 		ereport(ERROR,

@@ -69,7 +69,8 @@
 /* The types of es_store.event's columns, the rows the reads return */
 static const Oid out_types[EVENT_NCOLS_OUT] = {
 	INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, UUIDOID, TEXTOID, INT4OID,
-	JSONBOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BYTEAOID
+	JSONBOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BYTEAOID,
+	TEXTARRAYOID
 };
 
 /* Which read a scan serves */
@@ -323,10 +324,11 @@ copy_matches(EsScan *s, ReturnSetInfo *rsinfo, HeapTuple stored,
 	for (int i = 0; i < EVENT_NCOLS_OUT; i++)
 	{
 		Form_pg_attribute attr = TupleDescAttr(rsinfo->setDesc, i);
+		int			c = EVENT_OUT_COLUMN(i);
 
-		if (copy->tts_isnull[i] != row->tts_isnull[i] ||
+		if (copy->tts_isnull[i] != row->tts_isnull[c] ||
 			(!copy->tts_isnull[i] &&
-			 !datumIsEqual(copy->tts_values[i], row->tts_values[i],
+			 !datumIsEqual(copy->tts_values[i], row->tts_values[c],
 						   attr->attbyval, attr->attlen)))
 			same = false;
 	}
@@ -337,12 +339,33 @@ copy_matches(EsScan *s, ReturnSetInfo *rsinfo, HeapTuple stored,
 #endif
 
 /*
+ * Whether a stored event row ends in its tail (stream_id and batch_size,
+ * the last ES_ROW_TAIL bytes of its data), in a table that stores its rows
+ * in output order (tables.c rows_in_output_order): a row without tags,
+ * stored with every column (tags NULL) or before 0.4.0 added tags.  Such a
+ * row has a null bitmap: payload or payload_bytes is NULL in every row.
+ */
+static inline bool
+row_ends_in_tail(HeapTuple row)
+{
+	int			natts = HeapTupleHeaderGetNatts(row->t_data);
+
+	if (!HeapTupleHasNulls(row) ||
+		row->t_len < row->t_data->t_hoff + ES_ROW_TAIL)
+		return false;
+	return natts == EVENT_TAGS ||
+		(natts == EVENT_NCOLS && att_isnull(EVENT_TAGS, row->t_data->t_bits));
+}
+
+/*
  * The stored event row as a result row, into the result set, when the
- * table stores its rows in output order (tables.c rows_in_output_order):
- * stream_id and batch_size are the row's last ES_ROW_TAIL bytes, and what
- * precedes them is a tuple of es_store.event once it says it has that many
- * columns.  Its null bitmap is the row's: the first EVENT_NCOLS_OUT bits
- * are the same columns', and those of the tail (never null) lie past the
+ * table stores its rows in output order (tables.c rows_in_output_order)
+ * and the row has no tags: stream_id and batch_size are then the row's
+ * last ES_ROW_TAIL bytes (row_ends_in_tail), and what precedes them is a
+ * tuple of es_store.event once it says it has that many columns, the last
+ * of them (tags) NULL.  Its null bitmap is the row's, with the bit of
+ * stream_id, where tags' is in the result, cleared: the first
+ * EVENT_NCOLS_ROW bits are the same columns', and the others lie past the
  * end.
  * When payload_bytes is set, the copy ends in the padding (up to 7 zero
  * bytes) that aligned stream_id after it: t_len then counts bytes past the
@@ -357,8 +380,7 @@ put_row_copy(EsScan *s, ReturnSetInfo *rsinfo, HeapTuple row)
 	uint32		len;
 
 	Assert(s->map.events_in_row_order);
-	if (HeapTupleHeaderGetNatts(row->t_data) != EVENT_NCOLS ||
-		row->t_len < row->t_data->t_hoff + ES_ROW_TAIL)
+	if (!row_ends_in_tail(row))
 		return false;
 	len = row->t_len - ES_ROW_TAIL;
 	if (s->copy_alloc < len)
@@ -375,6 +397,7 @@ put_row_copy(EsScan *s, ReturnSetInfo *rsinfo, HeapTuple row)
 	out.t_tableOid = InvalidOid;
 	ItemPointerSetInvalid(&out.t_self);
 	HeapTupleHeaderSetNatts(out.t_data, EVENT_NCOLS_OUT);
+	out.t_data->t_bits[EVENT_NCOLS_ROW >> 3] &= ~(1 << (EVENT_NCOLS_ROW & 0x07));
 	out.t_data->t_infomask &= ~HEAP_XACT_MASK;
 	out.t_data->t_infomask2 &= ~HEAP2_XACT_MASK;
 	Assert(copy_matches(s, rsinfo, row,
@@ -410,7 +433,7 @@ put_event(EsScan *s, ReturnSetInfo *rsinfo)
 	slot_getallattrs(slot);
 	for (int i = 0; i < EVENT_NCOLS_OUT; i++)
 	{
-		AttrNumber	att = s->map.event_att[i];
+		AttrNumber	att = s->map.event_att[EVENT_OUT_COLUMN(i)];
 
 		values[i] = slot->tts_values[att];
 		nulls[i] = slot->tts_isnull[att];
@@ -822,7 +845,7 @@ feed_read_batched(EsScan *s, ReturnSetInfo *rsinfo, IndexScanDesc scan,
 				{
 					int64		stream_id;
 					const EsCutoff *cut = NULL;
-					bool		other_shape = HeapTupleHeaderGetNatts(row->t_data) != EVENT_NCOLS;
+					bool		other_shape = !row_ends_in_tail(row);
 					bool		hidden;
 
 					/* stream_id begins the row's tail (put_row_copy) */

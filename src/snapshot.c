@@ -239,8 +239,10 @@ es_delete_snapshot(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(!isnull);
 }
 
-/* Columns of es_store.aggregate_row past es_store.event's */
-#define ROW_SNAPSHOT_VERSION	EVENT_NCOLS_OUT
+/*
+ * es_store.aggregate_row's columns: es_store.event's, then
+ * snapshot_version; before 0.4.0, without tags (the column before it).
+ */
 #define ROW_NCOLS				(EVENT_NCOLS_OUT + 1)
 
 /*
@@ -265,12 +267,15 @@ es_load_aggregate(PG_FUNCTION_ARGS)
 	char		nulls[6] = "      ";
 	int64		from = 1;
 	int			rc;
+	int			snapshot_column;
 	EsGuard		guard;
 
 	snapshot_version_arg(fcinfo, 3, &values[3], &nulls[3]);
 	es_result_init(fcinfo);
-	if (rsinfo->setDesc->natts != ROW_NCOLS)
+	if (rsinfo->setDesc->natts != ROW_NCOLS &&
+		rsinfo->setDesc->natts != ROW_NCOLS - 1)
 		elog(ERROR, "es_store.load_aggregate must return es_store.aggregate_row");
+	snapshot_column = rsinfo->setDesc->natts - 1;
 	values[0] = key.bounded_context;
 	values[1] = key.aggregate_type;
 	values[2] = key.aggregate_id;
@@ -298,8 +303,8 @@ es_load_aggregate(PG_FUNCTION_ARGS)
 		/* the columns of ES_PLAN_SNAPSHOT_LOAD, in its order */
 		row[EVENT_AGGREGATE_VERSION] = SPI_getbinval(tup, sdesc, 1, &isnull);
 		row_nulls[EVENT_AGGREGATE_VERSION] = isnull;
-		row[ROW_SNAPSHOT_VERSION] = SPI_getbinval(tup, sdesc, 2, &isnull);
-		row_nulls[ROW_SNAPSHOT_VERSION] = isnull;
+		row[snapshot_column] = SPI_getbinval(tup, sdesc, 2, &isnull);
+		row_nulls[snapshot_column] = isnull;
 		row[EVENT_PAYLOAD] = SPI_getbinval(tup, sdesc, 3, &row_nulls[EVENT_PAYLOAD]);
 		row[EVENT_PAYLOAD_BYTES] = SPI_getbinval(tup, sdesc, 4,
 												 &row_nulls[EVENT_PAYLOAD_BYTES]);

@@ -50,6 +50,8 @@ static const char *const relation_names[ES_NUM_RELS] = {
 	[ES_REL_EVENTS_STREAM_VERSION] = "events_stream_version_key",
 	[ES_REL_HEADS_FILTERED] = "aggregate_heads_filtered",
 	[ES_REL_EVENTS_EVENT_ID] = "events_event_id_key",
+	[ES_REL_EVENT_TAGS] = "event_tags",
+	[ES_REL_EVENT_TAGS_INDEX] = "event_tags_hash_position",
 };
 
 static const char *const head_columns[HEAD_NCOLS] = {
@@ -68,12 +70,12 @@ static const char *const event_columns[EVENT_NCOLS] = {
 	"global_position", "bounded_context", "aggregate_type", "aggregate_id",
 	"aggregate_version", "event_id", "event_type", "event_version",
 	"payload", "metadata", "correlation_id", "causation_id", "trace_id",
-	"created_at", "payload_bytes", "stream_id", "batch_size"
+	"created_at", "payload_bytes", "stream_id", "batch_size", "tags"
 };
 static const Oid event_types[EVENT_NCOLS] = {
 	INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, UUIDOID, TEXTOID, INT4OID,
 	JSONBOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BYTEAOID,
-	INT8OID, INT4OID
+	INT8OID, INT4OID, TEXTARRAYOID
 };
 
 /* Columns a C path reads without looking at their null flag */
@@ -145,11 +147,13 @@ es_table_oids(Oid *oids)
 		{
 			cached_oids[i] = get_relname_relid(relation_names[i], nsp);
 			/*
-			 * schemas before 0.3.0 have no aggregate_heads_filtered; and the
-			 * event id index only serves a wait (direct.c), which goes
-			 * without when it is not there
+			 * schemas before 0.3.0 have no aggregate_heads_filtered, and
+			 * those before 0.4.0 no event_tags; and the event id index only
+			 * serves a wait (direct.c), which goes without when it is not
+			 * there
 			 */
-			if ((i == ES_REL_HEADS_FILTERED || i == ES_REL_EVENTS_EVENT_ID) &&
+			if ((i == ES_REL_HEADS_FILTERED || i == ES_REL_EVENTS_EVENT_ID ||
+				 i == ES_REL_EVENT_TAGS || i == ES_REL_EVENT_TAGS_INDEX) &&
 				!OidIsValid(cached_oids[i]))
 				continue;
 			/* an index is the extension's through its table */
@@ -185,7 +189,8 @@ es_table_open(Oid relid, EsRelation which, LOCKMODE lockmode)
 {
 	Relation	rel = try_relation_open(relid, lockmode);
 
-	Assert(which == ES_REL_HEADS || which == ES_REL_EVENTS);
+	Assert(which == ES_REL_HEADS || which == ES_REL_EVENTS ||
+		   which == ES_REL_EVENT_TAGS);
 	if (rel == NULL)
 		return NULL;
 	if (rel->rd_rel->relkind != RELKIND_RELATION ||
@@ -257,15 +262,16 @@ default_is_now(Relation rel, AttrNumber att)
 
 /*
  * Whether events (mapped: every column known, no other live one) stores
- * its rows so that the first EVENT_NCOLS_OUT attributes of each are an
- * es_store.event as heap_form_tuple would lay it out: no dropped column
- * (every column at its EsEventColumn position), and the last two columns
- * NOT NULL, stream_id 8 bytes wide and double-aligned, batch_size 4 bytes
- * wide and int-aligned, so that they take exactly the last ES_ROW_TAIL
- * bytes of a row's data (batch_size needs no padding after stream_id),
- * preceded by nothing but the other columns and the alignment padding in
- * front of stream_id (heap_compute_data_size and heap_fill_tuple in
- * src/backend/access/common/heaptuple.c).
+ * its rows so that the first EVENT_NCOLS_ROW attributes of each are laid
+ * out as heap_form_tuple would lay out those of es_store.event: no dropped
+ * column (every column at its EsEventColumn position), stream_id and
+ * batch_size NOT NULL, stream_id 8 bytes wide and double-aligned,
+ * batch_size 4 bytes wide and int-aligned, and tags last, so that in a row
+ * without tags the two take exactly the last ES_ROW_TAIL bytes of its data
+ * (batch_size needs no padding after stream_id, and a NULL takes no
+ * space), preceded by nothing but the other columns and the alignment
+ * padding in front of stream_id (heap_compute_data_size and
+ * heap_fill_tuple in src/backend/access/common/heaptuple.c).
  */
 static bool
 rows_in_output_order(Relation events, const AttrNumber *att)

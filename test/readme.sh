@@ -30,6 +30,19 @@ caught_up=$($PSQL -d "$db" -Atc "SELECT es_store.get_checkpoint('orders-view') =
 [ "$caught_up" = t ] || { echo "readme.sh: the consumer loop did not catch up" >&2; exit 1; }
 echo "readme.sh: the consumer loop ran and caught up"
 
+# "Dynamic Consistency Boundary": the course subscription answers as the
+# README says
+dcb=$(awk '/^## Dynamic Consistency Boundary/ {on = 1} on && /^```sql/ {grab = 1; next} grab && /^```/ {exit} grab {print}' README.md)
+[ -n "$dcb" ] || { echo "readme.sh: no SQL under Dynamic Consistency Boundary" >&2; exit 1; }
+answers=$(printf '%s\n' "$dcb" | $PSQL -d "$db" -At -v ON_ERROR_STOP=1 | grep -v '^1$' | grep -v '^CREATE FUNCTION$' || true)
+want=$(printf '%s\n' 's1 subscribed to c1' 's2 subscribed to c1' 'course c1 is full' 's1 subscribed to c2' 'student s1 has 2 courses already')
+if [ "$answers" != "$want" ]; then
+    echo "readme.sh: the course subscription did not answer as the README says:" >&2
+    printf '%s\n' "$answers" >&2
+    exit 1
+fi
+echo "readme.sh: the course subscription of Dynamic Consistency Boundary answered as the README says"
+
 # "Monitoring and alerting": its alert queries run as written
 alerts=$(awk '/^## Monitoring and alerting/ {on = 1; next} on && /^## / {exit} on && /^```sql/ {grab = 1; next} grab && /^```/ {grab = 0; next} grab {print}' README.md)
 [ -n "$alerts" ] || { echo "readme.sh: no SQL under Monitoring and alerting" >&2; exit 1; }

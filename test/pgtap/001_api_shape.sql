@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS es_store;
-SELECT plan(111);
+SELECT plan(119);
 
 SELECT has_schema('es_store');
 SELECT has_table('es_store', 'aggregate_heads', 'aggregate_heads exists');
@@ -29,15 +29,15 @@ SELECT has_trigger('es_store', 'events', 'events_append_only', 'events are guard
 SELECT has_type('es_store', 'event', 'es_store.event exists');
 SELECT has_type('es_store', 'append_result', 'es_store.append_result exists');
 
-SELECT has_function('es_store', 'append', ARRAY['text', 'text', 'text', 'bigint', 'text[]', 'jsonb[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text']);
-SELECT has_function('es_store', 'append_event', ARRAY['text', 'text', 'text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text']);
-SELECT has_function('es_store', 'append_at_version', ARRAY['text', 'text', 'text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text']);
-SELECT has_function('es_store', 'append_stream', ARRAY['text', 'bigint', 'text[]', 'jsonb[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text']);
+SELECT has_function('es_store', 'append', ARRAY['text', 'text', 'text', 'bigint', 'text[]', 'jsonb[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text', 'text[]']);
+SELECT has_function('es_store', 'append_event', ARRAY['text', 'text', 'text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text', 'text[]']);
+SELECT has_function('es_store', 'append_at_version', ARRAY['text', 'text', 'text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text', 'text[]']);
+SELECT has_function('es_store', 'append_stream', ARRAY['text', 'bigint', 'text[]', 'jsonb[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text', 'text[]']);
 SELECT has_function('es_store', 'append_events', ARRAY['bigint', 'jsonb']);
-SELECT has_function('es_store', 'append_bytes', ARRAY['text', 'text', 'text', 'bigint', 'text[]', 'bytea[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text']);
-SELECT has_function('es_store', 'append_event_bytes', ARRAY['text', 'text', 'text', 'bigint', 'text', 'bytea', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text']);
-SELECT has_function('es_store', 'append_at_version_bytes', ARRAY['text', 'text', 'text', 'bigint', 'text', 'bytea', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text']);
-SELECT has_function('es_store', 'append_stream_bytes', ARRAY['text', 'bigint', 'text[]', 'bytea[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text']);
+SELECT has_function('es_store', 'append_bytes', ARRAY['text', 'text', 'text', 'bigint', 'text[]', 'bytea[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text', 'text[]']);
+SELECT has_function('es_store', 'append_event_bytes', ARRAY['text', 'text', 'text', 'bigint', 'text', 'bytea', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text', 'text[]']);
+SELECT has_function('es_store', 'append_at_version_bytes', ARRAY['text', 'text', 'text', 'bigint', 'text', 'bytea', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text', 'text[]']);
+SELECT has_function('es_store', 'append_stream_bytes', ARRAY['text', 'bigint', 'text[]', 'bytea[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text', 'text[]']);
 SELECT has_function('es_store', 'stream_key', ARRAY['text']);
 SELECT has_function('es_store', 'save_snapshot', ARRAY['text', 'text', 'text', 'bigint', 'jsonb', 'jsonb', 'integer']);
 SELECT has_function('es_store', 'save_snapshot_bytes', ARRAY['text', 'text', 'text', 'bigint', 'bytea', 'jsonb', 'integer']);
@@ -75,8 +75,8 @@ SELECT is((SELECT string_agg(tgenabled::text, '') FROM pg_trigger
 		   WHERE tgrelid = 'es_store.events'::regclass AND NOT tgisinternal), 'AA',
 		  'the append-only triggers fire also for replication sessions');
 
-SELECT function_returns('es_store', 'append', ARRAY['text', 'text', 'text', 'bigint', 'text[]', 'jsonb[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text'], 'setof es_store.append_result');
-SELECT function_returns('es_store', 'append_event', ARRAY['text', 'text', 'text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text'], 'es_store.append_result');
+SELECT function_returns('es_store', 'append', ARRAY['text', 'text', 'text', 'bigint', 'text[]', 'jsonb[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text', 'text[]'], 'setof es_store.append_result');
+SELECT function_returns('es_store', 'append_event', ARRAY['text', 'text', 'text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text', 'text[]'], 'es_store.append_result');
 SELECT function_returns('es_store', 'read_aggregate', ARRAY['text', 'text', 'text', 'bigint', 'bigint', 'integer'], 'setof es_store.event');
 SELECT function_returns('es_store', 'read_feed', ARRAY['bigint', 'integer', 'text[]', 'text[]', 'text[]', 'integer', 'integer', 'bigint'], 'setof es_store.event');
 SELECT function_returns('es_store', 'aggregate_version', ARRAY['text', 'text', 'text'], 'bigint');
@@ -85,15 +85,15 @@ SELECT function_returns('es_store', 'get_checkpoint', ARRAY['text'], 'bigint');
 SELECT function_returns('es_store', 'save_checkpoint', ARRAY['text', 'bigint', 'bigint'], 'void');
 
 -- Writers are volatile, readers stable; the feed takes its own snapshot.
-SELECT volatility_is('es_store', 'append', ARRAY['text', 'text', 'text', 'bigint', 'text[]', 'jsonb[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text'], 'volatile');
+SELECT volatility_is('es_store', 'append', ARRAY['text', 'text', 'text', 'bigint', 'text[]', 'jsonb[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text', 'text[]'], 'volatile');
 SELECT volatility_is('es_store', 'save_checkpoint', ARRAY['text', 'bigint', 'bigint'], 'volatile');
 SELECT volatility_is('es_store', 'read_aggregate', ARRAY['text', 'text', 'text', 'bigint', 'bigint', 'integer'], 'stable');
 SELECT volatility_is('es_store', 'get_checkpoint', ARRAY['text'], 'stable');
 SELECT volatility_is('es_store', 'read_feed', ARRAY['bigint', 'integer', 'text[]', 'text[]', 'text[]', 'integer', 'integer', 'bigint'], 'volatile');
 SELECT volatility_is('es_store', 'stream_key', ARRAY['text'], 'immutable');
-SELECT function_lang_is('es_store', 'append', ARRAY['text', 'text', 'text', 'bigint', 'text[]', 'jsonb[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text'], 'c');
+SELECT function_lang_is('es_store', 'append', ARRAY['text', 'text', 'text', 'bigint', 'text[]', 'jsonb[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text', 'text[]'], 'c');
 SELECT function_lang_is('es_store', 'read_feed', ARRAY['bigint', 'integer', 'text[]', 'text[]', 'text[]', 'integer', 'integer', 'bigint'], 'c');
-SELECT isnt_definer('es_store', 'append', ARRAY['text', 'text', 'text', 'bigint', 'text[]', 'jsonb[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text']);
+SELECT isnt_definer('es_store', 'append', ARRAY['text', 'text', 'text', 'bigint', 'text[]', 'jsonb[]', 'jsonb[]', 'uuid[]', 'integer[]', 'text', 'text', 'text', 'text[]']);
 SELECT isnt_definer('es_store', 'read_feed', ARRAY['bigint', 'integer', 'text[]', 'text[]', 'text[]', 'integer', 'integer', 'bigint']);
 -- every entry point is SECURITY INVOKER and becomes the extension's owner in C
 -- (src/guard.c); the checkpoint functions must also know their caller
@@ -114,13 +114,13 @@ SELECT has_role('es_store_admin');
 SELECT function_privs_are('es_store', 'reset_checkpoint', ARRAY['text', 'bigint', 'name'], 'es_store_admin', ARRAY['EXECUTE'], 'administrators reset checkpoints');
 SELECT function_privs_are('es_store', 'reset_checkpoint', ARRAY['text', 'bigint', 'name'], 'es_store_reader', ARRAY[]::text[], 'readers cannot reset checkpoints');
 SELECT function_privs_are('es_store', 'reset_checkpoint', ARRAY['text', 'bigint', 'name'], 'es_store_writer', ARRAY[]::text[], 'writers cannot reset checkpoints');
-SELECT function_privs_are('es_store', 'append_event', ARRAY['text', 'text', 'text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text'], 'public', ARRAY[]::text[], 'PUBLIC cannot append');
-SELECT function_privs_are('es_store', 'append_event', ARRAY['text', 'text', 'text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text'], 'es_store_writer', ARRAY['EXECUTE'], 'writers append');
-SELECT function_privs_are('es_store', 'append_event', ARRAY['text', 'text', 'text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text'], 'es_store_reader', ARRAY[]::text[], 'readers cannot append');
+SELECT function_privs_are('es_store', 'append_event', ARRAY['text', 'text', 'text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text', 'text[]'], 'public', ARRAY[]::text[], 'PUBLIC cannot append');
+SELECT function_privs_are('es_store', 'append_event', ARRAY['text', 'text', 'text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text', 'text[]'], 'es_store_writer', ARRAY['EXECUTE'], 'writers append');
+SELECT function_privs_are('es_store', 'append_event', ARRAY['text', 'text', 'text', 'bigint', 'text', 'jsonb', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text', 'text[]'], 'es_store_reader', ARRAY[]::text[], 'readers cannot append');
 SELECT function_privs_are('es_store', 'read_feed', ARRAY['bigint', 'integer', 'text[]', 'text[]', 'text[]', 'integer', 'integer', 'bigint'], 'es_store_reader', ARRAY['EXECUTE'], 'readers read the feed');
-SELECT function_privs_are('es_store', 'append_event_bytes', ARRAY['text', 'text', 'text', 'bigint', 'text', 'bytea', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text'], 'public', ARRAY[]::text[], 'PUBLIC cannot append bytes');
-SELECT function_privs_are('es_store', 'append_event_bytes', ARRAY['text', 'text', 'text', 'bigint', 'text', 'bytea', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text'], 'es_store_writer', ARRAY['EXECUTE'], 'writers append bytes');
-SELECT function_privs_are('es_store', 'append_event_bytes', ARRAY['text', 'text', 'text', 'bigint', 'text', 'bytea', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text'], 'es_store_reader', ARRAY[]::text[], 'readers cannot append bytes');
+SELECT function_privs_are('es_store', 'append_event_bytes', ARRAY['text', 'text', 'text', 'bigint', 'text', 'bytea', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text', 'text[]'], 'public', ARRAY[]::text[], 'PUBLIC cannot append bytes');
+SELECT function_privs_are('es_store', 'append_event_bytes', ARRAY['text', 'text', 'text', 'bigint', 'text', 'bytea', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text', 'text[]'], 'es_store_writer', ARRAY['EXECUTE'], 'writers append bytes');
+SELECT function_privs_are('es_store', 'append_event_bytes', ARRAY['text', 'text', 'text', 'bigint', 'text', 'bytea', 'jsonb', 'uuid', 'integer', 'text', 'text', 'text', 'text[]'], 'es_store_reader', ARRAY[]::text[], 'readers cannot append bytes');
 SELECT is((SELECT count(*) FROM pg_proc
 		   WHERE pronamespace = 'es_store'::regnamespace
 			 AND has_function_privilege('public', oid, 'EXECUTE')), 0::bigint,
@@ -137,5 +137,13 @@ SELECT function_privs_are('es_store', 'set_stream_metadata', ARRAY['text', 'text
 SELECT function_privs_are('es_store', 'store_stats', ARRAY[]::text[], 'es_store_reader', ARRAY['EXECUTE'], 'readers see the store''s stats');
 SELECT volatility_is('es_store', 'aggregate_stats', ARRAY['text', 'text', 'text'], 'stable');
 
+SELECT has_function('es_store', 'read_query', ARRAY['jsonb', 'bigint', 'integer', 'bigint']);
+SELECT has_function('es_store', 'append_if', ARRAY['jsonb', 'jsonb', 'bigint', 'bigint']);
+SELECT function_returns('es_store', 'read_query', ARRAY['jsonb', 'bigint', 'integer', 'bigint'], 'setof es_store.event');
+SELECT function_returns('es_store', 'append_if', ARRAY['jsonb', 'jsonb', 'bigint', 'bigint'], 'setof es_store.append_result');
+SELECT isnt_definer('es_store', 'append_if', ARRAY['jsonb', 'jsonb', 'bigint', 'bigint']);
+SELECT has_column('es_store', 'events', 'tags', 'events carry their tags');
+SELECT col_type_is('es_store', 'events', 'tags', 'text[]', 'tags are a text array');
+SELECT has_index('es_store', 'event_tags', 'event_tags_hash_position', ARRAY['tag_hash', 'global_position'], 'events are found by tag in position order');
 SELECT * FROM finish();
 ROLLBACK;

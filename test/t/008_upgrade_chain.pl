@@ -120,6 +120,13 @@ sub probe
 		  [ 'release_segment', q{SELECT es_store.release_segment('%t-g', 'c', 0)}, 't' ],
 		  [ 'drop_consumer_group', q{SELECT es_store.drop_consumer_group('%t-g')}, 't' ];
 	}
+	if (version_cmp($version, '0.4.0') >= 0)
+	{
+		# tags, queries over them, and appends with a condition
+		push @calls,
+		  [ 'append_if', q{SELECT count(*) FROM es_store.append_if(jsonb_build_array(jsonb_build_object('event_type', 'Q', 'payload', 1, 'tags', jsonb_build_array('probe:%t'))), jsonb_build_object('items', jsonb_build_array(jsonb_build_object('tags', jsonb_build_array('probe:%t')))), 0)}, 1 ],
+		  [ 'read_query', q{SELECT string_agg(event_type || ':' || array_to_string(tags, ','), ';') FROM es_store.read_query(jsonb_build_object('items', jsonb_build_array(jsonb_build_object('tags', jsonb_build_array('probe:%t')))))}, 'Q:probe:%t' ];
+	}
 
 	# every function the installed version has is probed
 	my %probed = map { $_->[0] => 1 } @calls;

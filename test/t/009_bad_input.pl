@@ -47,6 +47,7 @@ $node->safe_psql('postgres', q{
 		(SELECT count(*) FROM es_store.events) AS events,
 		(SELECT count(*) FROM es_store.aggregate_heads) AS heads,
 		(SELECT count(*) FROM es_store.checkpoints) AS checkpoints,
+		(SELECT count(*) FROM es_store.event_tags) AS tags,
 		(SELECT count(*) FROM (SELECT e.stream_id FROM es_store.events e
 			JOIN es_store.aggregate_heads h USING (stream_id)
 			WHERE h.aggregate_type <> 'explicit' GROUP BY e.stream_id
@@ -258,6 +259,43 @@ my %kinds = (
 		[ '0', '00000' ], [ '-1', '22023' ], [ '5', 'SE005' ], [ '9223372036854775807', 'SE005' ] ],
 	reset_position => [ '1',
 		[ 'NULL', '00000' ], [ '-1', '22023' ], [ '9223372036854775807', '00000' ] ],
+	# tags (0.4.0): of the one event, or of every event of a batch
+	tags => [ 'NULL',
+		[ q{ARRAY['t-%k', 'u']}, '00000' ], [ q{'{}'::text[]}, '00000' ], [ q{ARRAY[NULL]::text[]}, '22004' ],
+		[ q{ARRAY['']}, '22023' ], [ q{ARRAY[['a'], ['b']]}, '22023' ],
+		[ q{array_fill('x'::text, ARRAY[64])}, '00000' ], [ q{array_fill('x'::text, ARRAY[65])}, '54000' ],
+		[ "ARRAY[$big]", '54000' ] ],
+	# queries (read_query, and append_if's condition over its own tag)
+	query => [ q{'{"items": [{"tags": ["q-%k"]}]}'},
+		[ 'NULL', '22004' ], [ q{'[]'}, '22023' ], [ q{'1'}, '22023' ], [ q{'null'}, '22023' ],
+		[ q{'{"x": 1}'}, '22023' ], [ q{'{"items": 1}'}, '22023' ], [ q{'{"items": [1]}'}, '22023' ],
+		[ q{'{"items": [{"types": []}]}'}, '22023' ], [ q{'{"items": [{"types": [1]}]}'}, '22023' ],
+		[ q{'{"items": [{"tags": [""]}]}'}, '22023' ], [ q{'{"items": [{"tags": "q"}]}'}, '22023' ],
+		[ q{'{"items": [{"tags": ["q-%k"], "x": 1}]}'}, '22023' ],
+		[ q{'{"items": [{"types": ["Q"], "tags": ["q-%k", "r"]}, {"tags": []}]}'}, '00000' ],
+		[ q{'{"items": []}'}, '00000' ], [ q{'{}'}, '00000' ],
+		[ q{(SELECT jsonb_build_object('items', jsonb_agg(jsonb_build_object('tags', jsonb_build_array('q' || k)))) FROM generate_series(1, 65) k)}, '54000' ],
+		[ q{(SELECT jsonb_build_object('items', jsonb_build_array(jsonb_build_object('types', jsonb_agg('T' || k)))) FROM generate_series(1, 65) k)}, '54000' ] ],
+	dcb_events => [ q{'[{"event_type": "Q", "payload": 1, "tags": ["q-%k"]}]'},
+		[ 'NULL', '22004' ], [ q{'[]'}, '22023' ], [ q{'{}'}, '22023' ], [ q{'[1]'}, '22023' ],
+		[ q{'[{"event_type": "Q", "payload": 1, "tags": "q"}]'}, '22023' ],
+		[ q{'[{"event_type": "Q", "payload": 1, "tags": [1]}]'}, '22023' ],
+		[ q{'[{"event_type": "Q", "payload": 1, "tags": [""]}]'}, '22023' ],
+		[ q{'[{"event_type": "Q", "payload": 1, "tags": []}]'}, '00000' ],
+		[ q{'[{"event_type": "Q", "payload": 1}]'}, '00000' ],
+		[ q{'[{"event_type": "Q"}]'}, '22004' ],
+		[ q{'[{"stream_name": "d-%k", "event_type": "Q", "payload": 1}]'}, '00000' ],
+		[ q{'[{"stream_name": "d-%k", "event_type": "Q", "payload": 1}, {"event_type": "Q", "payload": 1}]'}, '22023' ],
+		[ q{'[{"event_type": "Q", "payload": 1}, {"stream_name": "d-%k", "event_type": "Q", "payload": 1}]'}, '22023' ],
+		[ q{(SELECT jsonb_build_array(jsonb_build_object('event_type', 'Q', 'payload', 1, 'tags', jsonb_agg('t' || k))) FROM generate_series(1, 65) k)}, '54000' ],
+		[ q{(SELECT jsonb_agg(jsonb_build_object('event_type', 'Q', 'payload', 1)) FROM generate_series(1, 10001))}, '54000' ] ],
+	dcb_query => [ q{'{"items": [{"tags": ["q-%k"]}]}'},
+		[ 'NULL', '00000' ], [ q{'[]'}, '22023' ], [ q{'{"items": [{"types": []}]}'}, '22023' ],
+		[ q{'{"items": [{"types": ["Q"]}]}'}, 'SE008' ], [ q{'{}'}, 'SE008' ] ],
+	dcb_after => [ '0',
+		[ 'NULL', '00000' ], [ '-1', '22023' ], [ '9223372036854775807', '00000' ] ],
+	dcb_expected => [ 'NULL',
+		[ '0', '22023' ], [ '-1', '22023' ] ],
 	owner => [ 'NULL',
 		[ q{'fuzz_owner'}, '00000' ], [ q{'no_such_role'}, '42704' ], [ q{''}, '42704' ] ],
 );
@@ -265,10 +303,10 @@ my %kinds = (
 # Each function's arguments, as kinds, and what a call returns (to make the
 # statement fetch every row).
 my @functions = (
-	[ 'append', qw(key key key expected types payloads metadatas ids versions text_opt text_opt text_opt) ],
-	[ 'append_event', qw(key key key expected type payload metadata id event_version text_opt text_opt text_opt) ],
-	[ 'append_at_version', qw(key explicit key version type payload metadata id event_version text_opt text_opt text_opt) ],
-	[ 'append_stream', qw(stream expected types payloads metadatas ids versions text_opt text_opt text_opt) ],
+	[ 'append', qw(key key key expected types payloads metadatas ids versions text_opt text_opt text_opt tags) ],
+	[ 'append_event', qw(key key key expected type payload metadata id event_version text_opt text_opt text_opt tags) ],
+	[ 'append_at_version', qw(key explicit key version type payload metadata id event_version text_opt text_opt text_opt tags) ],
+	[ 'append_stream', qw(stream expected types payloads metadatas ids versions text_opt text_opt text_opt tags) ],
 	[ 'append_events', qw(expected events) ],
 	[ 'append_aggregates', qw(appends) ],
 	[ 'create_consumer_group', qw(group_new group_segment_count lease) ],
@@ -280,10 +318,12 @@ my @functions = (
 	[ 'unpark_event', qw(group group_position) ],
 	[ 'release_segment', qw(group consumer_other group_segment) ],
 	[ 'drop_consumer_group', qw(group_drop) ],
-	[ 'append_bytes', qw(key key key expected types bytes_payloads metadatas ids versions text_opt text_opt text_opt) ],
-	[ 'append_event_bytes', qw(key key key expected type bytes_payload metadata id event_version text_opt text_opt text_opt) ],
-	[ 'append_at_version_bytes', qw(key explicit key version type bytes_payload metadata id event_version text_opt text_opt text_opt) ],
-	[ 'append_stream_bytes', qw(stream expected types bytes_payloads metadatas ids versions text_opt text_opt text_opt) ],
+	[ 'append_bytes', qw(key key key expected types bytes_payloads metadatas ids versions text_opt text_opt text_opt tags) ],
+	[ 'append_event_bytes', qw(key key key expected type bytes_payload metadata id event_version text_opt text_opt text_opt tags) ],
+	[ 'append_at_version_bytes', qw(key explicit key version type bytes_payload metadata id event_version text_opt text_opt text_opt tags) ],
+	[ 'append_stream_bytes', qw(stream expected types bytes_payloads metadatas ids versions text_opt text_opt text_opt tags) ],
+	[ 'read_query', qw(query from count_opt up_to) ],
+	[ 'append_if', qw(dcb_events dcb_query dcb_after dcb_expected) ],
 	[ 'stream_key', qw(stream) ],
 	[ 'read_aggregate', qw(key key key from from count_opt) ],
 	[ 'read_stream', qw(stream from from count_opt) ],
@@ -531,11 +571,11 @@ sub run_cases
 		elsif ($line =~ /^A\|(.*)$/)
 		{
 			my $inv = $1;
-			my ($events, $heads, $cps, $gaps, $bad_heads, $dups, $in_flight, $not_held) = split /\|/, $inv;
+			my ($events, $heads, $cps, $tags, $gaps, $bad_heads, $dups, $in_flight, $not_held) = split /\|/, $inv;
 			push @broken, "$cases->[$i][0]: invariants $inv"
 			  if $gaps || $bad_heads || $dups || $in_flight || $not_held ne 't';
 			push @broken, "$cases->[$i][0]: failed but changed rows ($before -> $inv)"
-			  if $results[$i][0] ne '00000' && join('|', (split /\|/, $inv)[0 .. 2]) ne join('|', (split /\|/, $before)[0 .. 2]);
+			  if $results[$i][0] ne '00000' && join('|', (split /\|/, $inv)[0 .. 3]) ne join('|', (split /\|/, $before)[0 .. 3]);
 		}
 	}
 	return (\@results, join("\n", @broken));
@@ -579,11 +619,11 @@ sub run_fuzz
 		if ($tag eq 'B') { $before = $inv; next; }
 		my $at = 'after call ' . scalar(@states);
 		push @broken, "$at: gaps, wrong heads or duplicate positions ($inv)"
-		  if $v[3] || $v[4] || $v[5];
+		  if $v[4] || $v[5] || $v[6];
 		push @broken, "$at: an append left in flight or the feed held back ($inv)"
-		  if $tag ne 'I' && ($v[6] || $v[7] ne 't');
+		  if $tag ne 'I' && ($v[7] || $v[8] ne 't');
 		push @broken, "$at: a rolled-back transaction left rows ($before -> $inv)"
-		  if $tag eq 'R' && join('|', @v[0 .. 2]) ne join('|', (split /\|/, $before)[0 .. 2]);
+		  if $tag eq 'R' && join('|', @v[0 .. 3]) ne join('|', (split /\|/, $before)[0 .. 3]);
 	}
 	my $calls = grep { $_->[1] eq 'call' } @$stmts;
 	push @broken, "the fuzz script stopped after " . scalar(@states) . " of $calls calls: $err"

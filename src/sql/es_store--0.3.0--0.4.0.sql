@@ -1,0 +1,310 @@
+/* src/sql/es_store--0.3.0--0.4.0.sql */
+
+-- complain if script is sourced in psql, rather than via ALTER EXTENSION
+\echo Use "ALTER EXTENSION es_store UPDATE TO '0.4.0'" to load this file. \quit
+
+-- 0.4.0: events carry tags (Dynamic Consistency Boundary, README).  The
+-- column is added last, without a default: no rewrite, and a row stored
+-- before the update reads as one without tags.
+
+-- Events of no aggregate (src/dcb.c) take the stream id
+-- -9223372036854775808, which 0.4.0 never gives a head row; 0.3.0 gave
+-- every new aggregate its key's hash, which could be that value (a chance
+-- of one in 2^64 per aggregate).
+DO $check$
+BEGIN
+	IF EXISTS (SELECT 1 FROM es_store.aggregate_heads h
+			   WHERE h.stream_id OPERATOR(pg_catalog.=) -9223372036854775808) THEN
+		RAISE EXCEPTION 'cannot update es_store to 0.4.0: an aggregate has the stream id -9223372036854775808'
+			USING ERRCODE = '55000',
+				  DETAIL = 'es_store 0.4.0 keeps that stream id for events of no aggregate.',
+				  HINT = 'Report this to the es_store developers; it happens once in 2^64 aggregates.';
+	END IF;
+END
+$check$;
+
+ALTER TABLE es_store.events ADD COLUMN tags text[];
+COMMENT ON COLUMN es_store.events.tags IS 'the event''s tags (0.4.0), NULL when it has none';
+
+-- The tags of the events that have some (0.4.0), one row per distinct tag
+-- of an event, by a 64-bit hash of the tag (hashtextextended(tag, 0)):
+-- queries over tags find their candidates here in position order and
+-- check each against the event's own tags (src/dcb_read.c).  Written with
+-- the event, deleted with it (forget, purge).
+CREATE TABLE es_store.event_tags (
+	tag_hash			bigint NOT NULL,
+	global_position		bigint NOT NULL
+);
+CREATE INDEX event_tags_hash_position ON es_store.event_tags (tag_hash, global_position);
+SELECT pg_catalog.pg_extension_config_dump('es_store.event_tags', '');
+COMMENT ON TABLE es_store.event_tags IS 'the tags of the events that have some, by hash, for queries over tags';
+REVOKE ALL ON TABLE es_store.event_tags FROM PUBLIC;
+
+ALTER TYPE es_store.event ADD ATTRIBUTE tags text[];
+COMMENT ON TYPE es_store.event IS 'one stored event as returned by the read functions (payload or payload_bytes is set; tags NULL when none)';
+
+-- load_aggregate's rows: es_store.event's columns, then snapshot_version.
+-- A type's attributes cannot be reordered, so the type and the function
+-- are made again.
+DROP FUNCTION es_store.load_aggregate(text, text, text, integer);
+DROP TYPE es_store.aggregate_row;
+-- es_store.event's columns, then the snapshot's schema version: the rows
+-- load_aggregate returns (the snapshot first, then the events after it).
+CREATE TYPE es_store.aggregate_row AS (
+	global_position		bigint,
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	aggregate_version	bigint,
+	event_id			uuid,
+	event_type			text,
+	event_version		integer,
+	payload				jsonb,
+	metadata			jsonb,
+	correlation_id		text,
+	causation_id		text,
+	trace_id			text,
+	created_at			timestamptz,
+	payload_bytes		bytea,
+	tags				text[],
+	snapshot_version	integer
+);
+COMMENT ON TYPE es_store.aggregate_row IS 'a row of load_aggregate: the snapshot (snapshot_version set) or an event';
+
+CREATE FUNCTION es_store.load_aggregate(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	snapshot_version	integer DEFAULT NULL)
+RETURNS SETOF es_store.aggregate_row
+AS 'MODULE_PATHNAME', 'es_load_aggregate'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL SAFE SECURITY INVOKER ROWS 100;
+COMMENT ON FUNCTION es_store.load_aggregate(text, text, text, integer)
+	IS 'an aggregate for rehydration: its snapshot (if any) and the events after it, in one result';
+REVOKE ALL ON FUNCTION es_store.load_aggregate(text, text, text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION es_store.load_aggregate(text, text, text, integer)
+	TO es_store_writer, es_store_reader, es_store_admin;
+
+-- The appends take the events' tags as a last parameter: each function is
+-- made again with it (a new overload would make every call without tags
+-- ambiguous).
+DROP FUNCTION es_store.append(text, text, text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text);
+DROP FUNCTION es_store.append_event(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text);
+DROP FUNCTION es_store.append_at_version(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text);
+DROP FUNCTION es_store.append_stream(text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text);
+DROP FUNCTION es_store.append_bytes(text, text, text, bigint, text[], bytea[], jsonb[], uuid[], integer[], text, text, text);
+DROP FUNCTION es_store.append_event_bytes(text, text, text, bigint, text, bytea, jsonb, uuid, integer, text, text, text);
+DROP FUNCTION es_store.append_at_version_bytes(text, text, text, bigint, text, bytea, jsonb, uuid, integer, text, text, text);
+DROP FUNCTION es_store.append_stream_bytes(text, bigint, text[], bytea[], jsonb[], uuid[], integer[], text, text, text);
+
+CREATE FUNCTION es_store.append(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	expected_version	bigint,
+	event_types			text[],
+	payloads			jsonb[],
+	metadata			jsonb[] DEFAULT NULL,
+	event_ids			uuid[] DEFAULT NULL,
+	event_versions		integer[] DEFAULT NULL,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL,
+	tags				text[] DEFAULT NULL)
+RETURNS SETOF es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER ROWS 10;
+COMMENT ON FUNCTION es_store.append(text, text, text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text, text[])
+	IS 'append a batch of events to one aggregate with an expected version (NULL any, 0 none, -1 exists, N exact)';
+
+CREATE FUNCTION es_store.append_event(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	expected_version	bigint,
+	event_type			text,
+	payload				jsonb,
+	metadata			jsonb DEFAULT NULL,
+	event_id			uuid DEFAULT NULL,
+	event_version		integer DEFAULT 1,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL,
+	tags				text[] DEFAULT NULL)
+RETURNS es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_event'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.append_event(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text, text[])
+	IS 'append one event to one aggregate with an expected version (NULL any, 0 none, -1 exists, N exact)';
+
+CREATE FUNCTION es_store.append_at_version(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	aggregate_version	bigint,
+	event_type			text,
+	payload				jsonb,
+	metadata			jsonb DEFAULT NULL,
+	event_id			uuid DEFAULT NULL,
+	event_version		integer DEFAULT 1,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL,
+	tags				text[] DEFAULT NULL)
+RETURNS es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_at_version'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.append_at_version(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text, text[])
+	IS 'append one event at a caller-chosen version; uniqueness of the version is the only check';
+
+CREATE FUNCTION es_store.append_stream(
+	stream_name			text,
+	expected_version	bigint,
+	event_types			text[],
+	payloads			jsonb[],
+	metadata			jsonb[] DEFAULT NULL,
+	event_ids			uuid[] DEFAULT NULL,
+	event_versions		integer[] DEFAULT NULL,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL,
+	tags				text[] DEFAULT NULL)
+RETURNS SETOF es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_stream'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER ROWS 10;
+COMMENT ON FUNCTION es_store.append_stream(text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text, text[])
+	IS 'append a batch of events to the stream named by one string (see es_store.stream_key)';
+
+CREATE FUNCTION es_store.append_bytes(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	expected_version	bigint,
+	event_types			text[],
+	payloads			bytea[],
+	metadata			jsonb[] DEFAULT NULL,
+	event_ids			uuid[] DEFAULT NULL,
+	event_versions		integer[] DEFAULT NULL,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL,
+	tags				text[] DEFAULT NULL)
+RETURNS SETOF es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_bytes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER ROWS 10;
+COMMENT ON FUNCTION es_store.append_bytes(text, text, text, bigint, text[], bytea[], jsonb[], uuid[], integer[], text, text, text, text[])
+	IS 'append a batch of events with bytea payloads to one aggregate (as es_store.append)';
+
+CREATE FUNCTION es_store.append_event_bytes(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	expected_version	bigint,
+	event_type			text,
+	payload				bytea,
+	metadata			jsonb DEFAULT NULL,
+	event_id			uuid DEFAULT NULL,
+	event_version		integer DEFAULT 1,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL,
+	tags				text[] DEFAULT NULL)
+RETURNS es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_event_bytes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.append_event_bytes(text, text, text, bigint, text, bytea, jsonb, uuid, integer, text, text, text, text[])
+	IS 'append one event with a bytea payload to one aggregate (as es_store.append_event)';
+
+CREATE FUNCTION es_store.append_at_version_bytes(
+	bounded_context		text,
+	aggregate_type		text,
+	aggregate_id		text,
+	aggregate_version	bigint,
+	event_type			text,
+	payload				bytea,
+	metadata			jsonb DEFAULT NULL,
+	event_id			uuid DEFAULT NULL,
+	event_version		integer DEFAULT 1,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL,
+	tags				text[] DEFAULT NULL)
+RETURNS es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_at_version_bytes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.append_at_version_bytes(text, text, text, bigint, text, bytea, jsonb, uuid, integer, text, text, text, text[])
+	IS 'append one event with a bytea payload at a caller-chosen version (as es_store.append_at_version)';
+
+CREATE FUNCTION es_store.append_stream_bytes(
+	stream_name			text,
+	expected_version	bigint,
+	event_types			text[],
+	payloads			bytea[],
+	metadata			jsonb[] DEFAULT NULL,
+	event_ids			uuid[] DEFAULT NULL,
+	event_versions		integer[] DEFAULT NULL,
+	correlation_id		text DEFAULT NULL,
+	causation_id		text DEFAULT NULL,
+	trace_id			text DEFAULT NULL,
+	tags				text[] DEFAULT NULL)
+RETURNS SETOF es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_stream_bytes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER ROWS 10;
+COMMENT ON FUNCTION es_store.append_stream_bytes(text, bigint, text[], bytea[], jsonb[], uuid[], integer[], text, text, text, text[])
+	IS 'append a batch of events with bytea payloads to the stream named by one string (as es_store.append_stream)';
+
+REVOKE ALL ON FUNCTION
+	es_store.append(text, text, text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text, text[]),
+	es_store.append_event(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text, text[]),
+	es_store.append_at_version(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text, text[]),
+	es_store.append_stream(text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text, text[]),
+	es_store.append_bytes(text, text, text, bigint, text[], bytea[], jsonb[], uuid[], integer[], text, text, text, text[]),
+	es_store.append_event_bytes(text, text, text, bigint, text, bytea, jsonb, uuid, integer, text, text, text, text[]),
+	es_store.append_at_version_bytes(text, text, text, bigint, text, bytea, jsonb, uuid, integer, text, text, text, text[]),
+	es_store.append_stream_bytes(text, bigint, text[], bytea[], jsonb[], uuid[], integer[], text, text, text, text[])
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	es_store.append(text, text, text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text, text[]),
+	es_store.append_event(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text, text[]),
+	es_store.append_at_version(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text, text[]),
+	es_store.append_stream(text, bigint, text[], jsonb[], jsonb[], uuid[], integer[], text, text, text, text[]),
+	es_store.append_bytes(text, text, text, bigint, text[], bytea[], jsonb[], uuid[], integer[], text, text, text, text[]),
+	es_store.append_event_bytes(text, text, text, bigint, text, bytea, jsonb, uuid, integer, text, text, text, text[]),
+	es_store.append_at_version_bytes(text, text, text, bigint, text, bytea, jsonb, uuid, integer, text, text, text, text[]),
+	es_store.append_stream_bytes(text, bigint, text[], bytea[], jsonb[], uuid[], integer[], text, text, text, text[])
+	TO es_store_writer, es_store_admin;
+
+--
+-- Dynamic Consistency Boundary (0.4.0, src/dcb.c): queries over event
+-- types and tags, and appends with a condition on them.
+--
+CREATE FUNCTION es_store.read_query(
+	query				jsonb,
+	after_position		bigint DEFAULT 0,
+	max_count			integer DEFAULT NULL,
+	up_to_position		bigint DEFAULT NULL)
+RETURNS SETOF es_store.event
+AS 'MODULE_PATHNAME', 'es_read_query'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER ROWS 100;
+COMMENT ON FUNCTION es_store.read_query(jsonb, bigint, integer, bigint)
+	IS 'the events a query over event types and tags matches, after a position, up to the safe position, in position order';
+
+CREATE FUNCTION es_store.append_if(
+	events					jsonb,
+	fail_if_events_match	jsonb DEFAULT NULL,
+	after_position			bigint DEFAULT 0,
+	expected_version		bigint DEFAULT NULL)
+RETURNS SETOF es_store.append_result
+AS 'MODULE_PATHNAME', 'es_append_if'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER ROWS 10;
+COMMENT ON FUNCTION es_store.append_if(jsonb, jsonb, bigint, bigint)
+	IS 'append events (of one aggregate, or of none) only if no event the query matches was appended after the position (SE008)';
+
+REVOKE ALL ON FUNCTION
+	es_store.read_query(jsonb, bigint, integer, bigint),
+	es_store.append_if(jsonb, jsonb, bigint, bigint)
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION es_store.read_query(jsonb, bigint, integer, bigint)
+	TO es_store_writer, es_store_reader, es_store_admin;
+GRANT EXECUTE ON FUNCTION es_store.append_if(jsonb, jsonb, bigint, bigint)
+	TO es_store_writer, es_store_admin;

@@ -1,0 +1,226 @@
+/*-------------------------------------------------------------------------
+ *
+ * tags.c
+ *	  Events' tags (0.4.0): checking them as appends take them, their
+ *	  hashes, the rows of es_store.event_tags, and the scopes an append
+ *	  publishes in the registry for conditional appends (dcb.c).
+ *
+ * An event's tags are a one-dimensional text[] of non-empty tags, at most
+ * es_store.max_event_tags of them, stored as given in events.tags (NULL
+ * when there are none: an empty array is stored as NULL).  Each distinct
+ * tag of an event also has a row (hash, position) in event_tags, written
+ * in the append's transaction, so that a query over a tag finds its
+ * events in position order.  The hash is hashtextextended(tag, 0) of the
+ * tag's bytes, which is what PostgreSQL computes for a text under a
+ * deterministic collation; a query checks each candidate against the
+ * event's own tags, so two tags with one hash only cost a look.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type_d.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "es_store.h"
+
+/* Seed of an event type's scope hash: not a tag's (seed 0) */
+#define ES_TYPE_SCOPE_SEED	UINT64CONST(0x6573747970650001)
+
+int64
+es_tag_hash(Datum tag)
+{
+	text	   *t = DatumGetTextPP(tag);
+
+	return (int64) hash_bytes_extended((const unsigned char *) VARDATA_ANY(t),
+									   VARSIZE_ANY_EXHDR(t), 0);
+}
+
+uint64
+es_type_scope(Datum event_type)
+{
+	text	   *t = DatumGetTextPP(event_type);
+
+	return hash_bytes_extended((const unsigned char *) VARDATA_ANY(t),
+							   VARSIZE_ANY_EXHDR(t), ES_TYPE_SCOPE_SEED);
+}
+
+/*
+ * The tags argument or field of event i (0-based) of an append to the
+ * stream named display, checked: a one-dimensional array (22023) of
+ * non-NULL (22004), non-empty (22023) tags, at most es_store.max_event_tags
+ * of them (54000).  Returns the array, or (Datum) 0 when it has no
+ * element.
+ */
+Datum
+es_tags_checked(ArrayType *tags, int i, const char *display)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	if (ARR_NDIM(tags) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tags must be a one-dimensional array in append to stream \"%s\"",
+						display)));
+	if (ARR_ELEMTYPE(tags) != TEXTOID)
+		elog(ERROR, "es_store tags must be a text array");
+	n = ArrayGetNItems(ARR_NDIM(tags), ARR_DIMS(tags));
+	if (n == 0)
+		return (Datum) 0;
+	if (n > es_max_event_tags)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("event has too many tags in append to stream \"%s\"", display),
+				 errdetail("Event %d of the batch has %d tags; the limit (es_store.max_event_tags) is %d.",
+						   i + 1, n, es_max_event_tags)));
+	deconstruct_array(tags, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int k = 0; k < n; k++)
+	{
+		if (nulls[k])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("a tag cannot be null in append to stream \"%s\"", display),
+					 errdetail("Tag %d of event %d of the batch is null.", k + 1, i + 1)));
+		if (VARSIZE_ANY_EXHDR(DatumGetPointer(elems[k])) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a tag cannot be empty in append to stream \"%s\"", display),
+					 errdetail("Tag %d of event %d of the batch is empty.", k + 1, i + 1)));
+	}
+	pfree(elems);
+	pfree(nulls);
+	return PointerGetDatum(tags);
+}
+
+/* The tags of an event as text Datums; *n is 0 for (Datum) 0 */
+Datum *
+es_tags_elements(Datum tags, int *n)
+{
+	Datum	   *elems;
+
+	if (tags == (Datum) 0)
+	{
+		*n = 0;
+		return NULL;
+	}
+	deconstruct_array(DatumGetArrayTypeP(tags), TEXTOID, -1, false,
+					  TYPALIGN_INT, &elems, NULL, n);
+	return elems;
+}
+
+/*
+ * Whether two events' tags are the same, in the same order ((Datum) 0 and
+ * NULL: none).  A retry must repeat its tags as it gave them.
+ */
+bool
+es_tags_equal(Datum a, Datum b)
+{
+	Datum	   *ea;
+	Datum	   *eb;
+	int			na;
+	int			nb;
+	bool		same;
+
+	if (a == (Datum) 0 || b == (Datum) 0)
+		return a == b;
+	ea = es_tags_elements(a, &na);
+	eb = es_tags_elements(b, &nb);
+	same = na == nb;
+	for (int k = 0; same && k < na; k++)
+		same = es_text_equal(ea[k], eb[k]);
+	pfree(ea);
+	pfree(eb);
+	return same;
+}
+
+/*
+ * The event_tags rows of an appended batch: one per distinct tag hash of
+ * each event with tags.  The caller is connected to SPI.
+ */
+void
+es_tags_store(const EsBatch *b, const EsAppendResult *r)
+{
+	int			cap = 0;
+	int			n = 0;
+	Datum	   *hashes;
+	Datum	   *positions;
+	Datum		values[2];
+	int			rc;
+
+	if (!b->has_tags)
+		return;
+	for (int i = 0; i < b->nevents; i++)
+		if (b->tags[i] != (Datum) 0)
+			cap += ArrayGetNItems(1, ARR_DIMS(DatumGetArrayTypeP(b->tags[i])));
+	hashes = palloc(sizeof(Datum) * cap);
+	positions = palloc(sizeof(Datum) * cap);
+	for (int i = 0; i < b->nevents; i++)
+	{
+		int			ntags;
+		Datum	   *tags = es_tags_elements(b->tags[i], &ntags);
+		int			first = n;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int k = 0; k < ntags; k++)
+		{
+			int64		h = es_tag_hash(tags[k]);
+			bool		seen = false;
+
+			for (int j = first; j < n && !seen; j++)
+				seen = DatumGetInt64(hashes[j]) == h;
+			if (seen)
+				continue;
+			hashes[n] = Int64GetDatum(h);
+			positions[n] = Int64GetDatum(r->positions[i]);
+			n++;
+		}
+	}
+	values[0] = PointerGetDatum(construct_array(hashes, n, INT8OID, 8,
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[1] = PointerGetDatum(construct_array(positions, n, INT8OID, 8,
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	rc = SPI_execute_plan(es_plan(ES_PLAN_INSERT_TAGS), values, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "es_store tag insert failed: %s", SPI_result_code_string(rc));
+}
+
+/*
+ * The scopes the batch's events are in, for the registry (registry.c
+ * es_registry_publish): each event's type and each of its tags, as hashes.
+ * Sets *n; repeated hashes are left in (publishing one twice costs
+ * nothing).
+ */
+uint64 *
+es_batch_scopes(const EsBatch *b, int *n)
+{
+	int			cap = b->nevents;
+	uint64	   *scopes;
+	int			k = 0;
+
+	for (int i = 0; i < b->nevents; i++)
+		if (b->tags[i] != (Datum) 0)
+			cap += ArrayGetNItems(1, ARR_DIMS(DatumGetArrayTypeP(b->tags[i])));
+	scopes = palloc(sizeof(uint64) * cap);
+	for (int i = 0; i < b->nevents; i++)
+	{
+		int			ntags;
+		Datum	   *tags;
+
+		CHECK_FOR_INTERRUPTS();
+		if (i == 0 || !es_text_equal(b->event_types[i], b->event_types[i - 1]))
+			scopes[k++] = es_type_scope(b->event_types[i]);
+		tags = es_tags_elements(b->tags[i], &ntags);
+		for (int t = 0; t < ntags; t++)
+			scopes[k++] = (uint64) es_tag_hash(tags[t]);
+		if (tags != NULL)
+			pfree(tags);
+	}
+	*n = k;
+	return scopes;
+}
