@@ -878,7 +878,8 @@ draw:
 	}
 	else
 		inserted = insert_events(b, head.stream_id, r);
-	if (inserted == (uint64) b->nevents)
+	if (inserted == (uint64) b->nevents && b->has_tags &&
+		!es_direct_insert_tags(direct, b, r))
 		es_tags_store(b, r);
 
 	/* 5: some ids were stored meanwhile */

@@ -44,6 +44,8 @@ is_es_conflict(const ErrorData *edata)
 		return strcmp(edata->funcname, "es_raise_wrong_version") == 0;
 	if (edata->sqlerrcode == ERRCODE_ES_CHECKPOINT_MOVED)
 		return strcmp(edata->funcname, "es_checkpoint_check_save") == 0;
+	if (edata->sqlerrcode == ERRCODE_ES_CONDITION_FAILED)
+		return strcmp(edata->funcname, "raise_condition_failed") == 0;
 	return false;
 }
 
@@ -61,7 +63,7 @@ void
 es_conflict_log_init(void)
 {
 	DefineCustomBoolVariable("es_store.log_conflicts",
-							 "Whether wrong expected versions (SE001) and moved checkpoints (SE005) are written to the server log.",
+							 "Whether wrong expected versions (SE001), moved checkpoints (SE005) and failed append conditions (SE008) are written to the server log.",
 							 "Off keeps these expected conflicts out of the log; the client gets them either way.",
 							 &es_log_conflicts,
 							 true,

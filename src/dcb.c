@@ -31,6 +31,8 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/itup.h"
+#include "catalog/pg_am_d.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -315,7 +317,6 @@ typedef struct QueryScan
 	EsTableMap	map;
 	Snapshot	snapshot;
 	TupleTableSlot *event_slot;
-	TupleTableSlot *tag_slot;
 	TupleTableSlot *head_slot;
 	EsFeedState feed;
 	int64		after;
@@ -346,6 +347,11 @@ open_index(Relation table, Oid oid)
 	return index;
 }
 
+/*
+ * The cursor's next candidate position, read from the index entry alone:
+ * an event_tags row is written and deleted with its event, so the event's
+ * own visibility, checked when it is fetched, is the row's.
+ */
 static void
 cursor_advance(QueryScan *qs, ItemCursor *c)
 {
@@ -353,13 +359,13 @@ cursor_advance(QueryScan *qs, ItemCursor *c)
 
 	if (c->current < 0)
 		return;
-	if (!index_getnext_slot(c->scan, ForwardScanDirection, qs->tag_slot))
+	if (index_getnext_tid(c->scan, ForwardScanDirection) == NULL)
 	{
 		c->current = -1;
 		return;
 	}
-	c->current = DatumGetInt64(slot_getattr(qs->tag_slot, 2, &isnull));
-	ExecClearTuple(qs->tag_slot);
+	c->current = DatumGetInt64(index_getattr(c->scan->xs_itup, 2,
+											 c->scan->xs_itupdesc, &isnull));
 }
 
 static void
@@ -391,10 +397,14 @@ query_scan_begin(QueryScan *qs, const EsQuery *q, int64 after, int64 bound,
 	qs->filtered = open_index(qs->heads, oids[ES_REL_HEADS_FILTERED]);
 	if (!es_index_usable(qs->events_pkey, qs->events,
 						 &qs->map.event_att[EVENT_GLOBAL_POSITION], 1, INT8OID) ||
-		IndexRelationGetNumberOfKeyAttributes(qs->tags_index) != 2)
+		qs->tags_index->rd_rel->relam != BTREE_AM_OID ||
+		IndexRelationGetNumberOfKeyAttributes(qs->tags_index) != 2 ||
+		qs->tags_index->rd_index->indkey.values[0] != 1 ||
+		qs->tags_index->rd_index->indkey.values[1] != 2 ||
+		TupleDescAttr(RelationGetDescr(qs->tags), 0)->atttypid != INT8OID ||
+		TupleDescAttr(RelationGetDescr(qs->tags), 1)->atttypid != INT8OID)
 		raise_altered();
 	qs->event_slot = table_slot_create(qs->events, NULL);
-	qs->tag_slot = table_slot_create(qs->tags, NULL);
 	qs->head_slot = table_slot_create(qs->heads, NULL);
 	es_feed_state_begin(&qs->feed, qs->heads, qs->filtered, snapshot,
 						qs->head_slot, qs->map.head_att, CurrentMemoryContext);
@@ -426,6 +436,7 @@ query_scan_begin(QueryScan *qs, const EsQuery *q, int64 after, int64 bound,
 		ScanKeyInit(&keys[2], 2, BTLessEqualStrategyNumber, F_INT8LE,
 					Int64GetDatum(bound));
 		c->scan = index_beginscan(qs->tags, qs->tags_index, snapshot, 3, 0);
+		c->scan->xs_want_itup = true;
 		index_rescan(c->scan, keys, 3, NULL, 0);
 		c->current = 0;
 		cursor_advance(qs, c);
@@ -442,7 +453,6 @@ query_scan_end(QueryScan *qs)
 	if (qs->by_position != NULL)
 		index_endscan(qs->by_position);
 	ExecDropSingleTupleTableSlot(qs->event_slot);
-	ExecDropSingleTupleTableSlot(qs->tag_slot);
 	ExecDropSingleTupleTableSlot(qs->head_slot);
 	index_close(qs->filtered, NoLock);
 	index_close(qs->tags_index, NoLock);

@@ -89,6 +89,9 @@ struct EsDirect
 	Relation	key_index;		/* aggregate_heads_key, opened for the scan */
 	ResultRelInfo *heads_rri;
 	ResultRelInfo *events_rri;
+	Relation	tags;			/* event_tags, when a batch with tags can
+								 * write its rows here (0.4.0) */
+	ResultRelInfo *tags_rri;
 	AttrNumber	head_att[HEAD_NCOLS];	/* 0-based attribute offsets */
 	AttrNumber	event_att[EVENT_NCOLS];
 	bool		events_direct;	/* inserts may take this path */
@@ -130,6 +133,29 @@ static void advance_locked(EsDirect *d, const EsBatch *b,
 						   TupleTableSlot *oldslot, EsHead *head);
 
 /*
+ * Whether event_tags is as installed, for direct inserts: a plain heap
+ * table of (tag_hash bigint, global_position bigint), no other column, no
+ * insert trigger.
+ */
+static bool
+tags_table_usable(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	TriggerDesc *trig = rel->trigdesc;
+
+	return es_plain_table(rel) && rel->rd_rel->relam == HEAP_TABLE_AM_OID &&
+		desc->natts == 2 &&
+		!TupleDescAttr(desc, 0)->attisdropped &&
+		!TupleDescAttr(desc, 1)->attisdropped &&
+		TupleDescAttr(desc, 0)->atttypid == INT8OID &&
+		TupleDescAttr(desc, 1)->atttypid == INT8OID &&
+		(trig == NULL ||
+		 !(trig->trig_insert_before_row || trig->trig_insert_after_row ||
+		   trig->trig_insert_instead_row || trig->trig_insert_before_statement ||
+		   trig->trig_insert_after_statement));
+}
+
+/*
  * The snapshot the head step finds the head row with: the caller looks
  * for its event ids with it, so that an append committed after that look
  * shows as a changed head row (es_direct_head_advance).
@@ -166,6 +192,8 @@ es_direct_begin(const EsBatch *b)
 	EsDirect   *d;
 	RangeTblEntry *heads_rte;
 	RangeTblEntry *events_rte;
+	RangeTblEntry *tags_rte = NULL;
+	List	   *rtes;
 	TriggerDesc *trig;
 	Oid			oids[ES_NUM_RELS];
 	EsTableMap	map;
@@ -247,7 +275,25 @@ es_direct_begin(const EsBatch *b)
 	events_rte = es_table_rte(d->events, RowExclusiveLock, ACL_INSERT);
 	if (d->events_direct)
 		events_rte->insertedCols = es_column_set(d->event_att, EVENT_NCOLS);
-	if (!ExecCheckRTPerms(list_make2(heads_rte, events_rte), false))
+	rtes = list_make2(heads_rte, events_rte);
+
+	/*
+	 * event_tags, for a batch with tags: a plain table of exactly its two
+	 * bigint columns and no insert trigger, else tags.c writes its rows
+	 * with a statement.
+	 */
+	if (b->has_tags && OidIsValid(oids[ES_REL_EVENT_TAGS]))
+	{
+		d->tags = es_table_open(oids[ES_REL_EVENT_TAGS], ES_REL_EVENT_TAGS,
+								RowExclusiveLock);
+		if (d->tags != NULL && tags_table_usable(d->tags))
+		{
+			tags_rte = es_table_rte(d->tags, RowExclusiveLock, ACL_INSERT);
+			tags_rte->insertedCols = es_column_set((AttrNumber[]) {0, 1}, 2);
+			rtes = lappend(rtes, tags_rte);
+		}
+	}
+	if (!ExecCheckRTPerms(rtes, false))
 	{
 		es_direct_end(d);
 		return NULL;
@@ -261,13 +307,15 @@ es_direct_begin(const EsBatch *b)
 	d->estate = CreateExecutorState();
 	d->estate->es_snapshot = RegisterSnapshot(GetLatestSnapshot());
 	d->estate->es_output_cid = GetCurrentCommandId(true);
-	ExecInitRangeTable(d->estate, list_make2(heads_rte, events_rte));
+	ExecInitRangeTable(d->estate, rtes);
 	/*
 	 * The head row's update is HOT as a rule: heads' indexes are opened only
 	 * for one that is not (update_head).
 	 */
 	d->heads_rri = result_rel(d->heads, 1, false);
 	d->events_rri = result_rel(d->events, 2, true);
+	if (tags_rte != NULL)
+		d->tags_rri = result_rel(d->tags, 3, true);
 	return d;
 }
 
@@ -285,11 +333,15 @@ es_direct_end(EsDirect *d)
 		ExecResetTupleTable(d->estate->es_tupleTable, false);
 		close_indexes(d->heads_rri);
 		close_indexes(d->events_rri);
+		if (d->tags_rri != NULL)
+			close_indexes(d->tags_rri);
 		UnregisterSnapshot(d->estate->es_snapshot);
 		FreeExecutorState(d->estate);
 	}
 	if (d->key_index != NULL)
 		index_close(d->key_index, NoLock);
+	if (d->tags != NULL)
+		table_close(d->tags, NoLock);
 	if (d->events != NULL)
 		table_close(d->events, NoLock);
 	if (d->heads != NULL)
@@ -864,6 +916,75 @@ es_direct_insert_events(EsDirect *d, const EsBatch *b, int64 stream_id,
 		}
 	}
 	PopActiveSnapshot();
+}
+
+/*
+ * The event_tags rows of batch b's events (one per distinct tag hash of
+ * each, with its position r assigned), written as the events are: one
+ * table_multi_insert, then each row's index entries.  False, with nothing
+ * done, when this path does not apply (es_direct_begin did not open
+ * event_tags): tags.c writes them then.
+ */
+bool
+es_direct_insert_tags(EsDirect *d, const EsBatch *b, const EsAppendResult *r)
+{
+	EState	   *estate;
+	ResultRelInfo *rri;
+	int			nrows = 0;
+	int			k = 0;
+	TupleTableSlot **slots;
+	MemoryContext old;
+
+	if (d == NULL || d->tags_rri == NULL)
+		return false;
+	estate = d->estate;
+	rri = d->tags_rri;
+	for (int i = 0; i < b->nevents; i++)
+		nrows += es_tags_count(b->tags[i]);
+	if (nrows == 0)
+		return true;
+	slots = palloc(sizeof(TupleTableSlot *) * nrows);
+	PushActiveSnapshot(estate->es_snapshot);
+	for (int i = 0; i < b->nevents; i++)
+	{
+		int64	   *h = palloc(sizeof(int64) * Max(es_tags_count(b->tags[i]), 1));
+		int			nh = es_tag_hashes(b->tags[i], h);
+
+		CHECK_FOR_INTERRUPTS();
+		for (int j = 0; j < nh; j++)
+		{
+			TupleTableSlot *slot = table_slot_create(d->tags, &estate->es_tupleTable);
+
+			ExecClearTuple(slot);
+			slot->tts_values[0] = Int64GetDatum(h[j]);
+			slot->tts_values[1] = Int64GetDatum(r->positions[i]);
+			slot->tts_isnull[0] = slot->tts_isnull[1] = false;
+			ExecStoreVirtualTuple(slot);
+			slots[k++] = slot;
+		}
+		pfree(h);
+	}
+	CheckCmdReplicaIdentity(d->tags, CMD_INSERT);
+	old = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
+	table_multi_insert(d->tags, slots, k, estate->es_output_cid, 0, NULL);
+	MemoryContextSwitchTo(old);
+	ResetPerTupleExprContext(estate);
+	for (int s = 0; s < k; s++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (rri->ri_NumIndices > 0)
+		{
+			old = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
+			list_free(ExecInsertIndexTuples(rri, slots[s], estate, false,
+											false, NULL, NIL));
+			MemoryContextSwitchTo(old);
+			ResetPerTupleExprContext(estate);
+		}
+		ExecClearTuple(slots[s]);
+	}
+	PopActiveSnapshot();
+	pfree(slots);
+	return true;
 }
 
 /*

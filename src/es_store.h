@@ -294,6 +294,8 @@ extern bool es_wait_for_id_inserters(const EsBatch *batch);
 extern bool es_direct_can_insert(const EsDirect *direct, const EsBatch *batch);
 extern void es_direct_insert_events(EsDirect *direct, const EsBatch *batch,
 									int64 stream_id, const EsAppendResult *r);
+extern bool es_direct_insert_tags(EsDirect *direct, const EsBatch *batch,
+								  const EsAppendResult *r);
 
 /* checkpoint.c, checkpoint_direct.c: a checkpoint's row */
 typedef struct EsCheckpoint
@@ -494,6 +496,8 @@ extern uint64 es_type_scope(Datum event_type);
 extern Datum es_tags_checked(struct ArrayType *tags, int i, const char *display);
 extern Datum *es_tags_elements(Datum tags, int *n);
 extern bool es_tags_equal(Datum a, Datum b);
+extern int	es_tag_hashes(Datum tags, int64 *out);
+extern int	es_tags_count(Datum tags);
 extern void es_tags_store(const EsBatch *b, const EsAppendResult *r);
 extern uint64 *es_batch_scopes(const EsBatch *b, int *n);
 

@@ -140,8 +140,43 @@ es_tags_equal(Datum a, Datum b)
 }
 
 /*
- * The event_tags rows of an appended batch: one per distinct tag hash of
- * each event with tags.  The caller is connected to SPI.
+ * The distinct tag hashes of an event's tags ((Datum) 0: none) into out,
+ * which has room for all of them; returns how many.
+ */
+int
+es_tag_hashes(Datum tags, int64 *out)
+{
+	int			ntags;
+	Datum	   *elems = es_tags_elements(tags, &ntags);
+	int			n = 0;
+
+	for (int k = 0; k < ntags; k++)
+	{
+		int64		h = es_tag_hash(elems[k]);
+		bool		seen = false;
+
+		for (int j = 0; j < n && !seen; j++)
+			seen = out[j] == h;
+		if (!seen)
+			out[n++] = h;
+	}
+	if (elems != NULL)
+		pfree(elems);
+	return n;
+}
+
+/* How many tags an event has ((Datum) 0: none) */
+int
+es_tags_count(Datum tags)
+{
+	return tags == (Datum) 0 ? 0 :
+		ArrayGetNItems(1, ARR_DIMS(DatumGetArrayTypeP(tags)));
+}
+
+/*
+ * The event_tags rows of an appended batch through SQL, where direct.c
+ * does not write them: one per distinct tag hash of each event with tags.
+ * The caller is connected to SPI.
  */
 void
 es_tags_store(const EsBatch *b, const EsAppendResult *r)
@@ -156,30 +191,22 @@ es_tags_store(const EsBatch *b, const EsAppendResult *r)
 	if (!b->has_tags)
 		return;
 	for (int i = 0; i < b->nevents; i++)
-		if (b->tags[i] != (Datum) 0)
-			cap += ArrayGetNItems(1, ARR_DIMS(DatumGetArrayTypeP(b->tags[i])));
+		cap += es_tags_count(b->tags[i]);
 	hashes = palloc(sizeof(Datum) * cap);
 	positions = palloc(sizeof(Datum) * cap);
 	for (int i = 0; i < b->nevents; i++)
 	{
-		int			ntags;
-		Datum	   *tags = es_tags_elements(b->tags[i], &ntags);
-		int			first = n;
+		int64	   *h = palloc(sizeof(int64) * Max(es_tags_count(b->tags[i]), 1));
+		int			nh = es_tag_hashes(b->tags[i], h);
 
 		CHECK_FOR_INTERRUPTS();
-		for (int k = 0; k < ntags; k++)
+		for (int k = 0; k < nh; k++)
 		{
-			int64		h = es_tag_hash(tags[k]);
-			bool		seen = false;
-
-			for (int j = first; j < n && !seen; j++)
-				seen = DatumGetInt64(hashes[j]) == h;
-			if (seen)
-				continue;
-			hashes[n] = Int64GetDatum(h);
+			hashes[n] = Int64GetDatum(h[k]);
 			positions[n] = Int64GetDatum(r->positions[i]);
 			n++;
 		}
+		pfree(h);
 	}
 	values[0] = PointerGetDatum(construct_array(hashes, n, INT8OID, 8,
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
@@ -204,8 +231,7 @@ es_batch_scopes(const EsBatch *b, int *n)
 	int			k = 0;
 
 	for (int i = 0; i < b->nevents; i++)
-		if (b->tags[i] != (Datum) 0)
-			cap += ArrayGetNItems(1, ARR_DIMS(DatumGetArrayTypeP(b->tags[i])));
+		cap += es_tags_count(b->tags[i]);
 	scopes = palloc(sizeof(uint64) * cap);
 	for (int i = 0; i < b->nevents; i++)
 	{

@@ -73,12 +73,17 @@ for f in test/t/*.pl; do
 done
 [ "$tapdir" != "$ROOT" ] && rm -rf "$tapdir"
 
-echo "== benchmark smoke run (test/bench/bench.sh --quick)"
+echo "== benchmark smoke runs (test/bench/bench.sh --quick, test/bench/dcb.sh --quick)"
 ES_BENCH_NO_BUILD=1 ES_BENCH_OUT="$ES_CLUSTER_DIR/bench" bash test/bench/bench.sh --quick \
     >"$ES_CLUSTER_DIR/bench.log" 2>&1
 rc=$?
 [ "$rc" = 0 ] || tail -n 40 "$ES_CLUSTER_DIR/bench.log"
 tally "test/bench/bench.sh --quick" "$rc"
+ES_BENCH_NO_BUILD=1 ES_BENCH_OUT="$ES_CLUSTER_DIR/bench" bash test/bench/dcb.sh --quick \
+    >"$ES_CLUSTER_DIR/bench_dcb.log" 2>&1
+rc=$?
+[ "$rc" = 0 ] || tail -n 40 "$ES_CLUSTER_DIR/bench_dcb.log"
+tally "test/bench/dcb.sh --quick" "$rc"
 
 echo "== the README's Getting started, pasted (test/readme.sh)"
 bash test/readme.sh

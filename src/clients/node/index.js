@@ -19,6 +19,7 @@
  * @property {object} [metadata]
  * @property {string} [eventId]  a uuid of your own, for idempotent retries
  * @property {number} [eventVersion]
+ * @property {string[]} [tags]
  */
 
 class EsStoreError extends Error {
@@ -38,11 +39,12 @@ class CheckpointBackwards extends EsStoreError {}
 class CheckpointMoved extends EsStoreError {}
 class SnapshotAhead extends EsStoreError {}
 class SegmentNotHeld extends EsStoreError {}
+class ConditionFailed extends EsStoreError {}
 
 const ERRORS = {
   SE001: WrongExpectedVersion, SE002: DuplicateEvent, SE003: StreamForgotten,
   SE004: CheckpointBackwards, SE005: CheckpointMoved, SE006: SnapshotAhead,
-  SE007: SegmentNotHeld,
+  SE007: SegmentNotHeld, SE008: ConditionFailed,
 };
 
 /** The typed error for a pg error of an SE code, else the error itself. */
@@ -79,6 +81,16 @@ const json = (v) => (v === undefined ? null : JSON.stringify(v));
  * @returns {Promise<{eventId: string, aggregateVersion: number, globalPosition: number}[]>}
  */
 async function append(client, key, expectedVersion, events) {
+  if (events.some((e) => e.tags && e.tags.length)) {
+    // tags per event: the JSON form takes them
+    const doc = events.map((e) => ({
+      ...eventDoc(e), bounded_context: String(key[0]), aggregate_type: String(key[1]), aggregate_id: String(key[2]),
+    }));
+    const j = await query(client,
+      'SELECT event_id, aggregate_version, global_position FROM es_store.append_events($1, $2::jsonb)',
+      [expectedVersion, JSON.stringify(doc)]);
+    return j.rows.map(toAppended);
+  }
   const r = await query(client,
     `SELECT event_id, aggregate_version, global_position
        FROM es_store.append($1, $2, $3, $4, $5::text[], $6::jsonb[], $7::jsonb[], $8::uuid[], $9::integer[])`,
@@ -86,9 +98,21 @@ async function append(client, key, expectedVersion, events) {
       events.map((e) => e.eventType), events.map((e) => json(e.payload)),
       events.map((e) => (e.metadata ? json(e.metadata) : null)),
       events.map((e) => e.eventId || null), events.map((e) => e.eventVersion || 1)]);
-  return r.rows.map((x) => ({
-    eventId: x.event_id, aggregateVersion: num(x.aggregate_version), globalPosition: num(x.global_position),
-  }));
+  return r.rows.map(toAppended);
+}
+
+function toAppended(x) {
+  return { eventId: x.event_id, aggregateVersion: num(x.aggregate_version), globalPosition: num(x.global_position) };
+}
+
+/** An event as es_store's JSON forms take it. */
+function eventDoc(ev) {
+  const o = { event_type: ev.eventType, payload: ev.payload === undefined ? null : ev.payload };
+  if (ev.metadata) o.metadata = ev.metadata;
+  if (ev.eventId) o.event_id = ev.eventId;
+  if (ev.eventVersion) o.event_version = ev.eventVersion;
+  if (ev.tags && ev.tags.length) o.tags = ev.tags;
+  return o;
 }
 
 /**
@@ -104,13 +128,7 @@ async function appendAggregates(client, entries) {
       expected_version: expectedVersion === undefined ? null : expectedVersion,
     };
     if (events && events.length) {
-      e.events = events.map((ev) => {
-        const o = { event_type: ev.eventType, payload: ev.payload === undefined ? null : ev.payload };
-        if (ev.metadata) o.metadata = ev.metadata;
-        if (ev.eventId) o.event_id = ev.eventId;
-        if (ev.eventVersion) o.event_version = ev.eventVersion;
-        return o;
-      });
+      e.events = events.map(eventDoc);
     }
     return e;
   });
@@ -130,7 +148,7 @@ function toEvent(x) {
     aggregateVersion: num(x.aggregate_version), eventId: x.event_id, eventType: x.event_type,
     eventVersion: x.event_version, payload: x.payload, metadata: x.metadata,
     correlationId: x.correlation_id, causationId: x.causation_id, traceId: x.trace_id,
-    createdAt: x.created_at, payloadBytes: x.payload_bytes,
+    createdAt: x.created_at, payloadBytes: x.payload_bytes, tags: x.tags === undefined ? null : x.tags,
   };
 }
 
@@ -146,10 +164,42 @@ async function readFeed(client, after, limit = 500) {
   return r.rows.map(toEvent);
 }
 
+/**
+ * The events a query ({items: [{types: [...], tags: [...]}]}) matches after
+ * a position, up to the feed's safe position, and the position to pass to
+ * appendIf: the one read up to (the last event's when maxCount came back).
+ * @returns {Promise<{events: object[], position: number}>}
+ */
+async function readQuery(client, q, after = 0, maxCount = null) {
+  const r = await query(client,
+    `SELECT b.up_to, e.* FROM (SELECT es_store.last_position() AS up_to) b
+       LEFT JOIN LATERAL es_store.read_query($1::jsonb, $2, $3, b.up_to) e ON true`,
+    [JSON.stringify(q), after, maxCount]);
+  const events = r.rows.filter((x) => x.global_position !== null).map(toEvent);
+  let position = num(r.rows[0].up_to);
+  if (maxCount !== null && events.length === maxCount) position = events[events.length - 1].globalPosition;
+  return { events, position };
+}
+
+/**
+ * Append events (of the aggregate key, or of none when key is null) only if
+ * no event q matches came after the position: ConditionFailed otherwise.
+ */
+async function appendIf(client, events, q = null, after = 0, key = null, expectedVersion = null) {
+  const doc = events.map((e) => (key
+    ? { ...eventDoc(e), bounded_context: String(key[0]), aggregate_type: String(key[1]), aggregate_id: String(key[2]) }
+    : eventDoc(e)));
+  const r = await query(client,
+    'SELECT event_id, aggregate_version, global_position FROM es_store.append_if($1::jsonb, $2::jsonb, $3, $4)',
+    [JSON.stringify(doc), q === null ? null : JSON.stringify(q), after, expectedVersion]);
+  return r.rows.map(toAppended);
+}
+
 const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
 
 /**
- * Run command(client) in a transaction and commit; on SE001 roll back and
+ * Run command(client) in a transaction and commit; on SE001 (another writer
+ * appended first) or SE008 (an append condition failed) roll back and
  * run it again from a fresh load, up to attempts times, with a random
  * back-off.  Give the command's events ids of their own to make a retry
  * after a lost connection safe.
@@ -163,7 +213,8 @@ async function retryCommand(client, command, attempts = 10) {
       return result;
     } catch (err) {
       await client.query('ROLLBACK');
-      if (!(err instanceof WrongExpectedVersion) || attempt >= attempts - 1) throw err;
+      if (!(err instanceof WrongExpectedVersion || err instanceof ConditionFailed) ||
+          attempt >= attempts - 1) throw err;
       await sleep(Math.random() * 2 * (attempt + 1));
     }
   }
@@ -237,7 +288,8 @@ async function waitForPosition(client, name, position, timeoutMs = 10000, interv
 }
 
 module.exports = {
-  append, appendAggregates, readAggregate, readFeed, retryCommand, consume, waitForPosition, typed,
+  append, appendAggregates, readAggregate, readFeed, readQuery, appendIf, retryCommand, consume,
+  waitForPosition, typed,
   EsStoreError, WrongExpectedVersion, DuplicateEvent, StreamForgotten, CheckpointBackwards,
-  CheckpointMoved, SnapshotAhead, SegmentNotHeld,
+  CheckpointMoved, SnapshotAhead, SegmentNotHeld, ConditionFailed,
 };

@@ -87,9 +87,15 @@ class SegmentNotHeld(EsStoreError):
     sqlstate = "SE007"
 
 
+class ConditionFailed(EsStoreError):
+    """SE008: an event the append condition's query matches came after the
+    position the decision read up to; read again and decide again."""
+    sqlstate = "SE008"
+
+
 _ERRORS = {c.sqlstate: c for c in (WrongExpectedVersion, DuplicateEvent, StreamForgotten,
                                     CheckpointBackwards, CheckpointMoved, SnapshotAhead,
-                                    SegmentNotHeld)}
+                                    SegmentNotHeld, ConditionFailed)}
 
 
 def _typed(error: psycopg.Error) -> Exception:
@@ -116,6 +122,15 @@ class Event:
     metadata: Optional[dict] = None
     event_id: Optional[uuid.UUID] = None
     event_version: int = 1
+    tags: Optional[list[str]] = None
+
+
+def _event_doc(e: Event) -> dict:
+    return {k: v for k, v in (("event_type", e.event_type), ("payload", e.payload),
+                              ("metadata", e.metadata),
+                              ("event_id", str(e.event_id) if e.event_id else None),
+                              ("event_version", e.event_version), ("tags", e.tags))
+            if v is not None}
 
 
 @dataclass
@@ -130,6 +145,14 @@ def append(conn: psycopg.Connection, key: Key, expected_version: Optional[int],
     """Append events to the aggregate key in the connection's transaction.
     expected_version: None any, 0 no stream, -1 exists, N exactly N."""
     key = _key(key)
+    if any(e.tags for e in events):
+        # tags per event: the JSON form takes them
+        doc = [dict(_event_doc(e), bounded_context=key[0], aggregate_type=key[1],
+                    aggregate_id=key[2]) for e in events]
+        rows = _run(conn, """
+            SELECT event_id, aggregate_version, global_position
+            FROM es_store.append_events(%s, %s)""", (expected_version, Jsonb(doc)))
+        return [Appended(*r) for r in rows]
     rows = _run(conn, """
         SELECT event_id, aggregate_version, global_position
         FROM es_store.append(%s, %s, %s, %s, %s::text[], %s::jsonb[], %s::jsonb[], %s::uuid[], %s::integer[])""",
@@ -151,12 +174,7 @@ def append_aggregates(conn: psycopg.Connection,
         entry = {"bounded_context": key[0], "aggregate_type": key[1], "aggregate_id": key[2],
                  "expected_version": expected}
         if events:
-            entry["events"] = [
-                {k: v for k, v in (("event_type", e.event_type), ("payload", e.payload),
-                                   ("metadata", e.metadata),
-                                   ("event_id", str(e.event_id) if e.event_id else None),
-                                   ("event_version", e.event_version)) if v is not None}
-                for e in events]
+            entry["events"] = [_event_doc(e) for e in events]
         doc.append(entry)
     return _run(conn, """
         SELECT bounded_context, aggregate_type, aggregate_id, event_id, aggregate_version, global_position
@@ -180,14 +198,57 @@ class StoredEvent:
     trace_id: Optional[str]
     created_at: Any
     payload_bytes: Optional[bytes] = None
+    tags: Optional[list[str]] = None
+
+
+# es_store.event's columns by name: a later release may add columns at
+# the end, which SELECT * would hand to StoredEvent
+_COLUMNS = ("global_position, bounded_context, aggregate_type, aggregate_id, aggregate_version, "
+            "event_id, event_type, event_version, payload, metadata, correlation_id, "
+            "causation_id, trace_id, created_at, payload_bytes, tags")
 
 
 def read_aggregate(conn: psycopg.Connection, key: Key) -> list[StoredEvent]:
-    return [StoredEvent(*r) for r in _run(conn, "SELECT * FROM es_store.read_aggregate(%s, %s, %s)", _key(key))]
+    return [StoredEvent(*r) for r in _run(
+        conn, f"SELECT {_COLUMNS} FROM es_store.read_aggregate(%s, %s, %s)", _key(key))]
 
 
 def read_feed(conn: psycopg.Connection, after: int, limit: int = 500) -> list[StoredEvent]:
-    return [StoredEvent(*r) for r in _run(conn, "SELECT * FROM es_store.read_feed(%s, %s)", (after, limit))]
+    return [StoredEvent(*r) for r in _run(
+        conn, f"SELECT {_COLUMNS} FROM es_store.read_feed(%s, %s)", (after, limit))]
+
+
+def read_query(conn: psycopg.Connection, query: dict, after: int = 0,
+               max_count: Optional[int] = None) -> tuple[list[StoredEvent], int]:
+    """The events a query ({"items": [{"types": [...], "tags": [...]}]})
+    matches after a position, up to the feed's safe position, and the
+    position to pass to append_if: the one read up to (the last event's
+    when max_count events came back)."""
+    rows = _run(conn, f"""
+        SELECT b.up_to, e.* FROM (SELECT es_store.last_position() AS up_to) b
+        LEFT JOIN LATERAL (SELECT {_COLUMNS} FROM es_store.read_query(%s, %s, %s, b.up_to)) e ON true""",
+                (Jsonb(query), after, max_count))
+    events = [StoredEvent(*r[1:]) for r in rows if r[1] is not None]
+    position = rows[0][0]
+    if max_count is not None and len(events) == max_count:
+        position = events[-1].global_position
+    return events, position
+
+
+def append_if(conn: psycopg.Connection, events: Sequence[Event], query: Optional[dict] = None,
+              after: int = 0, key: Optional[Key] = None,
+              expected_version: Optional[int] = None) -> list[Appended]:
+    """Append events (of the aggregate key, or of none) only if no event
+    query matches came after the position (ConditionFailed otherwise)."""
+    doc = [_event_doc(e) for e in events]
+    if key is not None:
+        k = _key(key)
+        doc = [dict(d, bounded_context=k[0], aggregate_type=k[1], aggregate_id=k[2]) for d in doc]
+    rows = _run(conn, """
+        SELECT event_id, aggregate_version, global_position
+        FROM es_store.append_if(%s, %s, %s, %s)""",
+                (Jsonb(doc), Jsonb(query) if query is not None else None, after, expected_version))
+    return [Appended(*r) for r in rows]
 
 
 def get_checkpoint(conn: psycopg.Connection, name: str) -> int:
@@ -206,7 +267,8 @@ def save_checkpoint(conn: psycopg.Connection, name: str, position: int,
 def retry_command(conn: psycopg.Connection, command: Callable[[psycopg.Connection], Any],
                   attempts: int = 10) -> Any:
     """Run command(conn) in a transaction and commit; on SE001 (another
-    writer won the race) roll back and run it again, from a fresh load,
+    writer won the race) or SE008 (an append condition failed: another
+    command decided first) roll back and run it again, from a fresh load,
     up to attempts times.  The command loads what it needs, decides, and
     appends with the versions it loaded.  Give its events ids of their own
     to make a retry after a lost connection safe: a retry of a committed
@@ -215,7 +277,7 @@ def retry_command(conn: psycopg.Connection, command: Callable[[psycopg.Connectio
         try:
             with conn.transaction():
                 return command(conn)
-        except WrongExpectedVersion:
+        except (WrongExpectedVersion, ConditionFailed):
             if attempt == attempts - 1:
                 raise
             # back off a little, at random, so that racers do not meet again

@@ -192,6 +192,42 @@ async function run() {
   check(Object.values(fromEvents).reduce((x, y) => x + y, 0) === 4 * 1000 + 250 + 1, 'no money was created or lost');
   check(Math.min(...Object.values(fromEvents)) >= 0, 'no account is overdrawn');
   check(transfers === pairs && pairs === done + 1, `one transfers row and one event pair per transfer (${transfers})`);
+
+  // Dynamic Consistency Boundary: a course defined once (a second definition
+  // is ConditionFailed), then 5 students race for its 3 seats, each command
+  // retried on SE008: exactly 3 get in, the others find it full
+  const courseQ = { items: [{ types: ['CourseDefined'], tags: ['course:js'] }] };
+  await conn.query('BEGIN');
+  await es.appendIf(conn, [{ eventType: 'CourseDefined', payload: { capacity: 3 }, tags: ['course:js'] }], courseQ);
+  await conn.query('COMMIT');
+  try {
+    await es.appendIf(conn, [{ eventType: 'CourseDefined', payload: { capacity: 9 }, tags: ['course:js'] }], courseQ);
+    check(false, 'a second definition fails');
+  } catch (err) {
+    check(err instanceof es.ConditionFailed && err.code === 'SE008' && err.hint,
+      'a second definition is ConditionFailed (err.code SE008), with a hint');
+  }
+  const outcomes = await Promise.all([0, 1, 2, 3, 4].map(async (n) => {
+    const c = await connect(DB);
+    try {
+      return await es.retryCommand(c, async (cc) => {
+        const q = { items: [{ tags: ['course:js'] }] };
+        const { events, position } = await es.readQuery(cc, q);
+        const capacity = events.find((e) => e.eventType === 'CourseDefined').payload.capacity;
+        if (events.filter((e) => e.eventType === 'Subscribed').length >= capacity) return 'full';
+        await es.appendIf(cc, [{ eventType: 'Subscribed', payload: { student: n }, tags: ['course:js', `student:${n}`] }],
+          q, position);
+        return 'in';
+      });
+    } finally {
+      await c.end();
+    }
+  }));
+  check(JSON.stringify(outcomes.sort()) === JSON.stringify(['full', 'full', 'in', 'in', 'in']),
+    `5 students race for 3 seats: 3 get in, 2 find the course full (${outcomes})`);
+  const seated = (await es.readQuery(conn, { items: [{ types: ['Subscribed'], tags: ['course:js'] }] })).events;
+  check(seated.length === 3 && seated.every((e) => e.tags.includes('course:js')),
+    'the course holds 3 subscriptions, read back with their tags');
   await conn.end();
   console.log(`bank example: ${done} transfers by 4 workers, projection in ${pages} pages (pg from ${pgFrom})`);
 }

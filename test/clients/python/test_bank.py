@@ -252,6 +252,52 @@ def run():
     check(sum(from_events.values()) == 4 * 1000 + 250 - 100 + 1, "no money was created or lost")
     check(min(from_events.values()) >= 0, "no account is overdrawn")
     check(transfers == pairs == len(done) + 1, "one transfers row and one event pair per transfer (%d)" % transfers)
+
+    # Dynamic Consistency Boundary: a course defined once (a second
+    # definition is ConditionFailed), then 5 students race for its 3 seats,
+    # each command retried on SE008: exactly 3 get in, the others find it full
+    course_q = {"items": [{"types": ["CourseDefined"], "tags": ["course:py"]}]}
+    with conn.transaction():
+        es.append_if(conn, [es.Event("CourseDefined", {"capacity": 3}, tags=["course:py"])], course_q)
+    try:
+        with conn.transaction():
+            es.append_if(conn, [es.Event("CourseDefined", {"capacity": 9}, tags=["course:py"])], course_q)
+        check(False, "a second definition fails")
+    except es.ConditionFailed as e:
+        check(e.error.sqlstate == "SE008" and e.error.diag.message_hint is not None,
+              "a second definition is ConditionFailed (SE008), with a hint")
+    outcomes = []
+
+    def student(n):
+        c = psycopg.connect(dbname=DB)
+
+        def subscribe(cc):
+            q = {"items": [{"tags": ["course:py"]}]}
+            events, position = es.read_query(cc, q)
+            capacity = next(e.payload["capacity"] for e in events if e.event_type == "CourseDefined")
+            if sum(1 for e in events if e.event_type == "Subscribed") >= capacity:
+                return "full"
+            es.append_if(cc, [es.Event("Subscribed", {"student": n},
+                                       tags=["course:py", "student:%d" % n])], q, position)
+            return "in"
+        try:
+            outcomes.append(es.retry_command(c, subscribe))
+        except Exception as e:  # noqa: BLE001
+            outcomes.append(repr(e))
+        finally:
+            c.close()
+
+    racers = [threading.Thread(target=student, args=(n,)) for n in range(5)]
+    for t in racers:
+        t.start()
+    for t in racers:
+        t.join()
+    check(sorted(outcomes) == ["full", "full", "in", "in", "in"],
+          "5 students race for 3 seats: 3 get in, 2 find the course full (%s)" % outcomes)
+    with conn.transaction():
+        seated, _ = es.read_query(conn, {"items": [{"types": ["Subscribed"], "tags": ["course:py"]}]})
+    check(len(seated) == 3 and all("course:py" in e.tags for e in seated),
+          "the course holds 3 subscriptions, read back with their tags")
     conn.close()
     print("bank example: %d transfers by 4 workers, projection in %d pages" % (len(done), pages[0] if pages else 0))
 
