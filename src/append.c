@@ -84,7 +84,7 @@ tags_arg(FunctionCallInfo fcinfo, int argno, EsBatch *b)
 
 	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
 		return;
-	tags = es_tags_checked(PG_GETARG_ARRAYTYPE_P(argno), 0, b->key.display);
+	tags = es_tags_checked(PG_GETARG_ARRAYTYPE_P(argno), -1, b->key.display);
 	if (tags == (Datum) 0)
 		return;
 	for (int i = 0; i < b->nevents; i++)

@@ -269,8 +269,10 @@ es_draw_positions(int64 *positions, int n, const uint64 *scopes, int nscopes)
 	{
 		CHECK_FOR_INTERRUPTS();
 		positions[i] = nextval_internal(seq, false);
+		/* the exact low at once: conditions wait for a provisional one */
+		if (i == 0)
+			es_registry_after_draw(positions[0]);
 	}
-	es_registry_after_draw(positions[0]);
 	if (es_notify_channel[0] != '\0')
 		es_registry_notify_at_commit(es_notify_channel);
 }

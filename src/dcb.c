@@ -293,8 +293,8 @@ query_may_match(const uint64 *scopes, void *arg)
 
 /*
  * A scan of the events a query matches, in position order, in (after,
- * bound], as a snapshot shows them and as reads show them (visibility.c:
- * none of a deleted or retained stream's hidden events).  When every item
+ * bound], as a snapshot shows them, and for a read as reads show them
+ * (visibility.c: none of a deleted or retained stream's hidden events).  When every item
  * has a tag, candidates come from event_tags, one index range per item
  * (the item's first tag), merged by position; otherwise from events in
  * position order.  Each candidate is checked against the whole query.
@@ -321,6 +321,8 @@ typedef struct QueryScan
 	EsFeedState feed;
 	int64		after;
 	int64		bound;
+	bool		visible_only;	/* as reads show them, or every stored one */
+	MemoryContext row_cxt;		/* a candidate's own allocations */
 	IndexScanDesc by_position;	/* NULL when the cursors serve */
 	IndexScanDesc fetch;		/* one event by position */
 	int			ncursors;
@@ -370,7 +372,7 @@ cursor_advance(QueryScan *qs, ItemCursor *c)
 
 static void
 query_scan_begin(QueryScan *qs, const EsQuery *q, int64 after, int64 bound,
-				 Snapshot snapshot)
+				 Snapshot snapshot, bool visible_only)
 {
 	Oid			oids[ES_NUM_RELS];
 	ScanKeyData keys[3];
@@ -381,6 +383,9 @@ query_scan_begin(QueryScan *qs, const EsQuery *q, int64 after, int64 bound,
 	qs->after = after;
 	qs->bound = bound;
 	qs->snapshot = snapshot;
+	qs->visible_only = visible_only;
+	qs->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "es_store query row",
+										ALLOCSET_SMALL_SIZES);
 	if (!es_table_oids(oids) || !OidIsValid(oids[ES_REL_EVENT_TAGS]))
 		raise_altered();
 	qs->heads = es_table_open(oids[ES_REL_HEADS], ES_REL_HEADS, AccessShareLock);
@@ -460,9 +465,14 @@ query_scan_end(QueryScan *qs)
 	table_close(qs->tags, NoLock);
 	table_close(qs->events, NoLock);
 	table_close(qs->heads, NoLock);
+	MemoryContextDelete(qs->row_cxt);
 }
 
-/* Whether the event in qs->event_slot is one reads show and q matches */
+/*
+ * Whether q matches the event in qs->event_slot, and (visible_only) reads
+ * show it.  The match detoasts the event's tags into row_cxt, reset here
+ * for each candidate.
+ */
 static bool
 event_wanted(QueryScan *qs)
 {
@@ -470,13 +480,21 @@ event_wanted(QueryScan *qs)
 	const AttrNumber *att = qs->map.event_att;
 	bool		isnull;
 	bool		tags_null;
+	bool		match;
 	Datum		tags;
 	const EsCutoff *cut;
+	MemoryContext old;
 
 	tags = slot_getattr(slot, att[EVENT_TAGS] + 1, &tags_null);
-	if (!query_matches(qs->q, slot_getattr(slot, att[EVENT_EVENT_TYPE] + 1, &isnull),
-					   tags_null ? (Datum) 0 : tags))
+	MemoryContextReset(qs->row_cxt);
+	old = MemoryContextSwitchTo(qs->row_cxt);
+	match = query_matches(qs->q, slot_getattr(slot, att[EVENT_EVENT_TYPE] + 1, &isnull),
+						  tags_null ? (Datum) 0 : tags);
+	MemoryContextSwitchTo(old);
+	if (!match)
 		return false;
+	if (!qs->visible_only)
+		return true;
 	cut = es_feed_state_cutoff(&qs->feed,
 							   DatumGetInt64(slot_getattr(slot, att[EVENT_STREAM_ID] + 1,
 														  &isnull)));
@@ -559,7 +577,9 @@ raise_condition_failed(QueryScan *qs, int64 after)
  * above after and below below (the append's first position, already
  * drawn).  Waits for the appenders in flight that may hold such an event,
  * then looks with a new snapshot; SE008 when one is there.  Events of this
- * transaction count as any other.
+ * transaction count as any other, and so do events reads hide (of a
+ * deleted stream, outside retention): a stream's retention can be lifted,
+ * and they would show again.
  */
 void
 es_condition_check(const EsQuery *q, int64 after, int64 below)
@@ -573,7 +593,7 @@ es_condition_check(const EsQuery *q, int64 after, int64 below)
 								query_may_match, unconstify(EsQuery *, q));
 	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	query_scan_begin(&qs, q, after, below - 1, snapshot);
+	query_scan_begin(&qs, q, after, below - 1, snapshot, false);
 	if (query_scan_next(&qs))
 		raise_condition_failed(&qs, after);
 	query_scan_end(&qs);
@@ -647,7 +667,7 @@ es_read_query(PG_FUNCTION_ARGS)
 	if (bound > after)
 	{
 		snapshot = RegisterSnapshot(GetLatestSnapshot());
-		query_scan_begin(&qs, q, after, bound, snapshot);
+		query_scan_begin(&qs, q, after, bound, snapshot, true);
 		while ((max_count < 0 || n < max_count) && query_scan_next(&qs))
 		{
 			Datum		values[EVENT_NCOLS_OUT];
@@ -708,6 +728,7 @@ es_append_if(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *events;
 	EsBatch    *b;
+	EsStreamKey key;
 	int			n;
 	bool		with_key;
 
@@ -718,8 +739,6 @@ es_append_if(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("events must be a JSON array of event objects")));
 	n = JsonContainerSize(&events->root);
-	es_check_batch_size(n, "(no aggregate)");
-	b = es_batch_new(n);
 	with_key = n > 0 &&
 		names_aggregate(es_json_object_at(&events->root, 0,
 										  "events must be a JSON array of event objects"));
@@ -727,16 +746,24 @@ es_append_if(PG_FUNCTION_ARGS)
 	{
 		EsJsonPlace place = es_json_place("event", 0, -1);
 
-		b->key = es_json_key(es_json_object_at(&events->root, 0, "events must be a JSON array of event objects"),
-							 &place);
-		es_check_expected_version(b, fcinfo, 3);
+		key = es_json_key(es_json_object_at(&events->root, 0, "events must be a JSON array of event objects"),
+						  &place);
 	}
 	else
 	{
-		b->key = es_key_make(PointerGetDatum(cstring_to_text("")),
-							 PointerGetDatum(cstring_to_text("")),
-							 PointerGetDatum(cstring_to_text("")));
-		b->key.display = "(no aggregate)";
+		key = es_key_make(PointerGetDatum(cstring_to_text("")),
+						  PointerGetDatum(cstring_to_text("")),
+						  PointerGetDatum(cstring_to_text("")));
+		key.display = "(no aggregate)";
+	}
+	/* before the batch is made: a huge one costs memory in proportion */
+	es_check_batch_size(n, key.display);
+	b = es_batch_new(n);
+	b->key = key;
+	if (with_key)
+		es_check_expected_version(b, fcinfo, 3);
+	else
+	{
 		b->no_aggregate = true;
 		if (!PG_ARGISNULL(3))
 			ereport(ERROR,

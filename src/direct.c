@@ -918,58 +918,18 @@ es_direct_insert_events(EsDirect *d, const EsBatch *b, int64 stream_id,
 	PopActiveSnapshot();
 }
 
-/*
- * The event_tags rows of batch b's events (one per distinct tag hash of
- * each, with its position r assigned), written as the events are: one
- * table_multi_insert, then each row's index entries.  False, with nothing
- * done, when this path does not apply (es_direct_begin did not open
- * event_tags): tags.c writes them then.
- */
-bool
-es_direct_insert_tags(EsDirect *d, const EsBatch *b, const EsAppendResult *r)
+/* n event_tags rows in slots: one table_multi_insert, then their index entries */
+static void
+insert_tag_rows(EsDirect *d, ResultRelInfo *rri, TupleTableSlot **slots, int n)
 {
-	EState	   *estate;
-	ResultRelInfo *rri;
-	int			nrows = 0;
-	int			k = 0;
-	TupleTableSlot **slots;
+	EState	   *estate = d->estate;
 	MemoryContext old;
 
-	if (d == NULL || d->tags_rri == NULL)
-		return false;
-	estate = d->estate;
-	rri = d->tags_rri;
-	for (int i = 0; i < b->nevents; i++)
-		nrows += es_tags_count(b->tags[i]);
-	if (nrows == 0)
-		return true;
-	slots = palloc(sizeof(TupleTableSlot *) * nrows);
-	PushActiveSnapshot(estate->es_snapshot);
-	for (int i = 0; i < b->nevents; i++)
-	{
-		int64	   *h = palloc(sizeof(int64) * Max(es_tags_count(b->tags[i]), 1));
-		int			nh = es_tag_hashes(b->tags[i], h);
-
-		CHECK_FOR_INTERRUPTS();
-		for (int j = 0; j < nh; j++)
-		{
-			TupleTableSlot *slot = table_slot_create(d->tags, &estate->es_tupleTable);
-
-			ExecClearTuple(slot);
-			slot->tts_values[0] = Int64GetDatum(h[j]);
-			slot->tts_values[1] = Int64GetDatum(r->positions[i]);
-			slot->tts_isnull[0] = slot->tts_isnull[1] = false;
-			ExecStoreVirtualTuple(slot);
-			slots[k++] = slot;
-		}
-		pfree(h);
-	}
-	CheckCmdReplicaIdentity(d->tags, CMD_INSERT);
 	old = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
-	table_multi_insert(d->tags, slots, k, estate->es_output_cid, 0, NULL);
+	table_multi_insert(d->tags, slots, n, estate->es_output_cid, 0, NULL);
 	MemoryContextSwitchTo(old);
 	ResetPerTupleExprContext(estate);
-	for (int s = 0; s < k; s++)
+	for (int s = 0; s < n; s++)
 	{
 		CHECK_FOR_INTERRUPTS();
 		if (rri->ri_NumIndices > 0)
@@ -982,8 +942,59 @@ es_direct_insert_tags(EsDirect *d, const EsBatch *b, const EsAppendResult *r)
 		}
 		ExecClearTuple(slots[s]);
 	}
+}
+
+/*
+ * The event_tags rows of batch b's events (one per distinct tag hash of
+ * each, with its position r assigned), written as the events are: in
+ * chunks, one table_multi_insert each, then each row's index entries.  False, with nothing
+ * done, when this path does not apply (es_direct_begin did not open
+ * event_tags): tags.c writes them then.
+ */
+bool
+es_direct_insert_tags(EsDirect *d, const EsBatch *b, const EsAppendResult *r)
+{
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slots[ES_INSERT_CHUNK];
+	int			nslots = 0;
+	int			k = 0;
+
+	if (d == NULL || d->tags_rri == NULL)
+		return false;
+	estate = d->estate;
+	rri = d->tags_rri;
+	CheckCmdReplicaIdentity(d->tags, CMD_INSERT);
+	PushActiveSnapshot(estate->es_snapshot);
+	for (int i = 0; i < b->nevents; i++)
+	{
+		int64	   *h = palloc(sizeof(int64) * Max(es_tags_count(b->tags[i]), 1));
+		int			nh = es_tag_hashes(b->tags[i], h);
+
+		CHECK_FOR_INTERRUPTS();
+		for (int j = 0; j < nh; j++)
+		{
+			TupleTableSlot *slot;
+
+			if (k == nslots)
+				slots[nslots++] = table_slot_create(d->tags, &estate->es_tupleTable);
+			slot = slots[k++];
+			ExecClearTuple(slot);
+			slot->tts_values[0] = Int64GetDatum(h[j]);
+			slot->tts_values[1] = Int64GetDatum(r->positions[i]);
+			slot->tts_isnull[0] = slot->tts_isnull[1] = false;
+			ExecStoreVirtualTuple(slot);
+			if (k == ES_INSERT_CHUNK)
+			{
+				insert_tag_rows(d, rri, slots, k);
+				k = 0;
+			}
+		}
+		pfree(h);
+	}
+	if (k > 0)
+		insert_tag_rows(d, rri, slots, k);
 	PopActiveSnapshot();
-	pfree(slots);
 	return true;
 }
 

@@ -12,9 +12,14 @@
  *	- Shared memory holds one slot per PGPROC (by pgprocno) and one per
  *	  possible prepared transaction.  A backend slot is 0 (no registration),
  *	  REGISTERING | floor (registration under way), or "low": a lower bound
- *	  of every position the transaction has drawn or may still draw.
+ *	  of every position the transaction has drawn or may still draw
+ *	  (PROVISIONAL | L + 1 until its first draw replaces it by that
+ *	  position).  Since 0.4.0 a slot also holds its transaction's xid and
+ *	  a filter of the types and tags it appends (the scopes), for
+ *	  conditional appends (dcb.c, es_registry_wait_for_scopes).
  *	- An appender publishes REGISTERING, reads the sequence's last value L,
- *	  then replaces REGISTERING | floor with L + 1 by compare-and-swap, all
+ *	  then replaces REGISTERING | floor with PROVISIONAL | L + 1 by
+ *	  compare-and-swap, all
  *	  before it draws a position.  A floor above L (a reader raised it, or a
  *	  reader of another database left it on a reused slot) is first reset
  *	  to L, and L is read again from the sequence.  A reader that
@@ -76,6 +81,17 @@
  */
 #define ES_REGISTERING		(UINT64CONST(1) << 63)
 #define ES_FLOOR_MASK		(ES_REGISTERING - 1)
+
+/*
+ * A published low that is not yet the transaction's first position: the
+ * sequence value it registered after, plus one, until its first draw
+ * replaces it (es_registry_after_draw).  The feed reads it as the lower
+ * bound it is; a conditional append waits for it to become exact
+ * (es_registry_wait_for_scopes), since it may lie below a position the
+ * transaction will draw above the waiter's.  Positions stay below 2^62.
+ */
+#define ES_PROVISIONAL		(UINT64CONST(1) << 62)
+#define ES_LOW_MASK			(ES_PROVISIONAL - 1)
 
 /*
  * The scopes of what a registered transaction appends (0.4.0): a Bloom
@@ -405,7 +421,8 @@ es_registry_before_draw(Oid seq)
 			}
 			continue;
 		}
-		if (pg_atomic_compare_exchange_u64(low, &expected, last + 1))
+		if (pg_atomic_compare_exchange_u64(low, &expected,
+										   (last + 1) | ES_PROVISIONAL))
 			break;
 	}
 }
@@ -429,6 +446,8 @@ es_registry_publish(const uint64 *scopes, int n)
 {
 	EsAppenderSlot *slot;
 
+	uint64		mask[ES_SCOPE_WORDS] = {0};
+
 	Assert(xact_registered);
 	slot = &registry->slots[MyProc->pgprocno];
 	for (int i = 0; i < n; i++)
@@ -437,11 +456,12 @@ es_registry_publish(const uint64 *scopes, int n)
 		int			b2;
 
 		scope_bits(scopes[i], &b1, &b2);
-		(void) pg_atomic_fetch_or_u64(&slot->scopes[b1 / 64],
-									  UINT64CONST(1) << (b1 % 64));
-		(void) pg_atomic_fetch_or_u64(&slot->scopes[b2 / 64],
-									  UINT64CONST(1) << (b2 % 64));
+		mask[b1 / 64] |= UINT64CONST(1) << (b1 % 64);
+		mask[b2 / 64] |= UINT64CONST(1) << (b2 % 64);
 	}
+	/* each word with one OR, which is a full barrier */
+	for (int w = 0; w < ES_SCOPE_WORDS; w++)
+		(void) pg_atomic_fetch_or_u64(&slot->scopes[w], mask[w]);
 }
 
 /* Whether a filter may hold the scope hash */
@@ -464,8 +484,8 @@ es_registry_after_draw(int64 first_position)
 	if (xact_low != 0)
 		return;
 	xact_low = (uint64) first_position;
-	Assert(!(pg_atomic_read_u64(&registry->slots[MyProc->pgprocno].low) &
-			 ES_REGISTERING));
+	Assert(pg_atomic_read_u64(&registry->slots[MyProc->pgprocno].low) &
+		   ES_PROVISIONAL);
 	pg_atomic_write_u64(&registry->slots[MyProc->pgprocno].low, xact_low);
 }
 
@@ -561,7 +581,7 @@ slot_low(EsRegistry *r, int i, uint64 h)
 		if (r->slots[i].dbid != MyDatabaseId)
 			return 0;
 		if (!(v & ES_REGISTERING))
-			return v;
+			return v & ES_LOW_MASK;
 		if ((v & ES_FLOOR_MASK) >= h)
 			return 0;
 		if (es_debug_reader_lock != 0)
@@ -638,7 +658,11 @@ es_feed_safe_bound(Oid seq)
  *	- a slot found REGISTERING will draw only above the sequence value read
  *	  here, once its floor is raised to it (as es_feed_safe_bound does);
  *	- a slot is read twice around its scopes and xid: a low that changed
- *	  meanwhile is another transaction (lows never repeat), read again;
+ *	  meanwhile is another transaction (or the same one's exact low), read
+ *	  again; exact lows are first positions, which never repeat;
+ *	- a provisional low (ES_PROVISIONAL) is waited out, not its
+ *	  transaction: it becomes exact at its first draw, a moment later, and
+ *	  only then says whether the transaction holds a position below ours;
  *	- a prepared transaction is waited for through its lock, with the
  *	  scopes it had when it was prepared (all of them after a restart).
  * Waiting is XactLockTableWait, as a row lock waits: a cycle is found by
@@ -656,6 +680,7 @@ es_registry_wait_for_scopes(Oid seq, int64 below,
 	int			nxids = 0;
 	EsPreparedSlot *waits = palloc(sizeof(EsPreparedSlot) * Max(r->nprepared, 1));
 	int			nwaits = 0;
+	int			kept;
 
 	h = sequence_last_value(seq);
 	pg_memory_barrier();
@@ -686,8 +711,20 @@ es_registry_wait_for_scopes(Oid seq, int64 below,
 					break;
 				continue;
 			}
-			if (v >= (uint64) below)
+			if ((v & ES_LOW_MASK) >= (uint64) below)
 				break;
+			if (v & ES_PROVISIONAL)
+			{
+				/*
+				 * Registered, its first position not drawn or not yet
+				 * published: a moment's work (es_draw_positions).  Wait for
+				 * the exact low rather than for the transaction: this one
+				 * may draw above us, and wait for us (two conditions would
+				 * then wait for each other).
+				 */
+				pg_usleep(10);
+				continue;
+			}
 			xid = slot->xid;
 			for (int w = 0; w < ES_SCOPE_WORDS; w++)
 				scopes[w] = pg_atomic_read_u64(&slot->scopes[w]);
@@ -706,11 +743,19 @@ es_registry_wait_for_scopes(Oid seq, int64 below,
 	for (int i = 0; i < r->nprepared; i++)
 	{
 		if (prepared[i].in_use && prepared[i].dbid == MyDatabaseId &&
-			prepared[i].low < (uint64) below &&
-			matches(prepared[i].scopes, arg))
+			prepared[i].low < (uint64) below)
 			waits[nwaits++] = prepared[i];
 	}
 	SpinLockRelease(&r->mutex);
+	/* the query is matched outside the spinlock */
+	kept = 0;
+	for (int i = 0; i < nwaits; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (matches(waits[i].scopes, arg))
+			waits[kept++] = waits[i];
+	}
+	nwaits = kept;
 
 	for (int i = 0; i < nxids; i++)
 	{
@@ -748,6 +793,7 @@ es_registry_in_flight(int *pids, int64 *lows, int max)
 
 		if (low == 0 || (low & ES_REGISTERING))
 			continue;
+		low &= ES_LOW_MASK;
 		pg_read_barrier();
 		if (r->slots[i].dbid != MyDatabaseId)
 			continue;

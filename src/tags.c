@@ -50,8 +50,9 @@ es_type_scope(Datum event_type)
 }
 
 /*
- * The tags argument or field of event i (0-based) of an append to the
- * stream named display, checked: a one-dimensional array (22023) of
+ * The tags argument or field of event i (0-based; -1: the tags argument
+ * of every event of a batch) of an append to the stream named display,
+ * checked: a one-dimensional array (22023) of
  * non-NULL (22004), non-empty (22023) tags, at most es_store.max_event_tags
  * of them (54000).  Returns the array, or (Datum) 0 when it has no
  * element.
@@ -77,6 +78,9 @@ es_tags_checked(ArrayType *tags, int i, const char *display)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("event has too many tags in append to stream \"%s\"", display),
+				 i < 0 ?
+				 errdetail("The tags argument has %d tags; the limit (es_store.max_event_tags) is %d.",
+						   n, es_max_event_tags) :
 				 errdetail("Event %d of the batch has %d tags; the limit (es_store.max_event_tags) is %d.",
 						   i + 1, n, es_max_event_tags)));
 	deconstruct_array(tags, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
@@ -86,11 +90,13 @@ es_tags_checked(ArrayType *tags, int i, const char *display)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("a tag cannot be null in append to stream \"%s\"", display),
+					 i < 0 ? errdetail("Tag %d of the tags argument is null.", k + 1) :
 					 errdetail("Tag %d of event %d of the batch is null.", k + 1, i + 1)));
 		if (VARSIZE_ANY_EXHDR(DatumGetPointer(elems[k])) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("a tag cannot be empty in append to stream \"%s\"", display),
+					 i < 0 ? errdetail("Tag %d of the tags argument is empty.", k + 1) :
 					 errdetail("Tag %d of event %d of the batch is empty.", k + 1, i + 1)));
 	}
 	pfree(elems);

@@ -167,13 +167,15 @@ SELECT pg_catalog.pg_extension_config_dump('es_store.markers', '');
 -- The tags of the events that have some (0.4.0), one row per distinct tag
 -- of an event, by a 64-bit hash of the tag (hashtextextended(tag, 0)):
 -- queries over tags find their candidates here in position order and
--- check each against the event's own tags (src/dcb_read.c).  Written with
+-- check each against the event's own tags (src/dcb.c).  Written with
 -- the event, deleted with it (forget, purge).
 CREATE TABLE es_store.event_tags (
 	tag_hash			bigint NOT NULL,
-	global_position		bigint NOT NULL
+	global_position		bigint NOT NULL,
+	-- the replica identity, which logical replication needs for the
+	-- deletes of forget and the purge; an event has one row per hash
+	CONSTRAINT event_tags_hash_position PRIMARY KEY (tag_hash, global_position)
 );
-CREATE INDEX event_tags_hash_position ON es_store.event_tags (tag_hash, global_position);
 SELECT pg_catalog.pg_extension_config_dump('es_store.event_tags', '');
 COMMENT ON TABLE es_store.event_tags IS 'the tags of the events that have some, by hash, for queries over tags';
 REVOKE ALL ON TABLE es_store.event_tags FROM PUBLIC;

@@ -24,6 +24,8 @@ statements() {
         a=$(( (i * 7919) % 1000 + 1 ))
         case $1 in
             append) echo "SELECT (es_store.append_event('b', 'a', '$a', NULL, 'E', '{\"x\": 1}')).global_position;" ;;
+            append_3_tags) echo "SELECT (es_store.append_event('b', 'a', '$a', NULL, 'E', '{\"x\": 1}', tags => ARRAY['account:$a', 'branch:$(( a % 100 ))', 'customer:$(( a % 50 ))'])).global_position;" ;;
+            condition) echo "SELECT (es_store.append_if('[{\"event_type\": \"E\", \"payload\": 1, \"tags\": [\"scope:$i\"]}]', '{\"items\": [{\"types\": [\"E\"], \"tags\": [\"scope:$i\"]}]}', es_store.last_position())).global_position;" ;;
             read) echo "SELECT count(*) FROM es_store.read_aggregate('b', 'a', '$a', NULL, NULL, 10);" ;;
             version) echo "SELECT es_store.aggregate_version('b', 'a', '$a');" ;;
             floor) echo "SELECT $a;" ;;
@@ -41,7 +43,7 @@ count() {
 export -f count
 export WORK BIN
 
-for kind in append read version floor; do
+for kind in append append_3_tags condition read version floor; do
     statements "$kind" >"$WORK/$kind.sql"
 done
 for variant in guard pinned; do
@@ -50,7 +52,7 @@ for variant in guard pinned; do
         echo "CREATE EXTENSION es_store;"
         echo "SELECT count(*) FROM generate_series(1, 1000) g, es_store.append_event('b', 'a', g::text, 0, 'E', '{}');"
         if [ "$variant" = pinned ]; then
-            for f in "append_event(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text)" \
+            for f in "append_event(text, text, text, bigint, text, jsonb, jsonb, uuid, integer, text, text, text, text[])" \
                      "read_aggregate(text, text, text, bigint, bigint, integer)" \
                      "aggregate_version(text, text, text)"; do
                 echo "ALTER FUNCTION es_store.$f SET search_path = pg_catalog, pg_temp;"
@@ -62,7 +64,7 @@ done
 
 floor=$(as_owner bash -c 'count guard floor')
 printf '%-20s %14s %14s %8s\n' "call" "guard.c" "SET search_path" "ratio"
-for kind in append read version; do
+for kind in append append_3_tags condition read version; do
     g=$(as_owner bash -c "count guard $kind")
     p=$(as_owner bash -c "count pinned $kind")
     gi=$(( (g - floor) / CALLS ))

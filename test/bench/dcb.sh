@@ -102,18 +102,20 @@ bench() {
     done
 }
 
-# The conditional append: each client has a million scopes of its own.
+# The conditional append: each client has 10^12 scopes of its own (a
+# client that met one of its scopes again while the feed is held below its
+# last event would fail its condition, by design).
 SCOPE=":sc::bigint"
 cat >"$WORK/cond.sql" <<SQL
-\set sc :client_id * 1000000 + random(1, 1000000)
+\set sc :client_id * 1000000000000 + random(1, 1000000000000)
 SELECT count(*) FROM es_store.append_if(jsonb_build_array(jsonb_build_object('event_type', 'Claimed', 'payload', jsonb_build_object('s', $SCOPE), 'tags', jsonb_build_array('scope:' || $SCOPE))), jsonb_build_object('items', jsonb_build_array(jsonb_build_object('types', jsonb_build_array('Claimed'), 'tags', jsonb_build_array('scope:' || $SCOPE)))), es_store.last_position());
 SQL
 cat >"$WORK/uncond.sql" <<SQL
-\set sc :client_id * 1000000 + random(1, 1000000)
+\set sc :client_id * 1000000000000 + random(1, 1000000000000)
 SELECT count(*) FROM es_store.append_if(jsonb_build_array(jsonb_build_object('event_type', 'Claimed', 'payload', jsonb_build_object('s', $SCOPE), 'tags', jsonb_build_array('scope:' || $SCOPE))));
 SQL
 cat >"$WORK/peer.sql" <<SQL
-\set sc :client_id * 1000000 + random(1, 1000000)
+\set sc :client_id * 1000000000000 + random(1, 1000000000000)
 SELECT pgdcb.append_if('Claimed', ARRAY['scope:' || $SCOPE], jsonb_build_object('s', $SCOPE), ARRAY['Claimed'], ARRAY['scope:' || $SCOPE], pgdcb.last_position());
 SQL
 for c in $CLIENTS; do
