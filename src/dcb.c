@@ -651,19 +651,7 @@ es_read_query(PG_FUNCTION_ARGS)
 		elog(ERROR, "es_store.read_query must return es_store.event");
 
 	es_guard_enter(&guard);
-	bound = es_feed_safe_bound(es_position_sequence());
-	if (!PG_ARGISNULL(3))
-	{
-		int64		up_to = es_arg_nonnegative(fcinfo, 3, "up_to_position", 0);
-
-		if (up_to > bound)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("up_to_position %lld is beyond the feed's safe position %lld",
-							(long long) up_to, (long long) bound),
-					 errhint("Pass a value es_store.last_position() returned.")));
-		bound = up_to;
-	}
+	bound = es_feed_bound(fcinfo, 3);
 	if (bound > after)
 	{
 		snapshot = RegisterSnapshot(GetLatestSnapshot());

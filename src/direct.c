@@ -800,6 +800,36 @@ es_direct_can_insert(const EsDirect *d, const EsBatch *b)
 /* The rows of a batch handed to table_multi_insert at once */
 #define ES_INSERT_CHUNK 100
 
+/*
+ * The n rows in slots into rri's table: one table_multi_insert, then each
+ * row's index entries, as ExecSimpleRelationInsert makes them; the slots
+ * are cleared.
+ */
+static void
+insert_rows(EState *estate, ResultRelInfo *rri, TupleTableSlot **slots, int n)
+{
+	MemoryContext old;
+
+	old = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
+	table_multi_insert(rri->ri_RelationDesc, slots, n, estate->es_output_cid,
+					   0, NULL);
+	MemoryContextSwitchTo(old);
+	ResetPerTupleExprContext(estate);
+	for (int s = 0; s < n; s++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (rri->ri_NumIndices > 0)
+		{
+			old = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
+			list_free(ExecInsertIndexTuples(rri, slots[s], estate, false,
+											false, NULL, NIL));
+			MemoryContextSwitchTo(old);
+			ResetPerTupleExprContext(estate);
+		}
+		ExecClearTuple(slots[s]);
+	}
+}
+
 /* Fill slot with event i of batch b (a virtual tuple over b's datums). */
 static void
 store_event(EsDirect *d, TupleTableSlot *slot, const EsBatch *b, int i,
@@ -888,7 +918,6 @@ es_direct_insert_events(EsDirect *d, const EsBatch *b, int64 stream_id,
 	for (int first = 0; first < b->nevents; first += nslots)
 	{
 		int			n = Min(nslots, b->nevents - first);
-		MemoryContext old;
 
 		for (int s = 0; s < n; s++)
 		{
@@ -897,59 +926,17 @@ es_direct_insert_events(EsDirect *d, const EsBatch *b, int64 stream_id,
 			if (rel->rd_att->constr != NULL)
 				ExecConstraints(rri, slots[s], estate);
 		}
-		old = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
-		table_multi_insert(rel, slots, n, estate->es_output_cid, 0, NULL);
-		MemoryContextSwitchTo(old);
-		ResetPerTupleExprContext(estate);
-		for (int s = 0; s < n; s++)
-		{
-			CHECK_FOR_INTERRUPTS();
-			if (rri->ri_NumIndices > 0)
-			{
-				old = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
-				list_free(ExecInsertIndexTuples(rri, slots[s], estate, false,
-												false, NULL, NIL));
-				MemoryContextSwitchTo(old);
-				ResetPerTupleExprContext(estate);
-			}
-			ExecClearTuple(slots[s]);
-		}
+		insert_rows(estate, rri, slots, n);
 	}
 	PopActiveSnapshot();
 }
 
-/* n event_tags rows in slots: one table_multi_insert, then their index entries */
-static void
-insert_tag_rows(EsDirect *d, ResultRelInfo *rri, TupleTableSlot **slots, int n)
-{
-	EState	   *estate = d->estate;
-	MemoryContext old;
-
-	old = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
-	table_multi_insert(d->tags, slots, n, estate->es_output_cid, 0, NULL);
-	MemoryContextSwitchTo(old);
-	ResetPerTupleExprContext(estate);
-	for (int s = 0; s < n; s++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		if (rri->ri_NumIndices > 0)
-		{
-			old = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
-			list_free(ExecInsertIndexTuples(rri, slots[s], estate, false,
-											false, NULL, NIL));
-			MemoryContextSwitchTo(old);
-			ResetPerTupleExprContext(estate);
-		}
-		ExecClearTuple(slots[s]);
-	}
-}
-
 /*
  * The event_tags rows of batch b's events (one per distinct tag hash of
- * each, with its position r assigned), written as the events are: in
- * chunks, one table_multi_insert each, then each row's index entries.  False, with nothing
- * done, when this path does not apply (es_direct_begin did not open
- * event_tags): tags.c writes them then.
+ * each, with its position r assigned), written as the events are, in
+ * chunks (insert_rows).  False, with nothing done, when this path does not
+ * apply (es_direct_begin did not open event_tags): tags.c writes them
+ * then.
  */
 bool
 es_direct_insert_tags(EsDirect *d, const EsBatch *b, const EsAppendResult *r)
@@ -986,14 +973,14 @@ es_direct_insert_tags(EsDirect *d, const EsBatch *b, const EsAppendResult *r)
 			ExecStoreVirtualTuple(slot);
 			if (k == ES_INSERT_CHUNK)
 			{
-				insert_tag_rows(d, rri, slots, k);
+				insert_rows(estate, rri, slots, k);
 				k = 0;
 			}
 		}
 		pfree(h);
 	}
 	if (k > 0)
-		insert_tag_rows(d, rri, slots, k);
+		insert_rows(estate, rri, slots, k);
 	PopActiveSnapshot();
 	return true;
 }

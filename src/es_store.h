@@ -340,6 +340,9 @@ extern bool es_scan_read_feed(FunctionCallInfo fcinfo, int64 after,
 							  int64 bound, int64 max_count,
 							  const EsFeedFilter *filter);
 
+/* feed.c */
+extern int64 es_feed_bound(FunctionCallInfo fcinfo, int argno);
+
 /* visibility.c: which stored events reads and the feed return (0.3.0) */
 typedef struct EsCutoff
 {

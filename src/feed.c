@@ -68,6 +68,32 @@ filter_arg(FunctionCallInfo fcinfo, int argno, const char *name, char *null)
 }
 
 /*
+ * The bound a feed read (or a query read, dcb.c) reads up to: the feed's
+ * safe position now, or the up_to_position argument at argno when the
+ * function has it and it is not NULL, which must not be above the safe
+ * position (22023): any value es_last_position returned earlier.
+ */
+int64
+es_feed_bound(FunctionCallInfo fcinfo, int argno)
+{
+	int64		bound = es_feed_safe_bound(es_position_sequence());
+
+	if (PG_NARGS() > argno && !PG_ARGISNULL(argno))
+	{
+		int64		up_to = es_arg_nonnegative(fcinfo, argno, "up_to_position", 0);
+
+		if (up_to > bound)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("up_to_position %lld is beyond the feed's safe position %lld",
+							(long long) up_to, (long long) bound),
+					 errhint("Pass a value es_store.last_position() returned.")));
+		bound = up_to;
+	}
+	return bound;
+}
+
+/*
  * es_read_feed(after_position, max_count, bounded_contexts, aggregate_types,
  *				event_types, segment, segment_count, up_to_position)
  *
@@ -140,19 +166,7 @@ es_read_feed(PG_FUNCTION_ARGS)
 				 errdetail("The feed reads with a snapshot taken after its safe position, and serializable conflict detection does not track such reads."),
 				 errhint("Read the feed in a READ COMMITTED or REPEATABLE READ transaction.")));
 	es_guard_enter(&guard);
-	bound = es_feed_safe_bound(es_position_sequence());
-	if (PG_NARGS() >= 8 && !PG_ARGISNULL(7))
-	{
-		int64		up_to = es_arg_nonnegative(fcinfo, 7, "up_to_position", 0);
-
-		if (up_to > bound)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("up_to_position %lld is beyond the feed's safe position %lld",
-							(long long) up_to, (long long) bound),
-					 errhint("Pass a value es_store.last_position() returned.")));
-		bound = up_to;
-	}
+	bound = es_feed_bound(fcinfo, 7);
 
 	es_result_init(fcinfo);
 	if (bound <= after)
