@@ -80,11 +80,14 @@ check_no_null_elements(const bool *nulls, int n, const char *what)
 static void
 tags_arg(FunctionCallInfo fcinfo, int argno, EsBatch *b)
 {
+	static const EsJsonPlace place = {
+		"tags", "The tags argument", "the tags argument", "the tags argument"
+	};
 	Datum		tags;
 
 	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
 		return;
-	tags = es_tags_checked(PG_GETARG_ARRAYTYPE_P(argno), -1, b->key.display);
+	tags = es_tags_checked(PG_GETARG_ARRAYTYPE_P(argno), &place, b->key.display);
 	if (tags == (Datum) 0)
 		return;
 	for (int i = 0; i < b->nevents; i++)

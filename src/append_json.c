@@ -167,12 +167,25 @@ es_json_key(JsonbContainer *obj, const EsJsonPlace *place)
 	return es_key_for_stream_name(DatumGetTextPP(name));
 }
 
-static bool
-same_key(const EsStreamKey *a, const EsStreamKey *b)
+/*
+ * Refuse event i of a JSON batch (object obj, at place) when it names
+ * another aggregate than the batch's (22023): a batch appends to one.
+ */
+void
+es_json_check_same_key(const EsBatch *b, JsonbContainer *obj, int i,
+					   const EsJsonPlace *place)
 {
-	return es_text_equal(a->bounded_context, b->bounded_context) &&
-		es_text_equal(a->aggregate_type, b->aggregate_type) &&
-		es_text_equal(a->aggregate_id, b->aggregate_id);
+	EsStreamKey key = es_json_key(obj, place);
+
+	if (!es_text_equal(key.bounded_context, b->key.bounded_context) ||
+		!es_text_equal(key.aggregate_type, b->key.aggregate_type) ||
+		!es_text_equal(key.aggregate_id, b->key.aggregate_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot append to more than one aggregate in one batch"),
+				 errdetail("Event 1 is for stream \"%s\", but event %d is for stream \"%s\".",
+						   b->key.display, i + 1, key.display),
+				 errhint("Append each aggregate's events in a separate call; the calls can share one transaction.")));
 }
 
 /*
@@ -205,13 +218,12 @@ event_version_field(JsonbValue *v, const EsJsonPlace *place)
 }
 
 /*
- * The "tags" field of event i: a JSON array of strings (22023 otherwise),
+ * The "tags" field of an event: a JSON array of strings (22023 otherwise),
  * as a text[] checked as the tags argument is (tags.c); (Datum) 0 when
  * absent, null or empty.
  */
 static Datum
-tags_field(JsonbContainer *obj, int i, const EsJsonPlace *place,
-		   const char *display)
+tags_field(JsonbContainer *obj, const EsJsonPlace *place, const char *display)
 {
 	JsonbValue *v = field(obj, "tags");
 	JsonbContainer *arr;
@@ -230,12 +242,7 @@ tags_field(JsonbContainer *obj, int i, const EsJsonPlace *place,
 	if (n == 0)
 		return (Datum) 0;
 	/* before the tags are copied: a huge array costs memory in proportion */
-	if (n > es_max_event_tags)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("event has too many tags in append to stream \"%s\"", display),
-				 errdetail("%s has %d tags; the limit (es_store.max_event_tags) is %d.",
-						   place->name, n, es_max_event_tags)));
+	es_check_tag_count(n, place, display);
 	elems = palloc(sizeof(Datum) * n);
 	for (int k = 0; k < n; k++)
 	{
@@ -251,7 +258,7 @@ tags_field(JsonbContainer *obj, int i, const EsJsonPlace *place,
 															t->val.string.len));
 	}
 	return es_tags_checked(construct_array(elems, n, TEXTOID, -1, false,
-										   TYPALIGN_INT), i, display);
+										   TYPALIGN_INT), place, display);
 }
 
 /* Names the event whose payload_bytes PostgreSQL's base64 decoder refuses */
@@ -338,7 +345,7 @@ es_json_read_event(EsBatch *b, int i, JsonbContainer *obj, bool with_key,
 		b->trace_ids[i] = d;
 		b->trace_nulls[i] = false;
 	}
-	if ((b->tags[i] = tags_field(obj, i, place, b->key.display)) != (Datum) 0)
+	if ((b->tags[i] = tags_field(obj, place, b->key.display)) != (Datum) 0)
 		b->has_tags = true;
 }
 
@@ -410,14 +417,7 @@ es_append_events(PG_FUNCTION_ARGS)
 		if (i > 0)
 		{
 			place = es_json_place("event", i, -1);
-			key = es_json_key(obj, &place);
-			if (!same_key(&b->key, &key))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("cannot append to more than one aggregate in one batch"),
-						 errdetail("Event 1 is for stream \"%s\", but event %d is for stream \"%s\".",
-								   b->key.display, i + 1, key.display),
-						 errhint("Append each aggregate's events in a separate call; the calls can share one transaction.")));
+			es_json_check_same_key(b, obj, i, &place);
 		}
 		es_json_read_event(b, i, obj, true, &place);
 	}

@@ -238,6 +238,8 @@ es_batch_validate(EsBatch *b)
 
 	if (b->ids_supplied)
 		check_distinct_ids(b);
+	if (b->has_tags)
+		es_batch_hash_tags(b);
 	for (int i = 0; i < b->nevents; i++)
 	{
 		if (b->event_id_nulls[i])

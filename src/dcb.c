@@ -775,18 +775,7 @@ es_append_if(PG_FUNCTION_ARGS)
 							   with_key ? "names" : "names no", i + 1,
 							   with_key ? "names none" : "does")));
 		if (with_key && i > 0)
-		{
-			EsStreamKey key = es_json_key(obj, &place);
-
-			if (!es_text_equal(key.bounded_context, b->key.bounded_context) ||
-				!es_text_equal(key.aggregate_type, b->key.aggregate_type) ||
-				!es_text_equal(key.aggregate_id, b->key.aggregate_id))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("cannot append to more than one aggregate in one batch"),
-						 errdetail("Event 1 is for stream \"%s\", but event %d is for stream \"%s\".",
-								   b->key.display, i + 1, key.display)));
-		}
+			es_json_check_same_key(b, obj, i, &place);
 		es_json_read_event(b, i, obj, true, &place);
 	}
 	if (!PG_ARGISNULL(1))

@@ -955,11 +955,8 @@ es_direct_insert_tags(EsDirect *d, const EsBatch *b, const EsAppendResult *r)
 	PushActiveSnapshot(estate->es_snapshot);
 	for (int i = 0; i < b->nevents; i++)
 	{
-		int64	   *h = palloc(sizeof(int64) * Max(es_tags_count(b->tags[i]), 1));
-		int			nh = es_tag_hashes(b->tags[i], h);
-
 		CHECK_FOR_INTERRUPTS();
-		for (int j = 0; j < nh; j++)
+		for (int j = 0; j < b->ntag_hashes[i]; j++)
 		{
 			TupleTableSlot *slot;
 
@@ -967,7 +964,7 @@ es_direct_insert_tags(EsDirect *d, const EsBatch *b, const EsAppendResult *r)
 				slots[nslots++] = table_slot_create(d->tags, &estate->es_tupleTable);
 			slot = slots[k++];
 			ExecClearTuple(slot);
-			slot->tts_values[0] = Int64GetDatum(h[j]);
+			slot->tts_values[0] = Int64GetDatum(b->tag_hashes[i][j]);
 			slot->tts_values[1] = Int64GetDatum(r->positions[i]);
 			slot->tts_isnull[0] = slot->tts_isnull[1] = false;
 			ExecStoreVirtualTuple(slot);
@@ -977,7 +974,6 @@ es_direct_insert_tags(EsDirect *d, const EsBatch *b, const EsAppendResult *r)
 				k = 0;
 			}
 		}
-		pfree(h);
 	}
 	if (k > 0)
 		insert_rows(estate, rri, slots, k);

@@ -113,6 +113,9 @@ typedef struct EsBatch
 	bool	   *trace_nulls;
 	Datum	   *tags;			/* text[] with at least one tag, or (Datum) 0 */
 	bool		has_tags;		/* some event has tags */
+	int64	  **tag_hashes;		/* each event's distinct tag hashes, set by
+								 * es_batch_validate when has_tags */
+	int		   *ntag_hashes;
 	bool		no_aggregate;	/* events of no aggregate (dcb.c): the key is
 								 * empty, versions 0, stream ids negative */
 	struct EsQuery *condition;	/* append only if no event matching this
@@ -493,17 +496,6 @@ typedef struct EsQuery EsQuery;
 extern EsQuery *es_query_from_jsonb(Jsonb *doc);
 extern void es_condition_check(const EsQuery *q, int64 after, int64 below);
 
-/* tags.c */
-extern int64 es_tag_hash(Datum tag);
-extern uint64 es_type_scope(Datum event_type);
-extern Datum es_tags_checked(struct ArrayType *tags, int i, const char *display);
-extern Datum *es_tags_elements(Datum tags, int *n);
-extern bool es_tags_equal(Datum a, Datum b);
-extern int	es_tag_hashes(Datum tags, int64 *out);
-extern int	es_tags_count(Datum tags);
-extern void es_tags_store(const EsBatch *b, const EsAppendResult *r);
-extern uint64 *es_batch_scopes(const EsBatch *b, int *n);
-
 /* util.c */
 extern void es_raise_serialization_failure(const char *what);
 extern void es_check_not_null(FunctionCallInfo fcinfo, int argno, const char *what);
@@ -516,9 +508,9 @@ extern EsStreamKey es_key_for_stream_name(text *name);
 typedef struct EsJsonPlace
 {
 	const char *kind;			/* the object's kind: "event", "entry" */
-	char	   *name;			/* for details: "Event 2 of the batch" */
-	char	   *noun;			/* for messages: "event 2" */
-	char	   *where;			/* for contexts: "event 2 of the batch" */
+	const char *name;			/* for details: "Event 2 of the batch" */
+	const char *noun;			/* for messages: "event 2" */
+	const char *where;			/* for contexts: "event 2 of the batch" */
 } EsJsonPlace;
 
 extern EsJsonPlace es_json_place(const char *kind, int i, int entry);
@@ -529,6 +521,9 @@ extern Datum es_json_text_field(JsonbContainer *obj, const char *name,
 extern EsStreamKey es_json_key(JsonbContainer *obj, const EsJsonPlace *place);
 extern void es_json_read_event(EsBatch *b, int i, JsonbContainer *obj,
 							   bool with_key, const EsJsonPlace *place);
+extern void es_json_check_same_key(const EsBatch *b, JsonbContainer *obj,
+								   int i, const EsJsonPlace *place);
+
 extern JsonbContainer *es_json_object_at(JsonbContainer *array, int i,
 										 const char *must_be);
 extern EsStreamKey es_key_from_stream_name(FunctionCallInfo fcinfo, int argno);
@@ -547,5 +542,18 @@ extern int64 es_query_int8(EsPlanId id, Datum *values, bool read_only,
 						   int64 if_none);
 extern Datum es_random_uuid(void);
 extern char *es_uuid_out(Datum uuid);
+
+/* tags.c */
+extern int64 es_tag_hash(Datum tag);
+extern uint64 es_type_scope(Datum event_type);
+extern void es_check_tag_count(int n, const EsJsonPlace *place,
+							   const char *display);
+extern Datum es_tags_checked(struct ArrayType *tags,
+							 const EsJsonPlace *place, const char *display);
+extern Datum *es_tags_elements(Datum tags, int *n);
+extern bool es_tags_equal(Datum a, Datum b);
+extern void es_batch_hash_tags(EsBatch *b);
+extern void es_tags_store(const EsBatch *b, const EsAppendResult *r);
+extern uint64 *es_batch_scopes(const EsBatch *b, int *n);
 
 #endif							/* ES_STORE_H */

@@ -50,15 +50,30 @@ es_type_scope(Datum event_type)
 }
 
 /*
- * The tags argument or field of event i (0-based; -1: the tags argument
- * of every event of a batch) of an append to the stream named display,
- * checked: a one-dimensional array (22023) of
- * non-NULL (22004), non-empty (22023) tags, at most es_store.max_event_tags
- * of them (54000).  Returns the array, or (Datum) 0 when it has no
- * element.
+ * 54000 when an event (place: which one, or the tags argument) has more
+ * than es_store.max_event_tags tags.  The JSON forms check before they
+ * build the array, as a huge one costs memory in proportion.
+ */
+void
+es_check_tag_count(int n, const EsJsonPlace *place, const char *display)
+{
+	if (n > es_max_event_tags)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("event has too many tags in append to stream \"%s\"", display),
+				 errdetail("%s has %d tags; the limit (es_store.max_event_tags) is %d.",
+						   place->name, n, es_max_event_tags)));
+}
+
+/*
+ * The tags of an event (place: which one, or the tags argument of every
+ * event of a batch) of an append to the stream named display, checked: a
+ * one-dimensional array (22023) of non-NULL (22004), non-empty (22023)
+ * tags, at most es_store.max_event_tags of them (54000).  Returns the
+ * array, or (Datum) 0 when it has no element.
  */
 Datum
-es_tags_checked(ArrayType *tags, int i, const char *display)
+es_tags_checked(ArrayType *tags, const EsJsonPlace *place, const char *display)
 {
 	Datum	   *elems;
 	bool	   *nulls;
@@ -74,15 +89,7 @@ es_tags_checked(ArrayType *tags, int i, const char *display)
 	n = ArrayGetNItems(ARR_NDIM(tags), ARR_DIMS(tags));
 	if (n == 0)
 		return (Datum) 0;
-	if (n > es_max_event_tags)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("event has too many tags in append to stream \"%s\"", display),
-				 i < 0 ?
-				 errdetail("The tags argument has %d tags; the limit (es_store.max_event_tags) is %d.",
-						   n, es_max_event_tags) :
-				 errdetail("Event %d of the batch has %d tags; the limit (es_store.max_event_tags) is %d.",
-						   i + 1, n, es_max_event_tags)));
+	es_check_tag_count(n, place, display);
 	deconstruct_array(tags, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
 	for (int k = 0; k < n; k++)
 	{
@@ -90,14 +97,12 @@ es_tags_checked(ArrayType *tags, int i, const char *display)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("a tag cannot be null in append to stream \"%s\"", display),
-					 i < 0 ? errdetail("Tag %d of the tags argument is null.", k + 1) :
-					 errdetail("Tag %d of event %d of the batch is null.", k + 1, i + 1)));
+					 errdetail("Tag %d of %s is null.", k + 1, place->where)));
 		if (VARSIZE_ANY_EXHDR(DatumGetPointer(elems[k])) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("a tag cannot be empty in append to stream \"%s\"", display),
-					 i < 0 ? errdetail("Tag %d of the tags argument is empty.", k + 1) :
-					 errdetail("Tag %d of event %d of the batch is empty.", k + 1, i + 1)));
+					 errdetail("Tag %d of %s is empty.", k + 1, place->where)));
 	}
 	pfree(elems);
 	pfree(nulls);
@@ -146,37 +151,40 @@ es_tags_equal(Datum a, Datum b)
 }
 
 /*
- * The distinct tag hashes of an event's tags ((Datum) 0: none) into out,
- * which has room for all of them; returns how many.
+ * Each event's distinct tag hashes into b->tag_hashes and b->ntag_hashes,
+ * once per batch (es_batch_validate): the registry's scopes, and the
+ * event_tags rows written by direct.c or es_tags_store, are made of them.
  */
-int
-es_tag_hashes(Datum tags, int64 *out)
+void
+es_batch_hash_tags(EsBatch *b)
 {
-	int			ntags;
-	Datum	   *elems = es_tags_elements(tags, &ntags);
-	int			n = 0;
-
-	for (int k = 0; k < ntags; k++)
+	b->tag_hashes = palloc0(sizeof(int64 *) * b->nevents);
+	b->ntag_hashes = palloc0(sizeof(int) * b->nevents);
+	for (int i = 0; i < b->nevents; i++)
 	{
-		int64		h = es_tag_hash(elems[k]);
-		bool		seen = false;
+		int			ntags;
+		Datum	   *elems = es_tags_elements(b->tags[i], &ntags);
+		int64	   *h;
+		int			n = 0;
 
-		for (int j = 0; j < n && !seen; j++)
-			seen = out[j] == h;
-		if (!seen)
-			out[n++] = h;
-	}
-	if (elems != NULL)
+		CHECK_FOR_INTERRUPTS();
+		if (ntags == 0)
+			continue;
+		h = palloc(sizeof(int64) * ntags);
+		for (int k = 0; k < ntags; k++)
+		{
+			int64		hash = es_tag_hash(elems[k]);
+			bool		seen = false;
+
+			for (int j = 0; j < n && !seen; j++)
+				seen = h[j] == hash;
+			if (!seen)
+				h[n++] = hash;
+		}
 		pfree(elems);
-	return n;
-}
-
-/* How many tags an event has ((Datum) 0: none) */
-int
-es_tags_count(Datum tags)
-{
-	return tags == (Datum) 0 ? 0 :
-		ArrayGetNItems(1, ARR_DIMS(DatumGetArrayTypeP(tags)));
+		b->tag_hashes[i] = h;
+		b->ntag_hashes[i] = n;
+	}
 }
 
 /*
@@ -197,22 +205,18 @@ es_tags_store(const EsBatch *b, const EsAppendResult *r)
 	if (!b->has_tags)
 		return;
 	for (int i = 0; i < b->nevents; i++)
-		cap += es_tags_count(b->tags[i]);
+		cap += b->ntag_hashes[i];
 	hashes = palloc(sizeof(Datum) * cap);
 	positions = palloc(sizeof(Datum) * cap);
 	for (int i = 0; i < b->nevents; i++)
 	{
-		int64	   *h = palloc(sizeof(int64) * Max(es_tags_count(b->tags[i]), 1));
-		int			nh = es_tag_hashes(b->tags[i], h);
-
 		CHECK_FOR_INTERRUPTS();
-		for (int k = 0; k < nh; k++)
+		for (int k = 0; k < b->ntag_hashes[i]; k++)
 		{
-			hashes[n] = Int64GetDatum(h[k]);
+			hashes[n] = Int64GetDatum(b->tag_hashes[i][k]);
 			positions[n] = Int64GetDatum(r->positions[i]);
 			n++;
 		}
-		pfree(h);
 	}
 	values[0] = PointerGetDatum(construct_array(hashes, n, INT8OID, 8,
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
@@ -225,9 +229,9 @@ es_tags_store(const EsBatch *b, const EsAppendResult *r)
 
 /*
  * The scopes the batch's events are in, for the registry (registry.c
- * es_registry_publish): each event's type and each of its tags, as hashes.
- * Sets *n; repeated hashes are left in (publishing one twice costs
- * nothing).
+ * es_registry_publish): each event's type and each of its distinct tags,
+ * as hashes.  Sets *n; a hash repeated across events is left in
+ * (publishing one twice costs nothing).
  */
 uint64 *
 es_batch_scopes(const EsBatch *b, int *n)
@@ -236,22 +240,17 @@ es_batch_scopes(const EsBatch *b, int *n)
 	uint64	   *scopes;
 	int			k = 0;
 
-	for (int i = 0; i < b->nevents; i++)
-		cap += es_tags_count(b->tags[i]);
+	Assert(!b->has_tags || b->tag_hashes != NULL);
+	for (int i = 0; b->has_tags && i < b->nevents; i++)
+		cap += b->ntag_hashes[i];
 	scopes = palloc(sizeof(uint64) * cap);
 	for (int i = 0; i < b->nevents; i++)
 	{
-		int			ntags;
-		Datum	   *tags;
-
 		CHECK_FOR_INTERRUPTS();
 		if (i == 0 || !es_text_equal(b->event_types[i], b->event_types[i - 1]))
 			scopes[k++] = es_type_scope(b->event_types[i]);
-		tags = es_tags_elements(b->tags[i], &ntags);
-		for (int t = 0; t < ntags; t++)
-			scopes[k++] = (uint64) es_tag_hash(tags[t]);
-		if (tags != NULL)
-			pfree(tags);
+		for (int t = 0; b->has_tags && t < b->ntag_hashes[i]; t++)
+			scopes[k++] = (uint64) b->tag_hashes[i][t];
 	}
 	*n = k;
 	return scopes;
