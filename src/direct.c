@@ -132,6 +132,18 @@ close_indexes(ResultRelInfo *rri)
 static void advance_locked(EsDirect *d, const EsBatch *b,
 						   TupleTableSlot *oldslot, EsHead *head);
 
+/* Whether rel has a trigger an INSERT statement would fire */
+static bool
+has_insert_triggers(Relation rel)
+{
+	TriggerDesc *trig = rel->trigdesc;
+
+	return trig != NULL &&
+		(trig->trig_insert_before_row || trig->trig_insert_after_row ||
+		 trig->trig_insert_instead_row || trig->trig_insert_before_statement ||
+		 trig->trig_insert_after_statement);
+}
+
 /*
  * Whether event_tags is as installed, for direct inserts: a plain heap
  * table of (tag_hash bigint, global_position bigint), no other column, no
@@ -141,7 +153,6 @@ static bool
 tags_table_usable(Relation rel)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
-	TriggerDesc *trig = rel->trigdesc;
 
 	return es_plain_table(rel) && rel->rd_rel->relam == HEAP_TABLE_AM_OID &&
 		desc->natts == 2 &&
@@ -149,10 +160,7 @@ tags_table_usable(Relation rel)
 		!TupleDescAttr(desc, 1)->attisdropped &&
 		TupleDescAttr(desc, 0)->atttypid == INT8OID &&
 		TupleDescAttr(desc, 1)->atttypid == INT8OID &&
-		(trig == NULL ||
-		 !(trig->trig_insert_before_row || trig->trig_insert_after_row ||
-		   trig->trig_insert_instead_row || trig->trig_insert_before_statement ||
-		   trig->trig_insert_after_statement));
+		!has_insert_triggers(rel);
 }
 
 /*
@@ -194,7 +202,6 @@ es_direct_begin(const EsBatch *b)
 	RangeTblEntry *events_rte;
 	RangeTblEntry *tags_rte = NULL;
 	List	   *rtes;
-	TriggerDesc *trig;
 	Oid			oids[ES_NUM_RELS];
 	EsTableMap	map;
 	AclMode		heads_perms;
@@ -216,12 +223,8 @@ es_direct_begin(const EsBatch *b)
 	es_table_map(d->heads, d->events, &map);
 	memcpy(d->event_att, map.event_att, sizeof(map.event_att));
 	memcpy(d->head_att, map.head_att, sizeof(map.head_att));
-	trig = d->events->trigdesc;
 	d->events_direct = es_plain_table(d->events) && map.events_mappable &&
-		(trig == NULL ||
-		 !(trig->trig_insert_before_row || trig->trig_insert_after_row ||
-		   trig->trig_insert_instead_row || trig->trig_insert_before_statement ||
-		   trig->trig_insert_after_statement));
+		!has_insert_triggers(d->events);
 	if (!es_plain_table(d->heads) ||
 		d->heads->rd_rel->relam != HEAP_TABLE_AM_OID ||
 		d->heads->trigdesc != NULL || !map.heads_mappable)
