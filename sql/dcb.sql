@@ -6,6 +6,9 @@ DROP EXTENSION es_store;
 CREATE EXTENSION es_store;
 \set VERBOSITY default
 SET client_min_messages = warning;
+-- read_query_position() before any read_query of the session
+SELECT es_store.read_query_position();
+\echo :LAST_ERROR_SQLSTATE
 
 -- Tags on every append form; each read returns them (NULL: none).
 SELECT aggregate_version FROM es_store.append('dcb', 'student', 's1', 0,
@@ -108,6 +111,19 @@ SELECT b.up_to, e.global_position
 FROM (SELECT es_store.last_position() AS up_to) b
 LEFT JOIN LATERAL es_store.read_query('{"items": [{"tags": ["nobody"]}]}',
 	up_to_position => b.up_to) e ON true;
+-- Or read_query_position() after it: the bound it read up to, or the last
+-- event's position when max_count events came back; a failed read leaves
+-- it as it was.
+SELECT global_position FROM es_store.read_query('{"items": [{"tags": ["nobody"]}]}');
+SELECT es_store.read_query_position() = es_store.last_position() AS at_safe_position;
+SELECT global_position FROM es_store.read_query('{"items": [{"tags": ["student:s1"]}]}', 0, 2);
+SELECT es_store.read_query_position() AS last_of_full_page;
+SELECT global_position FROM es_store.read_query('{"items": [{"tags": ["student:s1"]}]}', 0, 100);
+SELECT es_store.read_query_position() = es_store.last_position() AS short_page_at_safe_position;
+SELECT global_position FROM es_store.read_query('{"items": [{"tags": ["student:s1"]}]}', up_to_position => 3);
+SELECT es_store.read_query_position() AS up_to;
+SELECT * FROM es_store.read_query('[]');
+SELECT es_store.read_query_position() AS unchanged;
 
 -- Bad queries.
 SELECT * FROM es_store.read_query(NULL);

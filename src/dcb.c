@@ -600,6 +600,13 @@ es_condition_check(const EsQuery *q, int64 after, int64 below)
 	UnregisterSnapshot(snapshot);
 }
 
+/*
+ * What read_query_position() returns: backend-local, like lastval()'s
+ * value, kept across transactions until the next read_query.
+ */
+static bool query_position_known = false;
+static int64 query_position = 0;
+
 /* Refusals shared by the two entry points */
 static void
 check_dcb_allowed(const char *what)
@@ -637,6 +644,7 @@ es_read_query(PG_FUNCTION_ARGS)
 	int64		max_count;
 	int64		bound;
 	int64		n = 0;
+	int64		last_position = 0;
 	EsGuard		guard;
 	QueryScan	qs;
 	Snapshot	snapshot;
@@ -670,13 +678,45 @@ es_read_query(PG_FUNCTION_ARGS)
 				nulls[i] = qs.event_slot->tts_isnull[att];
 			}
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			last_position = DatumGetInt64(values[EVENT_GLOBAL_POSITION]);
 			n++;
 		}
 		query_scan_end(&qs);
 		UnregisterSnapshot(snapshot);
 	}
+
+	/*
+	 * The position this read looked up to, for read_query_position(): its
+	 * last event's when max_count of them came back (what lies beyond it
+	 * was not looked at), else the bound (or after_position, above it).
+	 */
+	if (max_count > 0 && n == max_count)
+		query_position = last_position;
+	else
+		query_position = Max(after, bound);
+	query_position_known = true;
 	es_guard_leave(&guard);
 	return (Datum) 0;
+}
+
+/*
+ * es_read_query_position() -> bigint
+ *
+ * The position the last read_query of this session (that ended without
+ * an error) looked up to: the after_position to pass to an append
+ * condition decided on what it returned.  55000 before the first one,
+ * as lastval() does.
+ */
+PG_FUNCTION_INFO_V1(es_read_query_position);
+Datum
+es_read_query_position(PG_FUNCTION_ARGS)
+{
+	if (!query_position_known)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("read_query_position is not yet defined in this session"),
+				 errhint("Call es_store.read_query first, in the same session.")));
+	PG_RETURN_INT64(query_position);
 }
 
 /* Whether an event object names an aggregate */

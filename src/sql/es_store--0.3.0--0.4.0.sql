@@ -291,6 +291,13 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER ROWS 1
 COMMENT ON FUNCTION es_store.read_query(jsonb, bigint, integer, bigint)
 	IS 'the events a query over event types and tags matches, after a position, up to the safe position, in position order';
 
+CREATE FUNCTION es_store.read_query_position()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'es_read_query_position'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.read_query_position()
+	IS 'the position the last read_query of this session looked up to: the after_position of an append condition decided on it';
+
 CREATE FUNCTION es_store.append_if(
 	events					jsonb,
 	fail_if_events_match	jsonb DEFAULT NULL,
@@ -304,9 +311,11 @@ COMMENT ON FUNCTION es_store.append_if(jsonb, jsonb, bigint, bigint)
 
 REVOKE ALL ON FUNCTION
 	es_store.read_query(jsonb, bigint, integer, bigint),
+	es_store.read_query_position(),
 	es_store.append_if(jsonb, jsonb, bigint, bigint)
 	FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION es_store.read_query(jsonb, bigint, integer, bigint)
+GRANT EXECUTE ON FUNCTION es_store.read_query(jsonb, bigint, integer, bigint),
+	es_store.read_query_position()
 	TO es_store_writer, es_store_reader, es_store_admin;
 GRANT EXECUTE ON FUNCTION es_store.append_if(jsonb, jsonb, bigint, bigint)
 	TO es_store_writer, es_store_admin;

@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS es_store;
-SELECT plan(119);
+SELECT plan(122);
 
 SELECT has_schema('es_store');
 SELECT has_table('es_store', 'aggregate_heads', 'aggregate_heads exists');
@@ -142,6 +142,9 @@ SELECT has_function('es_store', 'append_if', ARRAY['jsonb', 'jsonb', 'bigint', '
 SELECT function_returns('es_store', 'read_query', ARRAY['jsonb', 'bigint', 'integer', 'bigint'], 'setof es_store.event');
 SELECT function_returns('es_store', 'append_if', ARRAY['jsonb', 'jsonb', 'bigint', 'bigint'], 'setof es_store.append_result');
 SELECT isnt_definer('es_store', 'append_if', ARRAY['jsonb', 'jsonb', 'bigint', 'bigint']);
+SELECT function_returns('es_store', 'read_query_position', ARRAY[]::text[], 'bigint');
+SELECT volatility_is('es_store', 'read_query_position', ARRAY[]::text[], 'volatile');
+SELECT function_privs_are('es_store', 'read_query_position', ARRAY[]::text[], 'es_store_reader', ARRAY['EXECUTE'], 'readers learn where their query read stopped');
 SELECT has_column('es_store', 'events', 'tags', 'events carry their tags');
 SELECT col_type_is('es_store', 'events', 'tags', 'text[]', 'tags are a text array');
 SELECT has_index('es_store', 'event_tags', 'event_tags_hash_position', ARRAY['tag_hash', 'global_position'], 'events are found by tag in position order');
