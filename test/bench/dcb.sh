@@ -14,7 +14,10 @@
 #               (test/bench/dcb_baseline.sql: a plpgsql store with sorted
 #               advisory locks per type and tag, the style of the fastest
 #               published PostgreSQL DCB stores), at 1, 8 and 32 clients;
-#   tags        append_event to random aggregates with 3 tags and without;
+#   tags        append_event to random aggregates with 3 tags and without,
+#               and beside them the same rows inserted into a plain table
+#               with 3 GIN-indexed tags and without (what PostgreSQL itself
+#               charges for indexed tags);
 #   query       a read of the 100 events with one tag among EVENTS events,
 #               es_store's read_query against the plain table with the same
 #               rows and a GIN index on its tags (the peers' schema).
@@ -132,8 +135,18 @@ cat >"$WORK/tags3.sql" <<'SQL'
 \set a random(1, 100000)
 SELECT count(*) FROM es_store.append_event('bank', 'account', :a::text, NULL, 'Deposited', '{"amount": 10}', tags => ARRAY['account:' || :a::int, 'branch:' || :a::int % 100, 'customer:' || :a::int % 5000]);
 SQL
+# The same rows into a plain table, with three GIN-indexed tags and without
+cat >"$WORK/plain0.sql" <<'SQL'
+\set a random(1, 100000)
+INSERT INTO pgdcb.plain (stream, type, data) VALUES (:a, 'Deposited', '{"amount": 10}');
+SQL
+cat >"$WORK/plain3.sql" <<'SQL'
+\set a random(1, 100000)
+INSERT INTO pgdcb.plain_tagged (stream, type, data, tags) VALUES (:a, 'Deposited', '{"amount": 10}', ARRAY['account:' || :a::int, 'branch:' || :a::int % 100, 'customer:' || :a::int % 5000]);
+SQL
 for c in $CLIENTS; do
-    bench tags "$c" es_store_3_tags "$WORK/tags3.sql" es_store_no_tags "$WORK/tags0.sql"
+    bench tags "$c" es_store_3_tags "$WORK/tags3.sql" es_store_no_tags "$WORK/tags0.sql" \
+        plain_gin_3_tags "$WORK/plain3.sql" plain_no_tags "$WORK/plain0.sql"
 done
 
 # A query read of 100 events among EVENTS: the events carry one tag of
@@ -178,6 +191,8 @@ done
             printf "condition,%s,es_store_condition/pgdcb_advisory_locks,%.2f\n", c, a / p }'
         awk -v a="${RESULT[tags,$c,es_store_3_tags]}" -v b="${RESULT[tags,$c,es_store_no_tags]}" -v c="$c" \
             'BEGIN { printf "tags,%s,es_store_3_tags/es_store_no_tags,%.2f\n", c, a / b }'
+        awk -v a="${RESULT[tags,$c,plain_gin_3_tags]}" -v b="${RESULT[tags,$c,plain_no_tags]}" -v c="$c" \
+            'BEGIN { printf "tags,%s,plain_gin_3_tags/plain_no_tags,%.2f\n", c, a / b }'
     done
     for c in 1 8; do
         awk -v a="${RESULT[query,$c,es_store_read_query]}" -v b="${RESULT[query,$c,single_table_gin]}" -v c="$c" \
