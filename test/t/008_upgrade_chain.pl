@@ -125,7 +125,8 @@ sub probe
 		# tags, queries over them, and appends with a condition
 		push @calls,
 		  [ 'append_if', q{SELECT count(*) FROM es_store.append_if(jsonb_build_array(jsonb_build_object('event_type', 'Q', 'payload', 1, 'tags', jsonb_build_array('probe:%t'))), jsonb_build_object('items', jsonb_build_array(jsonb_build_object('tags', jsonb_build_array('probe:%t')))), 0)}, 1 ],
-		  [ 'read_query', q{SELECT string_agg(event_type || ':' || array_to_string(tags, ','), ';') FROM es_store.read_query(jsonb_build_object('items', jsonb_build_array(jsonb_build_object('tags', jsonb_build_array('probe:%t')))))}, 'Q:probe:%t' ];
+		  [ 'read_query', q{SELECT string_agg(event_type || ':' || array_to_string(tags, ','), ';') FROM es_store.read_query(jsonb_build_object('items', jsonb_build_array(jsonb_build_object('tags', jsonb_build_array('probe:%t')))))}, 'Q:probe:%t' ],
+		  [ 'read_query_position', q{SELECT es_store.read_query_position() FROM (SELECT count(*) FROM es_store.read_query('{}', up_to_position => 1)) s}, 1 ];
 	}
 
 	# every function the installed version has is probed

@@ -323,6 +323,7 @@ my @functions = (
 	[ 'append_at_version_bytes', qw(key explicit key version type bytes_payload metadata id event_version text_opt text_opt text_opt tags) ],
 	[ 'append_stream_bytes', qw(stream expected types bytes_payloads metadatas ids versions text_opt text_opt text_opt tags) ],
 	[ 'read_query', qw(query from count_opt up_to) ],
+	[ 'read_query_position' ],
 	[ 'append_if', qw(dcb_events dcb_query dcb_after dcb_expected) ],
 	[ 'stream_key', qw(stream) ],
 	[ 'read_aggregate', qw(key key key from from count_opt) ],
