@@ -117,7 +117,7 @@ cp_oids(Oid nsp, Oid *relid, Oid *indexid)
 	{
 		if (!callback_registered)
 		{
-			CacheRegisterRelcacheCallback(cp_oids_inval, (Datum) 0);
+			es_add_relcache_inval(cp_oids_inval);
 			callback_registered = true;
 		}
 		/* an invalidation arriving while we look leaves it invalid */
@@ -156,7 +156,8 @@ cp_table_known(Relation rel)
 		rel->rd_rel->relam != HEAP_TABLE_AM_OID ||
 		rel->rd_rel->relrowsecurity || rel->rd_rel->relhasrules ||
 		rel->rd_rel->relhassubclass || rel->rd_rel->relispartition ||
-		rel->trigdesc != NULL || desc->natts != CP_NCOLS)
+		rel->trigdesc != NULL || desc->natts != CP_NCOLS ||
+		es_citus_table(RelationGetRelid(rel)))
 		return false;
 	for (int i = 0; i < CP_NCOLS; i++)
 	{

@@ -23,6 +23,7 @@
 #include "executor/spi.h"
 #include "nodes/bitmapset.h"
 #include "storage/lockdefs.h"
+#include "utils/inval.h"
 #include "utils/relcache.h"
 #include "utils/snapshot.h"
 #include "utils/jsonb.h"
@@ -273,6 +274,12 @@ typedef struct EsTableMap
 extern bool es_table_oids(Oid *oids);
 extern void es_table_map(Relation heads, Relation events, EsTableMap *map);
 extern bool es_plain_table(Relation rel);
+
+/* citus.c */
+extern bool es_citus_table(Oid relid);
+
+/* inval.c */
+extern void es_add_relcache_inval(RelcacheCallbackFunction fn);
 extern Relation es_index_open(Relation table, Oid index, LOCKMODE lockmode);
 extern void es_key_scan_keys(struct ScanKeyData *keys, Relation key_index,
 							 const EsStreamKey *key);

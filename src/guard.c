@@ -80,7 +80,7 @@ load_extension(void)
 	if (!callback_registered)
 	{
 		CacheRegisterSyscacheCallback(NAMESPACEOID, namespace_inval, (Datum) 0);
-		CacheRegisterRelcacheCallback(events_inval, (Datum) 0);
+		es_add_relcache_inval(events_inval);
 		callback_registered = true;
 	}
 	/* an invalidation arriving while we read leaves the cache invalid */

@@ -1064,7 +1064,7 @@ schema_load(void)
 
 	if (!callback_registered)
 	{
-		CacheRegisterRelcacheCallback(schema_inval, (Datum) 0);
+		es_add_relcache_inval(schema_inval);
 		callback_registered = true;
 	}
 	/* an invalidation arriving while we look leaves the cache unknown */
@@ -1213,7 +1213,7 @@ es_position_sequence(void)
 					 errhint("ALTER EXTENSION es_store ADD SEQUENCE es_store.global_position_seq;")));
 		if (!callback_registered)
 		{
-			CacheRegisterRelcacheCallback(position_sequence_inval, (Datum) 0);
+			es_add_relcache_inval(position_sequence_inval);
 			callback_registered = true;
 		}
 		position_sequence = seq;

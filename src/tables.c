@@ -167,7 +167,7 @@ es_table_oids(Oid *oids)
 			return false;
 		if (!callback_registered)
 		{
-			CacheRegisterRelcacheCallback(tables_inval, (Datum) 0);
+			es_add_relcache_inval(tables_inval);
 			callback_registered = true;
 		}
 		oids_valid = true;
@@ -340,7 +340,8 @@ es_table_map(Relation heads, Relation events, EsTableMap *map)
 
 /*
  * Whether rel is a plain table: no row-level security, no rules, not
- * partitioned, not a partition, not inherited from, no generated columns.
+ * partitioned, not a partition, not inherited from, no generated columns,
+ * not a Citus table (whose rows are in its shards: citus.c).
  */
 bool
 es_plain_table(Relation rel)
@@ -349,7 +350,8 @@ es_plain_table(Relation rel)
 		!rel->rd_rel->relrowsecurity && !rel->rd_rel->relhasrules &&
 		!rel->rd_rel->relhassubclass &&
 		!rel->rd_rel->relispartition &&
-		!(rel->rd_att->constr && rel->rd_att->constr->has_generated_stored);
+		!(rel->rd_att->constr && rel->rd_att->constr->has_generated_stored) &&
+		!es_citus_table(RelationGetRelid(rel));
 }
 
 /*

@@ -1,0 +1,101 @@
+/*-------------------------------------------------------------------------
+ *
+ * citus.c
+ *	  Whether one of es_store's tables is a Citus table (distributed,
+ *	  reference or Citus local).  Its rows then live in shard relations,
+ *	  and the relation the C paths open by name is a shell that Citus's
+ *	  planner and executor route around: a row inserted into it directly
+ *	  would be lost to every query, and a scan of it would find nothing.
+ *	  es_plain_table refuses such a table, so the paths that write and read
+ *	  without statements (direct.c, scan.c, checkpoint_direct.c, dcb.c)
+ *	  step aside for the SQL statements, which Citus plans.
+ *
+ * Citus lists its tables in pg_catalog.pg_dist_partition (logicalrelid).
+ * es_store does not link against Citus: the catalog is found by name, and
+ * where it does not exist no table is a Citus table.  An answer is cached
+ * per backend until the next relcache invalidation of any relation (Citus
+ * invalidates a table's relcache entry whenever it changes its metadata,
+ * metadata_utility.c CitusInvalidateRelcacheByRelid).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/pg_namespace_d.h"
+#include "utils/fmgroids.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "es_store.h"
+
+/* es_store's tables are few: the answers for the latest ones looked up */
+#define CITUS_CACHE_SIZE 16
+
+typedef struct CitusAnswer
+{
+	Oid			relid;
+	bool		citus;
+} CitusAnswer;
+
+static CitusAnswer answers[CITUS_CACHE_SIZE];
+static int	nanswers = 0;
+static bool callback_registered = false;
+
+static void
+citus_inval(Datum arg, Oid relid)
+{
+	nanswers = 0;
+}
+
+/* Whether pg_dist_partition lists relid (a heap scan: the catalog is small) */
+static bool
+listed_by_citus(Oid relid)
+{
+	Oid			catalog = get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE);
+	AttrNumber	att;
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	bool		listed;
+
+	if (!OidIsValid(catalog))
+		return false;
+	att = get_attnum(catalog, "logicalrelid");
+	if (att == InvalidAttrNumber)
+		return false;
+	rel = table_open(catalog, AccessShareLock);
+	ScanKeyInit(&key, att, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 1, &key);
+	listed = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return listed;
+}
+
+bool
+es_citus_table(Oid relid)
+{
+	bool		citus;
+
+	for (int i = 0; i < nanswers; i++)
+		if (answers[i].relid == relid)
+			return answers[i].citus;
+	if (!callback_registered)
+	{
+		es_add_relcache_inval(citus_inval);
+		callback_registered = true;
+	}
+	citus = listed_by_citus(relid);
+	if (nanswers == CITUS_CACHE_SIZE)
+		nanswers = 0;
+	answers[nanswers].relid = relid;
+	answers[nanswers].citus = citus;
+	nanswers++;
+	return citus;
+}
