@@ -27,6 +27,7 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "catalog/pg_namespace_d.h"
+#include "miscadmin.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -47,10 +48,25 @@ static CitusAnswer answers[CITUS_CACHE_SIZE];
 static int	nanswers = 0;
 static bool callback_registered = false;
 
+/* Whether some table of a schema is a Citus table (es_citus_schema) */
+static Oid	schema_asked = InvalidOid;
+static bool schema_citus = false;
+
 static void
 citus_inval(Datum arg, Oid relid)
 {
 	nanswers = 0;
+	schema_asked = InvalidOid;
+}
+
+static void
+register_inval(void)
+{
+	if (!callback_registered)
+	{
+		es_add_relcache_inval(citus_inval);
+		callback_registered = true;
+	}
 }
 
 /* Whether pg_dist_partition lists relid (a heap scan: the catalog is small) */
@@ -86,16 +102,53 @@ es_citus_table(Oid relid)
 	for (int i = 0; i < nanswers; i++)
 		if (answers[i].relid == relid)
 			return answers[i].citus;
-	if (!callback_registered)
-	{
-		es_add_relcache_inval(citus_inval);
-		callback_registered = true;
-	}
+	register_inval();
 	citus = listed_by_citus(relid);
 	if (nanswers == CITUS_CACHE_SIZE)
 		nanswers = 0;
 	answers[nanswers].relid = relid;
 	answers[nanswers].citus = citus;
 	nanswers++;
+	return citus;
+}
+
+/*
+ * Whether pg_dist_partition lists a relation of schema nsp: then es_store's
+ * statements run through Citus's planner, which routes a statement by the
+ * values of its parameters and cannot plan a generic plan over them
+ * (plans.c asks for custom plans then).
+ */
+bool
+es_citus_schema(Oid nsp)
+{
+	Oid			catalog;
+	AttrNumber	att;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		citus = false;
+
+	if (OidIsValid(schema_asked) && schema_asked == nsp)
+		return schema_citus;
+	register_inval();
+	catalog = get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE);
+	att = OidIsValid(catalog) ? get_attnum(catalog, "logicalrelid") : InvalidAttrNumber;
+	if (att != InvalidAttrNumber)
+	{
+		rel = table_open(catalog, AccessShareLock);
+		scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+		while (!citus && HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			bool		isnull;
+			Datum		relid = heap_getattr(tup, att, RelationGetDescr(rel), &isnull);
+
+			CHECK_FOR_INTERRUPTS();
+			citus = !isnull && get_rel_namespace(DatumGetObjectId(relid)) == nsp;
+		}
+		systable_endscan(scan);
+		table_close(rel, AccessShareLock);
+	}
+	schema_asked = nsp;
+	schema_citus = citus;
 	return citus;
 }

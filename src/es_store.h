@@ -277,6 +277,7 @@ extern bool es_plain_table(Relation rel);
 
 /* citus.c */
 extern bool es_citus_table(Oid relid);
+extern bool es_citus_schema(Oid nsp);
 
 /* inval.c */
 extern void es_add_relcache_inval(RelcacheCallbackFunction fn);

@@ -63,14 +63,14 @@
 #define ON_CONFLICT_ADVANCE \
 	"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET " \
 	"version = h.version OPERATOR(pg_catalog.+) $4, " \
-	"updated_at = pg_catalog.now() " \
+	"updated_at = excluded.updated_at " \
 	"RETURNING h.stream_id, h.version OPERATOR(pg_catalog.-) $4"
 #define ON_CONFLICT_NOTHING \
 	"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO NOTHING " \
 	"RETURNING h.stream_id, 0::pg_catalog.int8"
 #define ON_CONFLICT_RAISE \
 	"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET " \
-	"version = GREATEST(h.version, $4), updated_at = pg_catalog.now() " \
+	"version = GREATEST(h.version, $4), updated_at = excluded.updated_at " \
 	"RETURNING h.stream_id, h.version"
 
 /*
@@ -84,19 +84,19 @@
 #define LIVE_ON_CONFLICT_ADVANCE \
 	"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET " \
 	"version = h.version OPERATOR(pg_catalog.+) $4, " \
-	"updated_at = pg_catalog.now(), deleted_at = NULL " \
+	"updated_at = excluded.updated_at, deleted_at = NULL " \
 	"WHERE h.forgotten_at IS NULL " \
 	"RETURNING h.stream_id, h.version OPERATOR(pg_catalog.-) $4"
 #define LIVE_ON_CONFLICT_REOPEN \
 	"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET " \
 	"version = h.version OPERATOR(pg_catalog.+) $4, " \
-	"updated_at = pg_catalog.now(), deleted_at = NULL " \
+	"updated_at = excluded.updated_at, deleted_at = NULL " \
 	"WHERE (h.deleted_at IS NOT NULL OR h.version" EQ "0) " \
 	"AND h.forgotten_at IS NULL " \
 	"RETURNING h.stream_id, h.version OPERATOR(pg_catalog.-) $4"
 #define LIVE_ON_CONFLICT_RAISE \
 	"ON CONFLICT ON CONSTRAINT aggregate_heads_key DO UPDATE SET " \
-	"version = GREATEST(h.version, $4), updated_at = pg_catalog.now(), " \
+	"version = GREATEST(h.version, $4), updated_at = excluded.updated_at, " \
 	"deleted_at = NULL WHERE h.forgotten_at IS NULL " \
 	"RETURNING h.stream_id, h.version"
 
@@ -437,7 +437,7 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	[ES_PLAN_SAVE_CHECKPOINT] = {
 		CHECKPOINT_INSERT
 		"DO UPDATE SET position = excluded.position, "
-		"updated_at = pg_catalog.now(), " CLAIM_OWNER
+		"updated_at = excluded.updated_at, " CLAIM_OWNER
 		"WHERE c.position OPERATOR(pg_catalog.<=) excluded.position "
 		"AND " OWNER_MATCHES("$4")
 		"RETURNING c.position",
@@ -456,7 +456,7 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	[ES_PLAN_SAVE_CHECKPOINT_FROM_ZERO] = {
 		CHECKPOINT_INSERT
 		"DO UPDATE SET position = excluded.position, "
-		"updated_at = pg_catalog.now(), " CLAIM_OWNER
+		"updated_at = excluded.updated_at, " CLAIM_OWNER
 		"WHERE c.position" EQ "0 AND " OWNER_MATCHES("$4")
 		"RETURNING c.position",
 		4, {TEXTOID, INT8OID, NAMEOID, NAMEOID}
@@ -469,7 +469,7 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	[ES_PLAN_RESET_CHECKPOINT] = {
 		CHECKPOINT_INSERT
 		"DO UPDATE SET position = excluded.position, "
-		"updated_at = pg_catalog.now(), "
+		"updated_at = excluded.updated_at, "
 		"owner = COALESCE(excluded.owner, c.owner)",
 		3, {TEXTOID, INT8OID, NAMEOID}
 	},
@@ -1030,6 +1030,30 @@ static SPIPlanPtr no_key_hash_plans[ES_NUM_PLANS];
 static SPIPlanPtr no_owner_plans[ES_NUM_PLANS];
 
 /*
+ * Whether the kept plans were made for a store with Citus tables: custom
+ * plans then, since Citus routes a statement by its parameters' values
+ * and cannot distribute a generic plan over them (citus.c).  When that
+ * changes (a table distributed, say), the kept plans are dropped.
+ */
+static bool plans_for_citus = false;
+
+static void
+forget_plans(void)
+{
+	SPIPlanPtr *sets[] = {plans, no_tags_plans, no_event_key_plans,
+	no_key_hash_plans, no_owner_plans};
+
+	for (int s = 0; s < lengthof(sets); s++)
+		for (int i = 0; i < ES_NUM_PLANS; i++)
+			if (sets[s][i] != NULL)
+			{
+				SPI_freeplan(sets[s][i]);
+				sets[s][i] = NULL;
+			}
+	plans_for_citus = !plans_for_citus;
+}
+
+/*
  * What the installed schema has, cached per backend: whether
  * aggregate_heads has key_hash (0.2.0), checkpoints has owner (0.2.1) and
  * events carry the aggregate's key (0.3.0).
@@ -1128,6 +1152,8 @@ es_plan(EsPlanId id)
 	SPIPlanPtr *slot = &plans[id];
 
 	Assert(id >= 0 && id < ES_NUM_PLANS);
+	if (es_citus_schema(es_extension_schema()) != plans_for_citus)
+		forget_plans();
 	def = &plan_defs[id];
 	if (no_key_hash_defs[id].sql != NULL && schema_is_legacy())
 	{
@@ -1160,6 +1186,7 @@ es_plan(EsPlanId id)
 	 * cost larger than the execution of a feed page of 100 events.
 	 */
 	plan = SPI_prepare_cursor(def->sql, def->nargs, (Oid *) def->argtypes,
+							  plans_for_citus ? CURSOR_OPT_CUSTOM_PLAN :
 							  CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare es_store statement %d: %s",
