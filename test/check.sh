@@ -49,6 +49,13 @@ for f in test/pgtap/*.sql; do
 done
 
 echo "== Perl TAP (make prove_installcheck)"
+if [ -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
+    echo "Citus is installed: test/t/018_citus.pl runs"
+elif [ "${ES_REQUIRE_CITUS:-0}" = 1 ]; then
+    echo "Citus is not installed and ES_REQUIRE_CITUS=1: test/t/018_citus.pl fails"
+else
+    echo "SKIPPED: test/t/018_citus.pl, the Citus suite: Citus is not installed (bash test/citus_install.sh builds it)"
+fi
 # PostgreSQL::Test::Cluster runs initdb, which refuses root: run as postgres
 # from a copy of the tree it can write to.
 tapdir=$ROOT
