@@ -51,11 +51,13 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/twophase.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "commands/async.h"
+#include "commands/sequence.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/bufmgr.h"
@@ -328,20 +330,41 @@ registry_attach(void)
 	return registry;
 }
 
-/* The last value es_store.global_position_seq handed out, 0 if none. */
+/*
+ * The last value es_store.global_position_seq handed out (0 if none), and
+ * its page's LSN (its latest WAL record, which logs values ahead) when lsn
+ * is not NULL.  Read from the page under a share lock: nextval changes the
+ * page under an exclusive one, so the read is ordered against every draw,
+ * as src/README.md's argument needs, and readers do not queue behind each
+ * other as they would for pg_sequence_last_value's exclusive lock (taken
+ * three times by a conditional append, on the page every append draws
+ * from).
+ */
 static uint64
-sequence_last_value(Oid seq)
+sequence_state(Oid seq, XLogRecPtr *lsn)
 {
-	LOCAL_FCINFO(fcinfo, 1);
-	Datum		result;
+	/* the lock nextval and pg_sequence_last_value take: ALTER SEQUENCE waits */
+	Relation	rel = relation_open(seq, RowExclusiveLock);
+	Buffer		buf = ReadBuffer(rel, 0);
+	Page		page;
+	ItemId		item;
+	HeapTupleHeader tup;
+	Form_pg_sequence_data data;
+	uint64		last;
 
-	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
-	fcinfo->args[0].value = ObjectIdGetDatum(seq);
-	fcinfo->args[0].isnull = false;
-	result = pg_sequence_last_value(fcinfo);
-	if (fcinfo->isnull)
-		return 0;
-	return (uint64) DatumGetInt64(result);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	item = PageGetItemId(page, FirstOffsetNumber);
+	if (PageGetMaxOffsetNumber(page) < FirstOffsetNumber || !ItemIdIsNormal(item))
+		elog(ERROR, "sequence %u has no tuple", seq);
+	tup = (HeapTupleHeader) PageGetItem(page, item);
+	data = (Form_pg_sequence_data) ((char *) tup + tup->t_hoff);
+	last = data->is_called ? (uint64) data->last_value : 0;
+	if (lsn != NULL)
+		*lsn = PageGetLSN(page);
+	UnlockReleaseBuffer(buf);
+	relation_close(rel, NoLock);
+	return last;
 }
 
 static void
@@ -388,7 +411,7 @@ es_registry_before_draw(Oid seq)
 	pg_atomic_write_u64(low, ES_REGISTERING);
 	pg_memory_barrier();
 
-	last = sequence_last_value(seq);
+	last = sequence_state(seq, NULL);
 	if (es_debug_registration_lock != 0)
 		(void) DirectFunctionCall1(pg_advisory_xact_lock_shared_int8,
 								   Int64GetDatum(es_debug_registration_lock));
@@ -416,7 +439,7 @@ es_registry_before_draw(Oid seq)
 			if (pg_atomic_compare_exchange_u64(low, &expected,
 											   ES_REGISTERING | last))
 			{
-				last = sequence_last_value(seq);
+				last = sequence_state(seq, NULL);
 				expected = pg_atomic_read_u64(low);
 			}
 			continue;
@@ -594,21 +617,6 @@ slot_low(EsRegistry *r, int i, uint64 h)
 	return 0;
 }
 
-/* LSN of the sequence's page: its last WAL record, logging values ahead. */
-static XLogRecPtr
-sequence_page_lsn(Oid seq)
-{
-	Relation	rel = relation_open(seq, AccessShareLock);
-	Buffer		buf = ReadBuffer(rel, 0);
-	XLogRecPtr	lsn;
-
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	lsn = PageGetLSN(BufferGetPage(buf));
-	UnlockReleaseBuffer(buf);
-	relation_close(rel, NoLock);
-	return lsn;
-}
-
 /*
  * The highest global position a feed read in this database may return
  * now: every position at or below it belongs to a transaction whose end
@@ -622,8 +630,9 @@ es_feed_safe_bound(Oid seq)
 	uint64		h;
 	uint64		bound;
 	uint64		low;
+	XLogRecPtr	lsn;
 
-	h = sequence_last_value(seq);
+	h = sequence_state(seq, &lsn);
 	bound = h;
 	pg_memory_barrier();
 	for (int i = 0; i < r->nslots; i++)
@@ -637,7 +646,8 @@ es_feed_safe_bound(Oid seq)
 	low = sweep_prepared(r, MyDatabaseId);
 	if (low != PG_UINT64_MAX && low - 1 < bound)
 		bound = low - 1;
-	XLogFlush(sequence_page_lsn(seq));
+	/* the WAL that logged the values up to h, so they are not drawn again */
+	XLogFlush(lsn);
 	return (int64) bound;
 }
 
@@ -655,8 +665,8 @@ es_feed_safe_bound(Oid seq)
  *	  shows them (both sides separate their write from their read with a
  *	  full barrier), unless the transaction has already ended, which a new
  *	  snapshot then shows (a slot is cleared only after the end is visible);
- *	- a slot found REGISTERING will draw only above the sequence value read
- *	  here, once its floor is raised to it (as es_feed_safe_bound does);
+ *	- a slot found REGISTERING will draw only above "below", once its floor
+ *	  is raised to it: it reads the sequence again after seeing the floor;
  *	- a slot is read twice around its scopes and xid: a low that changed
  *	  meanwhile is another transaction (or the same one's exact low), read
  *	  again; exact lows are first positions, which never repeat;
@@ -682,7 +692,12 @@ es_registry_wait_for_scopes(Oid seq, int64 below,
 	int			nwaits = 0;
 	int			kept;
 
-	h = sequence_last_value(seq);
+	/*
+	 * The floor a registering slot is raised to: our first position, drawn
+	 * before this scan; that appender then reads the sequence again after
+	 * seeing the floor, and draws above it (es_registry_before_draw).
+	 */
+	h = (uint64) below;
 	pg_memory_barrier();
 	for (int i = 0; i < r->nslots; i++)
 	{
