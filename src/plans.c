@@ -138,11 +138,14 @@
 /*
  * The visible events of the aggregate $1, $2, $3 with versions $4..$5, at
  * most $6, in version order: the FROM and the rest of the aggregate reads
- * (with 6 parameters of these types).
+ * (with 6 parameters of these types).  The events are joined on their
+ * aggregate id too (the same as the head's, for every event of a stream),
+ * which lets Citus see the join as one within a shard when both tables
+ * are distributed by it.
  */
 #define AGGREGATE_EVENTS \
 	"FROM es_store.aggregate_heads h " \
-	"JOIN es_store.events e ON e.stream_id" EQ "h.stream_id " \
+	"JOIN es_store.events e ON e.stream_id" EQ "h.stream_id AND e.aggregate_id" EQ "h.aggregate_id " \
 	"WHERE " KEY_MATCHES " AND " \
 	"e.aggregate_version OPERATOR(pg_catalog.>=) $4 AND " \
 	"e.aggregate_version OPERATOR(pg_catalog.<=) $5 AND " EVENT_VISIBLE " " \
@@ -152,7 +155,8 @@
 /* The feed's rows: none of a filtered stream that is hidden */
 #define FEED_HIDDEN \
 	"AND NOT EXISTS (SELECT 1 FROM es_store.aggregate_heads h " \
-	"WHERE h.stream_id" EQ "e.stream_id AND h.filtered AND NOT " EVENT_VISIBLE ") "
+	"WHERE h.stream_id" EQ "e.stream_id AND h.aggregate_id" EQ "e.aggregate_id " \
+	"AND h.filtered AND NOT " EVENT_VISIBLE ") "
 
 /*
  * With a DELETE of events (forget, purge; 0.4.0): the event_tags rows of
@@ -313,7 +317,7 @@ typedef struct EsPlanDef
 		"SELECT p.global_position, p.segment, p.consumer, p.error, p.parked_at, " \
 		"(SELECT CAST(ROW(" cols ") AS es_store.event) " \
 		"FROM es_store.events e LEFT JOIN es_store.aggregate_heads h " \
-		"ON h.stream_id" EQ "e.stream_id " \
+		"ON h.stream_id" EQ "e.stream_id AND h.aggregate_id" EQ "e.aggregate_id " \
 		"WHERE e.global_position" EQ "p.global_position " \
 		"AND (h.stream_id IS NULL OR " EVENT_VISIBLE ")) " \
 		"FROM es_store.parked_events p WHERE p.group_name" EQ "$1 " \
@@ -322,11 +326,12 @@ typedef struct EsPlanDef
 #define READ_EVENT_PLAN(cols) \
 		"SELECT " cols " FROM es_store.events e " \
 		"LEFT JOIN es_store.aggregate_heads h ON h.stream_id" EQ "e.stream_id " \
+		"AND h.aggregate_id" EQ "e.aggregate_id " \
 		"WHERE e.event_id" EQ "$1 AND (h.stream_id IS NULL OR " EVENT_VISIBLE ")", \
 		1, {UUIDOID}
 #define READ_AGGREGATE_BACKWARD_PLAN(cols) \
 		"SELECT " cols " FROM es_store.aggregate_heads h " \
-		"JOIN es_store.events e ON e.stream_id" EQ "h.stream_id " \
+		"JOIN es_store.events e ON e.stream_id" EQ "h.stream_id AND e.aggregate_id" EQ "h.aggregate_id " \
 		"WHERE " KEY_MATCHES " AND " \
 		"e.aggregate_version OPERATOR(pg_catalog.<) $4 AND " EVENT_VISIBLE " " \
 		"ORDER BY e.aggregate_version DESC LIMIT $5", \
@@ -401,16 +406,16 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	 * marker: stream id 0 has no head row), batch_size, then the content a
 	 * retry must repeat
 	 */
-#define FIND_EVENT_IDS(batch_size, payload_bytes, tags) \
+#define FIND_EVENT_IDS(batch_size, payload_bytes, tags, key_join) \
 	"SELECT e.event_id, e.aggregate_version, e.global_position, " \
 	"COALESCE((" KEY_MATCHES "), false) AS same_stream, " batch_size ", " \
 	"e.event_type, e.event_version, e.payload, " payload_bytes ", " \
 	"e.metadata, e.correlation_id, e.causation_id, e.trace_id, " tags " " \
 	"FROM es_store.events e LEFT JOIN es_store.aggregate_heads h " \
-	"ON h.stream_id" EQ "e.stream_id " \
+	"ON h.stream_id" EQ "e.stream_id " key_join \
 	"WHERE e.event_id" EQ "ANY ($4)"
 	[ES_PLAN_FIND_EVENT_IDS] = {
-		FIND_EVENT_IDS("e.batch_size", "e.payload_bytes", "e.tags"),
+		FIND_EVENT_IDS("e.batch_size", "e.payload_bytes", "e.tags", "AND h.aggregate_id" EQ "e.aggregate_id "),
 		4, {TEXTOID, TEXTOID, TEXTOID, UUIDARRAYOID}
 	},
 	[ES_PLAN_READ_AGGREGATE] = {
@@ -418,7 +423,7 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	},
 	[ES_PLAN_COUNT_EVENTS] = {
 		"SELECT pg_catalog.count(*) FROM es_store.aggregate_heads h "
-		"JOIN es_store.events e ON e.stream_id" EQ "h.stream_id "
+		"JOIN es_store.events e ON e.stream_id" EQ "h.stream_id AND e.aggregate_id" EQ "h.aggregate_id "
 		"WHERE " KEY_MATCHES " AND "
 		"e.aggregate_version OPERATOR(pg_catalog.>=) $4 AND " EVENT_VISIBLE,
 		4, {TEXTOID, TEXTOID, TEXTOID, INT8OID}
@@ -783,7 +788,7 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		"h.truncate_before, h.max_count, h.max_age, h.metadata "
 		"FROM es_store.aggregate_heads h CROSS JOIN LATERAL "
 		"(SELECT pg_catalog.count(*) AS n, pg_catalog.min(e.aggregate_version) AS first "
-		"FROM es_store.events e WHERE e.stream_id" EQ "h.stream_id AND "
+		"FROM es_store.events e WHERE e.stream_id" EQ "h.stream_id AND e.aggregate_id" EQ "h.aggregate_id AND "
 		HEAD_LIVE " AND " EVENT_VISIBLE ") c "
 		"WHERE " KEY_MATCHES,
 		3, {TEXTOID, TEXTOID, TEXTOID}
@@ -926,7 +931,7 @@ static const EsPlanDef no_event_key_defs[ES_NUM_PLANS] = {
 		INSERT_MANY_TYPES
 	},
 	[ES_PLAN_FIND_EVENT_IDS] = {
-		FIND_EVENT_IDS("-1", "NULL::pg_catalog.bytea", "NULL::pg_catalog.text[]"),
+		FIND_EVENT_IDS("-1", "NULL::pg_catalog.bytea", "NULL::pg_catalog.text[]", ""),
 		4, {TEXTOID, TEXTOID, TEXTOID, UUIDARRAYOID}
 	},
 	[ES_PLAN_INSERT_MANY_IDEMPOTENT] = {
@@ -988,7 +993,7 @@ static const EsPlanDef no_tags_defs[ES_NUM_PLANS] = {
 		INSERT_MANY_TYPES
 	},
 	[ES_PLAN_FIND_EVENT_IDS] = {
-		FIND_EVENT_IDS("e.batch_size", "e.payload_bytes", "NULL::pg_catalog.text[]"),
+		FIND_EVENT_IDS("e.batch_size", "e.payload_bytes", "NULL::pg_catalog.text[]", "AND h.aggregate_id" EQ "e.aggregate_id "),
 		4, {TEXTOID, TEXTOID, TEXTOID, UUIDARRAYOID}
 	},
 	[ES_PLAN_READ_AGGREGATE] = {
