@@ -1,0 +1,164 @@
+# es_store distributed over Citus (issue 16, first steps): a coordinator
+# and two workers on localhost, es_store distributed by the README's recipe
+# (Scaling, taken from the README itself), then appends through the
+# coordinator: events on both workers, expected-version conflicts,
+# idempotent retries, reads, the feed across workers with a commit out of
+# order (read exactly once), and a transaction over aggregates on both
+# workers that commits on both or neither.
+#
+# Skipped when Citus is not installed (test/citus_install.sh builds it);
+# ES_REQUIRE_CITUS=1 makes the skip a failure.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use File::Basename qw(dirname);
+
+my $libdir = `pg_config --pkglibdir`;
+chomp $libdir;
+if (!-f "$libdir/citus.so")
+{
+	if ($ENV{ES_REQUIRE_CITUS})
+	{
+		fail('Citus is installed (ES_REQUIRE_CITUS=1)');
+		done_testing();
+		exit;
+	}
+	plan skip_all => 'Citus is not installed (bash test/citus_install.sh)';
+}
+
+# The recipe, as the README shows it.
+my $readme = slurp_file(dirname(__FILE__) . '/../../README.md');
+my ($recipe) = $readme =~ /```sql\n(-- es_store: distribute over Citus by aggregate id\n.*?)```/s;
+ok(defined $recipe, 'the README has the distribution recipe');
+
+my @nodes;
+for my $name (qw(coordinator worker1 worker2))
+{
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf', q{
+shared_preload_libraries = 'citus'
+listen_addresses = 'localhost'
+max_prepared_transactions = 20
+});
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION citus');
+	push @nodes, $node;
+}
+my ($coord, $w1, $w2) = @nodes;
+$coord->safe_psql('postgres', sprintf(q{
+	SELECT citus_set_coordinator_host('localhost', %d);
+	SELECT citus_add_node('localhost', %d);
+	SELECT citus_add_node('localhost', %d);
+	CREATE EXTENSION es_store;
+}, $coord->port, $w1->port, $w2->port));
+$coord->safe_psql('postgres', $recipe);
+is($coord->safe_psql('postgres', q{
+	SELECT string_agg(logicalrelid::text || ':' || column_to_column_name(logicalrelid, partkey), ',' ORDER BY logicalrelid::text)
+	FROM pg_dist_partition WHERE logicalrelid::text LIKE 'es_store.%'}),
+	'es_store.aggregate_heads:aggregate_id,es_store.events:aggregate_id',
+	'events and heads are distributed by aggregate id');
+
+# Appends to 20 aggregates, 3 events each.
+$coord->safe_psql('postgres', q{
+	SELECT count(*) FROM generate_series(1, 20) a, generate_series(0, 2) v,
+		LATERAL es_store.append_event('bank', 'account', 'acct-' || a, v, 'Deposited',
+			jsonb_build_object('v', v));
+});
+my %on;
+for my $w ([ 'worker1', $w1 ], [ 'worker2', $w2 ])
+{
+	# the events in the worker's own shards of es_store.events
+	my @shards = split /\n/, $w->[1]->safe_psql('postgres', q{
+		SET citus.override_table_visibility TO off;
+		SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'es_store' AND c.relname ~ '^events_[0-9]+$'});
+	$on{ $w->[0] } = 0;
+	$on{ $w->[0] } += $w->[1]->safe_psql('postgres', "SELECT count(*) FROM $_") for @shards;
+}
+cmp_ok($on{worker1}, '>', 0, "worker1 holds events ($on{worker1})");
+cmp_ok($on{worker2}, '>', 0, "worker2 holds events ($on{worker2})");
+is($on{worker1} + $on{worker2}, 60, 'every event is on a worker');
+is($coord->safe_psql('postgres', q{SELECT string_agg(aggregate_version::text, ',' ORDER BY aggregate_version) FROM es_store.read_aggregate('bank', 'account', 'acct-7')}),
+	'1,2,3', 'an aggregate reads back in version order');
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM es_store.aggregate_heads WHERE version = 3}),
+	'20', 'every head is at version 3');
+
+# Expected versions and retries keep their SQLSTATEs.
+my ($ret, $out, $err) = $coord->psql('postgres',
+	q{SELECT * FROM es_store.append_event('bank', 'account', 'acct-7', 1, 'Late', '{}')},
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/SE001/, 'a stale expected version is SE001');
+my $id = '00000000-0000-4000-8000-0000000000e1';
+my $first = $coord->safe_psql('postgres',
+	qq{SELECT global_position FROM es_store.append_event('bank', 'account', 'acct-8', 3, 'Withdrawn', '{}', event_id => '$id')});
+is($coord->safe_psql('postgres',
+	qq{SELECT global_position FROM es_store.append_event('bank', 'account', 'acct-8', 3, 'Withdrawn', '{}', event_id => '$id')}),
+	$first, 'an idempotent retry returns the stored position');
+($ret, $out, $err) = $coord->psql('postgres',
+	qq{SELECT * FROM es_store.append_event('bank', 'account', 'acct-9', 3, 'Withdrawn', '{}', event_id => '$id')},
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/SE002/, 'the same event id on another aggregate is SE002');
+
+# Two aggregates, one on each worker.
+my %by_worker;
+for my $a (1 .. 20)
+{
+	my $port = $coord->safe_psql('postgres', qq{
+		SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
+		WHERE p.shardid = get_shard_id_for_distribution_column('es_store.events', 'acct-$a')});
+	$by_worker{$port} //= "acct-$a";
+}
+my ($a1, $a2) = ($by_worker{ $w1->port }, $by_worker{ $w2->port });
+if (!defined $a1 || !defined $a2)
+{
+	fail('an aggregate on each worker');
+	done_testing();
+	exit;
+}
+pass("aggregates on each worker: $a1, $a2");
+
+# A transaction over both workers: both or neither.
+$coord->safe_psql('postgres', qq{
+	BEGIN;
+	SELECT count(*) FROM es_store.append_event('bank', 'account', '$a1', NULL, 'Moved', '{}');
+	SELECT count(*) FROM es_store.append_event('bank', 'account', '$a2', NULL, 'Moved', '{}');
+	ROLLBACK;
+});
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM es_store.events WHERE event_type = 'Moved'}),
+	'0', 'a rolled-back transaction over two workers left nothing on either');
+$coord->safe_psql('postgres', qq{
+	BEGIN;
+	SELECT count(*) FROM es_store.append_event('bank', 'account', '$a1', NULL, 'Moved', '{}');
+	SELECT count(*) FROM es_store.append_event('bank', 'account', '$a2', NULL, 'Moved', '{}');
+	COMMIT;
+});
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM es_store.events WHERE event_type = 'Moved'}),
+	'2', 'a committed transaction over two workers is on both');
+
+# The feed across workers: a lower position in flight holds it back, and
+# the reader gets every event once when it commits.
+my $checkpoint = $coord->safe_psql('postgres', 'SELECT es_store.last_position()');
+my $slow = $coord->background_psql('postgres');
+$slow->query_safe('BEGIN');
+my $p1 = $slow->query_safe(qq{SELECT global_position FROM es_store.append_event('bank', 'account', '$a1', NULL, 'Slow', '{}')});
+my $p2 = $coord->safe_psql('postgres',
+	qq{SELECT global_position FROM es_store.append_event('bank', 'account', '$a2', NULL, 'Fast', '{}')});
+cmp_ok($p2, '>', $p1, 'the later append drew the higher position');
+is($coord->safe_psql('postgres', qq{SELECT count(*) FROM es_store.read_feed($checkpoint, 100)}),
+	'0', 'the feed holds back at the lower position in flight, though the higher one committed');
+$slow->query_safe('COMMIT');
+$slow->quit;
+is($coord->safe_psql('postgres', qq{SELECT string_agg(global_position::text, ',' ORDER BY global_position) FROM es_store.read_feed($checkpoint, 100)}),
+	"$p1,$p2", 'then the reader gets both, once each, in position order');
+is($coord->safe_psql('postgres', q{SELECT count(*) = count(DISTINCT global_position) AND count(*) = (SELECT count(*) FROM es_store.events) FROM es_store.read_feed(0, 1000)}),
+	't', 'the whole feed is every stored event once');
+
+# Queries over tags refuse on a distributed store.
+($ret, $out, $err) = $coord->psql('postgres', q{SELECT count(*) FROM es_store.read_query('{}')});
+like($err, qr/queries and append conditions do not run on Citus tables/, 'read_query refuses');
+
+$_->stop for reverse @nodes;
+done_testing();
