@@ -6,7 +6,8 @@ use warnings;
 use Test::More;
 use Exporter 'import';
 
-our @EXPORT = qw(check_log_invariants consumer_sql drain_consumer documented_sqlstates);
+our @EXPORT = qw(check_log_invariants consumer_sql drain_consumer documented_sqlstates
+  skip_without_citus);
 
 # The invariants of the event log that must hold after anything: versions
 # dense in every stream (but those of aggregate type $gaps_in, written with
@@ -91,6 +92,24 @@ sub documented_sqlstates
 	}
 	close $fh;
 	return %d;
+}
+
+
+# The Citus suites run only where Citus is installed (test/citus_install.sh
+# builds it): elsewhere they are skipped, or fail when ES_REQUIRE_CITUS=1
+# (CI, which builds Citus first).  Call before planning any test.
+sub skip_without_citus
+{
+	my $libdir = `pg_config --pkglibdir`;
+	chomp $libdir;
+	return if -f "$libdir/citus.so";
+	if ($ENV{ES_REQUIRE_CITUS})
+	{
+		fail('Citus is installed (ES_REQUIRE_CITUS=1)');
+		done_testing();
+		exit;
+	}
+	plan skip_all => 'Citus is not installed (bash test/citus_install.sh)';
 }
 
 1;

@@ -13,19 +13,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use EsStoreTest;
 
-my $libdir = `pg_config --pkglibdir`;
-chomp $libdir;
-if (!-f "$libdir/citus.so")
-{
-	if ($ENV{ES_REQUIRE_CITUS})
-	{
-		fail('Citus is installed (ES_REQUIRE_CITUS=1)');
-		done_testing();
-		exit;
-	}
-	plan skip_all => 'Citus is not installed (bash test/citus_install.sh)';
-}
+skip_without_citus();
 
 my $node = PostgreSQL::Test::Cluster->new('citus');
 $node->init;

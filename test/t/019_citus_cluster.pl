@@ -13,20 +13,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use EsStoreTest;
 use File::Basename qw(dirname);
 
-my $libdir = `pg_config --pkglibdir`;
-chomp $libdir;
-if (!-f "$libdir/citus.so")
-{
-	if ($ENV{ES_REQUIRE_CITUS})
-	{
-		fail('Citus is installed (ES_REQUIRE_CITUS=1)');
-		done_testing();
-		exit;
-	}
-	plan skip_all => 'Citus is not installed (bash test/citus_install.sh)';
-}
+skip_without_citus();
 
 # The recipe, as the README shows it.
 my $readme = slurp_file(dirname(__FILE__) . '/../../README.md');
@@ -121,22 +111,19 @@ if (!defined $a1 || !defined $a2)
 pass("aggregates on each worker: $a1, $a2");
 
 # A transaction over both workers: both or neither.
-$coord->safe_psql('postgres', qq{
-	BEGIN;
-	SELECT count(*) FROM es_store.append_event('bank', 'account', '$a1', NULL, 'Moved', '{}');
-	SELECT count(*) FROM es_store.append_event('bank', 'account', '$a2', NULL, 'Moved', '{}');
-	ROLLBACK;
-});
-is($coord->safe_psql('postgres', q{SELECT count(*) FROM es_store.events WHERE event_type = 'Moved'}),
-	'0', 'a rolled-back transaction over two workers left nothing on either');
-$coord->safe_psql('postgres', qq{
-	BEGIN;
-	SELECT count(*) FROM es_store.append_event('bank', 'account', '$a1', NULL, 'Moved', '{}');
-	SELECT count(*) FROM es_store.append_event('bank', 'account', '$a2', NULL, 'Moved', '{}');
-	COMMIT;
-});
-is($coord->safe_psql('postgres', q{SELECT count(*) FROM es_store.events WHERE event_type = 'Moved'}),
-	'2', 'a committed transaction over two workers is on both');
+sub move_both
+{
+	my ($end) = @_;
+	$coord->safe_psql('postgres', qq{
+		BEGIN;
+		SELECT count(*) FROM es_store.append_event('bank', 'account', '$a1', NULL, 'Moved', '{}');
+		SELECT count(*) FROM es_store.append_event('bank', 'account', '$a2', NULL, 'Moved', '{}');
+		$end;
+	});
+	return $coord->safe_psql('postgres', q{SELECT count(*) FROM es_store.events WHERE event_type = 'Moved'});
+}
+is(move_both('ROLLBACK'), '0', 'a rolled-back transaction over two workers left nothing on either');
+is(move_both('COMMIT'), '2', 'a committed transaction over two workers is on both');
 
 # The feed across workers: a lower position in flight holds it back, and
 # the reader gets every event once when it commits.
