@@ -52,11 +52,15 @@ static bool callback_registered = false;
 static Oid	schema_asked = InvalidOid;
 static bool schema_citus = false;
 
+/* Counts invalidations: an answer looked up across one is not kept */
+static uint64 invalidations = 0;
+
 static void
 citus_inval(Datum arg, Oid relid)
 {
 	nanswers = 0;
 	schema_asked = InvalidOid;
+	invalidations++;
 }
 
 static void
@@ -98,12 +102,16 @@ bool
 es_citus_table(Oid relid)
 {
 	bool		citus;
+	uint64		seen;
 
 	for (int i = 0; i < nanswers; i++)
 		if (answers[i].relid == relid)
 			return answers[i].citus;
 	register_inval();
+	seen = invalidations;
 	citus = listed_by_citus(relid);
+	if (seen != invalidations)
+		return citus;
 	if (nanswers == CITUS_CACHE_SIZE)
 		nanswers = 0;
 	answers[nanswers].relid = relid;
@@ -127,10 +135,12 @@ es_citus_schema(Oid nsp)
 	SysScanDesc scan;
 	HeapTuple	tup;
 	bool		citus = false;
+	uint64		seen;
 
 	if (OidIsValid(schema_asked) && schema_asked == nsp)
 		return schema_citus;
 	register_inval();
+	seen = invalidations;
 	catalog = get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE);
 	att = OidIsValid(catalog) ? get_attnum(catalog, "logicalrelid") : InvalidAttrNumber;
 	if (att != InvalidAttrNumber)
@@ -148,7 +158,10 @@ es_citus_schema(Oid nsp)
 		systable_endscan(scan);
 		table_close(rel, AccessShareLock);
 	}
-	schema_asked = nsp;
-	schema_citus = citus;
+	if (seen == invalidations)
+	{
+		schema_asked = nsp;
+		schema_citus = citus;
+	}
 	return citus;
 }

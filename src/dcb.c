@@ -657,6 +657,8 @@ es_read_query(PG_FUNCTION_ARGS)
 	QueryScan	qs;
 	Snapshot	snapshot;
 
+	/* a read that fails leaves no position: not even the last one's */
+	query_position_known = false;
 	es_check_not_null(fcinfo, 0, "query");
 	q = es_query_from_jsonb(PG_GETARG_JSONB_P(0));
 	after = es_arg_nonnegative(fcinfo, 1, "after_position", 0);
@@ -710,10 +712,10 @@ es_read_query(PG_FUNCTION_ARGS)
 /*
  * es_read_query_position() -> bigint
  *
- * The position the last read_query of this session (that ended without
- * an error) looked up to: the after_position to pass to an append
- * condition decided on what it returned.  55000 before the first one,
- * as lastval() does.
+ * The position the last read_query of this session looked up to: the
+ * after_position to pass to an append condition decided on what it
+ * returned.  55000 before the first one, as lastval() does, and after one
+ * that failed.
  */
 PG_FUNCTION_INFO_V1(es_read_query_position);
 Datum
@@ -723,7 +725,7 @@ es_read_query_position(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("read_query_position is not yet defined in this session"),
-				 errhint("Call es_store.read_query first, in the same session.")));
+				 errhint("Call es_store.read_query first, in the same session: one that failed leaves no position.")));
 	PG_RETURN_INT64(query_position);
 }
 

@@ -1028,35 +1028,19 @@ static const EsPlanDef no_tags_defs[ES_NUM_PLANS] = {
 	},
 };
 
-static SPIPlanPtr plans[ES_NUM_PLANS];
-static SPIPlanPtr no_tags_plans[ES_NUM_PLANS];
-static SPIPlanPtr no_event_key_plans[ES_NUM_PLANS];
-static SPIPlanPtr no_key_hash_plans[ES_NUM_PLANS];
-static SPIPlanPtr no_owner_plans[ES_NUM_PLANS];
-
 /*
- * Whether the kept plans were made for a store with Citus tables: custom
- * plans then, since Citus routes a statement by its parameters' values
- * and cannot distribute a generic plan over them (citus.c).  When that
- * changes (a table distributed, say), the kept plans are dropped.
+ * The kept plans, in two sets: generic plans, and custom plans for a store
+ * with Citus tables (Citus routes a statement by its parameters' values
+ * and cannot distribute a generic plan over them: citus.c).  Plans are
+ * never freed, so one running in an outer call stays valid when the store
+ * changes kind (a table distributed) during a nested one.
  */
-static bool plans_for_citus = false;
-
-static void
-forget_plans(void)
-{
-	SPIPlanPtr *sets[] = {plans, no_tags_plans, no_event_key_plans,
-	no_key_hash_plans, no_owner_plans};
-
-	for (int s = 0; s < lengthof(sets); s++)
-		for (int i = 0; i < ES_NUM_PLANS; i++)
-			if (sets[s][i] != NULL)
-			{
-				SPI_freeplan(sets[s][i]);
-				sets[s][i] = NULL;
-			}
-	plans_for_citus = !plans_for_citus;
-}
+#define ES_PLAN_KINDS 2
+static SPIPlanPtr plans[ES_PLAN_KINDS][ES_NUM_PLANS];
+static SPIPlanPtr no_tags_plans[ES_PLAN_KINDS][ES_NUM_PLANS];
+static SPIPlanPtr no_event_key_plans[ES_PLAN_KINDS][ES_NUM_PLANS];
+static SPIPlanPtr no_key_hash_plans[ES_PLAN_KINDS][ES_NUM_PLANS];
+static SPIPlanPtr no_owner_plans[ES_PLAN_KINDS][ES_NUM_PLANS];
 
 /*
  * What the installed schema has, cached per backend: whether
@@ -1154,44 +1138,46 @@ es_plan(EsPlanId id)
 {
 	const EsPlanDef *def;
 	SPIPlanPtr	plan;
-	SPIPlanPtr *slot = &plans[id];
+	SPIPlanPtr *slot;
+	bool		citus;
 
 	Assert(id >= 0 && id < ES_NUM_PLANS);
-	if (es_citus_schema(es_extension_schema()) != plans_for_citus)
-		forget_plans();
+	citus = es_citus_schema(es_extension_schema());
+	slot = &plans[citus][id];
 	def = &plan_defs[id];
 	if (no_key_hash_defs[id].sql != NULL && schema_is_legacy())
 	{
 		def = &no_key_hash_defs[id];
-		slot = &no_key_hash_plans[id];
+		slot = &no_key_hash_plans[citus][id];
 	}
 	else if (no_owner_defs[id].sql != NULL && !es_checkpoints_have_owner())
 	{
 		def = &no_owner_defs[id];
-		slot = &no_owner_plans[id];
+		slot = &no_owner_plans[citus][id];
 	}
 	else if (no_event_key_defs[id].sql != NULL && !es_events_have_key())
 	{
 		def = &no_event_key_defs[id];
-		slot = &no_event_key_plans[id];
+		slot = &no_event_key_plans[citus][id];
 	}
 	else if (no_tags_defs[id].sql != NULL && !es_events_have_tags())
 	{
 		def = &no_tags_defs[id];
-		slot = &no_tags_plans[id];
+		slot = &no_tags_plans[citus][id];
 	}
 	if (*slot != NULL)
 		return *slot;
 
 	/*
-	 * Always the generic plan: every statement here is an index lookup or
-	 * an index range scan whatever the parameters, and PostgreSQL's plan
-	 * cache would otherwise keep re-planning those whose LIMIT or range is
-	 * a parameter (a custom plan looks cheaper for them), at a planning
-	 * cost larger than the execution of a feed page of 100 events.
+	 * The generic plan, but on Citus tables: every statement here is an
+	 * index lookup or an index range scan whatever the parameters, and
+	 * PostgreSQL's plan cache would otherwise keep re-planning those whose
+	 * LIMIT or range is a parameter (a custom plan looks cheaper for them),
+	 * at a planning cost larger than the execution of a feed page of 100
+	 * events.
 	 */
 	plan = SPI_prepare_cursor(def->sql, def->nargs, (Oid *) def->argtypes,
-							  plans_for_citus ? CURSOR_OPT_CUSTOM_PLAN :
+							  citus ? CURSOR_OPT_CUSTOM_PLAN :
 							  CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare es_store statement %d: %s",

@@ -24,7 +24,8 @@
  *	  reader of another database left it on a reused slot) is first reset
  *	  to L, and L is read again from the sequence.  A reader that
  *	  finds a slot REGISTERING raises its floor to the sequence value H the
- *	  reader read, by compare-and-swap, and then does not count the slot:
+ *	  reader read (a conditional append's wait: to its own first position,
+ *	  drawn before), by compare-and-swap, and then does not count the slot:
  *	  that appender draws only above H, and will publish a low above H.  So
  *	  B never decreases, without any per-database memory, and no reader
  *	  ever waits for an appender.

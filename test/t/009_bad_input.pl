@@ -379,7 +379,10 @@ for my $f (@functions)
 	my ($name, @args) = @$f;
 	if (!@args)
 	{
-		push @cases, [ "$name()", "SELECT count(*) FROM (SELECT es_store.$name()) c", '00000' ];
+		# read_query_position() has a value after a read_query
+		my $from = $name eq 'read_query_position'
+		  ? q{ FROM (SELECT count(*) FROM es_store.read_query('{}')) r} : '';
+		push @cases, [ "$name()", "SELECT count(*) FROM (SELECT es_store.$name()$from) c", '00000' ];
 		next;
 	}
 	for my $i (0 .. $#args)
@@ -411,7 +414,9 @@ push @cases,
   [ 'append_event with the nil uuid', q{SELECT count(*) FROM es_store.append_event('b', 'a', 'used-1', NULL, 'T', '{}', event_id => '00000000-0000-0000-0000-000000000000')}, '00000' ],
   [ 'append_event with a used id', q{SELECT count(*) FROM es_store.append_event('b', 'a', 'used-2', NULL, 'T', '{}', event_id => '00000000-0000-0000-0000-000000000000')}, 'SE002' ],
   [ 'append_at_version with a used id', q{SELECT count(*) FROM es_store.append_at_version('b', 'explicit', 'used-3', 1, 'T', '{}', event_id => '00000000-0000-0000-0000-000000000000')}, 'SE002' ],
-  [ 'read_feed in SERIALIZABLE', q{BEGIN ISOLATION LEVEL SERIALIZABLE; SELECT count(*) FROM es_store.read_feed(0, 1)}, '0A000', 'ROLLBACK' ];
+  [ 'read_feed in SERIALIZABLE', q{BEGIN ISOLATION LEVEL SERIALIZABLE; SELECT count(*) FROM es_store.read_feed(0, 1)}, '0A000', 'ROLLBACK' ],
+  [ 'read_query with a bad query', q{SELECT count(*) FROM es_store.read_query('[]')}, '22023' ],
+  [ 'read_query_position after a failed read_query', q{SELECT es_store.read_query_position()}, '55000' ];
 
 my ($results, $broken) = run_cases(\@cases);
 my $mismatches = 0;
