@@ -597,8 +597,7 @@ es_condition_check(const EsQuery *q, int64 after, int64 below)
 
 	if (below - 1 <= after)
 		return;
-	es_registry_wait_for_scopes(es_position_sequence(), below,
-								query_may_match, unconstify(EsQuery *, q));
+	es_registry_wait_for_scopes(below, query_may_match, unconstify(EsQuery *, q));
 	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	query_scan_begin(&qs, q, after, below - 1, snapshot, false);

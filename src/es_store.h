@@ -406,7 +406,7 @@ extern void es_registry_before_draw(Oid seq);
 extern void es_registry_after_draw(int64 first_position);
 extern void es_registry_publish(const uint64 *scopes, int n);
 extern bool es_scopes_may_hold(const uint64 *scopes, uint64 hash);
-extern void es_registry_wait_for_scopes(Oid seq, int64 below,
+extern void es_registry_wait_for_scopes(int64 below,
 										bool (*matches) (const uint64 *scopes, void *arg),
 										void *arg);
 extern void es_registry_notify_at_commit(const char *channel);

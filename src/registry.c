@@ -680,7 +680,7 @@ es_feed_safe_bound(Oid seq)
  * the deadlock detector (40P01).
  */
 void
-es_registry_wait_for_scopes(Oid seq, int64 below,
+es_registry_wait_for_scopes(int64 below,
 							bool (*matches) (const uint64 *scopes, void *arg),
 							void *arg)
 {
