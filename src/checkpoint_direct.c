@@ -157,7 +157,7 @@ cp_table_known(Relation rel)
 		rel->rd_rel->relrowsecurity || rel->rd_rel->relhasrules ||
 		rel->rd_rel->relhassubclass || rel->rd_rel->relispartition ||
 		rel->trigdesc != NULL || desc->natts != CP_NCOLS ||
-		es_citus_table(RelationGetRelid(rel)))
+		es_citus_schema(RelationGetNamespace(rel)))
 		return false;
 	for (int i = 0; i < CP_NCOLS; i++)
 	{

@@ -394,13 +394,11 @@ query_scan_begin(QueryScan *qs, const EsQuery *q, int64 after, int64 bound,
 							 AccessShareLock);
 	if (qs->heads == NULL || qs->events == NULL || qs->tags == NULL)
 		raise_altered();
-	if (es_citus_table(RelationGetRelid(qs->events)) ||
-		es_citus_table(RelationGetRelid(qs->tags)) ||
-		es_citus_table(RelationGetRelid(qs->heads)))
+	if (es_citus_schema(RelationGetNamespace(qs->events)))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("queries and append conditions do not run on Citus tables"),
-				 errdetail("es_store.events, event_tags or aggregate_heads is distributed by Citus; a query over tags would have to see every node's in-flight appends."),
+				 errdetail("Tables of es_store are Citus tables; a query over tags would have to see every node's in-flight appends."),
 				 errhint("Use aggregate appends with expected versions on a distributed store.")));
 	es_table_map(qs->heads, qs->events, &qs->map);
 	if (!qs->map.events_mappable || !qs->map.heads_lifecycle)

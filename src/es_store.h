@@ -276,7 +276,6 @@ extern void es_table_map(Relation heads, Relation events, EsTableMap *map);
 extern bool es_plain_table(Relation rel);
 
 /* citus.c */
-extern bool es_citus_table(Oid relid);
 extern bool es_citus_schema(Oid nsp);
 
 /* inval.c */

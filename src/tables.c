@@ -341,7 +341,7 @@ es_table_map(Relation heads, Relation events, EsTableMap *map)
 /*
  * Whether rel is a plain table: no row-level security, no rules, not
  * partitioned, not a partition, not inherited from, no generated columns,
- * not a Citus table (whose rows are in its shards: citus.c).
+ * not of a schema with Citus tables (whose rows are in shards: citus.c).
  */
 bool
 es_plain_table(Relation rel)
@@ -351,7 +351,7 @@ es_plain_table(Relation rel)
 		!rel->rd_rel->relhassubclass &&
 		!rel->rd_rel->relispartition &&
 		!(rel->rd_att->constr && rel->rd_att->constr->has_generated_stored) &&
-		!es_citus_table(RelationGetRelid(rel));
+		!es_citus_schema(RelationGetNamespace(rel));
 }
 
 /*
