@@ -42,11 +42,25 @@ static bool schema_citus = false;
 /* Counts invalidations: an answer looked up across one is not kept */
 static uint64 invalidations = 0;
 
+/* This node's Citus group (-2: not looked up since the last invalidation) */
+static int	local_group = -2;
+
 static void
 citus_inval(Datum arg, Oid relid)
 {
 	schema_asked = InvalidOid;
+	local_group = -2;
 	invalidations++;
+}
+
+static void
+register_inval(void)
+{
+	if (!callback_registered)
+	{
+		es_add_relcache_inval(citus_inval);
+		callback_registered = true;
+	}
 }
 
 /*
@@ -68,11 +82,7 @@ es_citus_schema(Oid nsp)
 
 	if (OidIsValid(schema_asked) && schema_asked == nsp)
 		return schema_citus;
-	if (!callback_registered)
-	{
-		es_add_relcache_inval(citus_inval);
-		callback_registered = true;
-	}
+	register_inval();
 	seen = invalidations;
 	catalog = get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE);
 	att = OidIsValid(catalog) ? get_attnum(catalog, "logicalrelid") : InvalidAttrNumber;
@@ -97,4 +107,46 @@ es_citus_schema(Oid nsp)
 		schema_citus = citus;
 	}
 	return citus;
+}
+
+/*
+ * This node's group id in its Citus cluster (pg_dist_local_group: 0 on the
+ * coordinator, a worker's own group on a worker), or -1 without Citus.
+ */
+int
+es_citus_local_group(void)
+{
+	Oid			catalog;
+	AttrNumber	att;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	int			group = -1;
+	uint64		seen;
+
+	if (local_group != -2)
+		return local_group;
+	register_inval();
+	seen = invalidations;
+	catalog = get_relname_relid("pg_dist_local_group", PG_CATALOG_NAMESPACE);
+	att = OidIsValid(catalog) ? get_attnum(catalog, "groupid") : InvalidAttrNumber;
+	if (att != InvalidAttrNumber)
+	{
+		rel = table_open(catalog, AccessShareLock);
+		scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+		tup = systable_getnext(scan);
+		if (HeapTupleIsValid(tup))
+		{
+			bool		isnull;
+			Datum		d = heap_getattr(tup, att, RelationGetDescr(rel), &isnull);
+
+			if (!isnull)
+				group = DatumGetInt32(d);
+		}
+		systable_endscan(scan);
+		table_close(rel, AccessShareLock);
+	}
+	if (seen == invalidations)
+		local_group = group;
+	return group;
 }

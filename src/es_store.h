@@ -277,6 +277,11 @@ extern bool es_plain_table(Relation rel);
 
 /* citus.c */
 extern bool es_citus_schema(Oid nsp);
+extern int	es_citus_local_group(void);
+
+/* cluster.c */
+extern int64 es_store_safe_bound(void);
+extern void es_refuse_on_citus_worker(void);
 
 /* inval.c */
 extern void es_add_relcache_inval(RelcacheCallbackFunction fn);
@@ -403,6 +408,7 @@ extern void es_registry_shmem_request(void);
 extern void es_registry_shmem_startup(void);
 extern void es_registry_before_draw(Oid seq);
 extern void es_registry_after_draw(int64 first_position);
+extern void es_registry_hold(int64 position);
 extern void es_registry_publish(const uint64 *scopes, int n);
 extern bool es_scopes_may_hold(const uint64 *scopes, uint64 hash);
 extern void es_registry_wait_for_scopes(int64 below,

@@ -76,7 +76,7 @@ filter_arg(FunctionCallInfo fcinfo, int argno, const char *name, char *null)
 int64
 es_feed_bound(FunctionCallInfo fcinfo, int argno)
 {
-	int64		bound = es_feed_safe_bound(es_position_sequence());
+	int64		bound = es_store_safe_bound();
 
 	if (PG_NARGS() > argno && !PG_ARGISNULL(argno))
 	{
@@ -213,7 +213,7 @@ es_last_position(PG_FUNCTION_ARGS)
 
 	check_not_in_recovery("read the global feed");
 	es_guard_enter(&guard);
-	bound = es_feed_safe_bound(es_position_sequence());
+	bound = es_store_safe_bound();
 	es_guard_leave(&guard);
 	PG_RETURN_INT64(bound);
 }

@@ -1214,6 +1214,7 @@ es_position_sequence(void)
 	HeapTuple	tup;
 	Form_pg_sequence form;
 
+	es_refuse_on_citus_worker();
 	if (!OidIsValid(seq))
 	{
 		seq = get_relname_relid("global_position_seq", es_extension_schema());

@@ -146,6 +146,12 @@ static SubTransactionId xact_subid = InvalidSubTransactionId;
 static uint64 xact_low = 0;
 static List *xact_channels = NIL;
 
+/*
+ * Whether the registration holds the feed at positions drawn on another
+ * node (es_registry_hold) rather than at this transaction's own draws.
+ */
+static bool xact_holds = false;
+
 static int
 registry_nslots(void)
 {
@@ -379,6 +385,7 @@ clear_backend_slot(void)
 	for (int w = 0; w < ES_SCOPE_WORDS; w++)
 		pg_atomic_write_u64(&slot->scopes[w], 0);
 	xact_registered = false;
+	xact_holds = false;
 	xact_subid = InvalidSubTransactionId;
 	xact_low = 0;
 	xact_channels = NIL;
@@ -449,6 +456,49 @@ es_registry_before_draw(Oid seq)
 										   (last + 1) | ES_PROVISIONAL))
 			break;
 	}
+}
+
+/*
+ * Hold this node's registry at a position this transaction inserts but
+ * did not draw: a row of a distributed store arriving in a shard here,
+ * its position drawn by the Citus coordinator (cluster.c).  The slot's
+ * low is the lowest such position, exact from the start, and stays until
+ * the transaction has ended here (committed, aborted, or prepared and then
+ * finished: the prepared slot takes it over at PREPARE, as for an
+ * appender).  No REGISTERING step: the drawer's own registration still
+ * holds the position until after the insert that calls this has
+ * returned, and a reader of the cluster's feed reads the drawer's registry
+ * before this one (src/README.md, "Across Citus nodes").  A transaction that
+ * drew positions of its own is covered by its own low.
+ */
+void
+es_registry_hold(int64 position)
+{
+	EsRegistry *r;
+	EsAppenderSlot *slot;
+
+	Assert(position > 0);
+	if (xact_registered)
+	{
+		if (xact_holds && (uint64) position < xact_low)
+		{
+			xact_low = (uint64) position;
+			pg_atomic_write_u64(&registry->slots[MyProc->pgprocno].low, xact_low);
+			pg_memory_barrier();
+		}
+		return;
+	}
+	r = registry_attach();
+	slot = &r->slots[MyProc->pgprocno];
+	slot->dbid = MyDatabaseId;
+	slot->xid = GetTopTransactionId();
+	pg_write_barrier();
+	xact_registered = true;
+	xact_holds = true;
+	xact_subid = GetCurrentSubTransactionId();
+	xact_low = (uint64) position;
+	pg_atomic_write_u64(&slot->low, xact_low);
+	pg_memory_barrier();
 }
 
 /* The two bits of a scope hash in a slot's filter */

@@ -76,7 +76,7 @@ es_store_stats(PG_FUNCTION_ARGS)
 		values[i] = Int64GetDatum(n[i]);
 	nulls[2] = RecoveryInProgress();
 	if (!nulls[2])
-		values[2] = Int64GetDatum(es_feed_safe_bound(es_position_sequence()));
+		values[2] = Int64GetDatum(es_store_safe_bound());
 	es_guard_leave(&guard);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

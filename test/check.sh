@@ -50,11 +50,11 @@ done
 
 echo "== Perl TAP (make prove_installcheck)"
 if [ -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
-    echo "Citus is installed: test/t/018_citus.pl runs"
+    echo "Citus is installed: the Citus suites (test/t/018_citus.pl, 019_citus_cluster.pl, 020_citus_feed.pl) run"
 elif [ "${ES_REQUIRE_CITUS:-0}" = 1 ]; then
-    echo "Citus is not installed and ES_REQUIRE_CITUS=1: test/t/018_citus.pl fails"
+    echo "Citus is not installed and ES_REQUIRE_CITUS=1: the Citus suites (test/t/018 to 020) fail"
 else
-    echo "SKIPPED: test/t/018_citus.pl, the Citus suite: Citus is not installed (bash test/citus_install.sh builds it)"
+    echo "SKIPPED: the Citus suites (test/t/018_citus.pl, 019_citus_cluster.pl, 020_citus_feed.pl): Citus is not installed (bash test/citus_install.sh builds it)"
 fi
 # PostgreSQL::Test::Cluster runs initdb, which refuses root: run as postgres
 # from a copy of the tree it can write to.
@@ -75,7 +75,7 @@ for f in test/t/*.pl; do
     fi
     tally "$f" "$rc"
     # the figures the README's Reliability section reports
-    grep -hE '^\[[^]]*\]\([^)]*\) (# (faults injected|fuzz seed|fuzz outcomes|raised|seed)|ok [0-9]+ - ([0-9]+ (matrix cases|fuzz calls)|.*acknowledged appends survived|the writers stored|the consumer, resumed|.*every row of .* is back|every stored event is decoded|every synchronously acknowledged|[0-9]+ conditional appends were stored|the check without the wait|es_store: no stored conditional))' \
+    grep -hE '^\[[^]]*\]\([^)]*\) (# (faults injected|fuzz seed|fuzz outcomes|raised|seed)|ok [0-9]+ - ([0-9]+ (matrix cases|fuzz calls)|.*acknowledged appends survived|the writers stored|the consumer, resumed|.*every row of .* is back|every stored event is decoded|every synchronously acknowledged|[0-9]+ conditional appends were stored|the check without the wait|es_store: no stored conditional|the load appended events|the consumer applied every committed|the feed's safe position stays below))' \
         "$tapdir/tmp_check/log/regress_log_$(basename "$f" .pl)" 2>/dev/null | sed 's/^\[[^]]*\]([^)]*) /          /'
 done
 [ "$tapdir" != "$ROOT" ] && rm -rf "$tapdir"

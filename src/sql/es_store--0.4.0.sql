@@ -1303,3 +1303,16 @@ GRANT EXECUTE ON FUNCTION es_store.read_query(jsonb, bigint, integer, bigint),
 	TO es_store_writer, es_store_reader, es_store_admin;
 GRANT EXECUTE ON FUNCTION es_store.append_if(jsonb, jsonb, bigint, bigint)
 	TO es_store_writer, es_store_admin;
+
+-- Citus (0.4.0): the trigger the README's distribution recipe puts on
+-- es_store.events, which Citus then runs on every shard, on the shard's
+-- node: that node holds its appender registry at the row's position until
+-- its own part of the transaction has ended (src/cluster.c).  Attached to
+-- nothing on a single node.
+CREATE FUNCTION es_store.events_hold_feed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'es_events_hold_feed'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.events_hold_feed()
+	IS 'on a distributed store, hold the feed of the node a row lands on at its position until that node''s transaction ends';
+REVOKE ALL ON FUNCTION es_store.events_hold_feed() FROM PUBLIC;

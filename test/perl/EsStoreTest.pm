@@ -7,7 +7,7 @@ use Test::More;
 use Exporter 'import';
 
 our @EXPORT = qw(check_log_invariants consumer_sql drain_consumer documented_sqlstates
-  skip_without_citus);
+  skip_without_citus citus_cluster aggregates_on);
 
 # The invariants of the event log that must hold after anything: versions
 # dense in every stream (but those of aggregate type $gaps_in, written with
@@ -110,6 +110,57 @@ sub skip_without_citus
 		exit;
 	}
 	plan skip_all => 'Citus is not installed (bash test/citus_install.sh)';
+}
+
+# A Citus coordinator and two workers on localhost, with es_store installed
+# and distributed by the README's recipe (Scaling, taken from the README
+# itself, so that the tests run what users are told to run).  $extra_conf
+# goes into every node's postgresql.conf.  Returns the three nodes.
+sub citus_cluster
+{
+	my ($extra_conf) = @_;
+	require PostgreSQL::Test::Cluster;
+	require PostgreSQL::Test::Utils;
+	my $readme = PostgreSQL::Test::Utils::slurp_file('README.md');
+	my ($recipe) = $readme =~ /```sql\n(-- es_store: distribute over Citus by aggregate id\n.*?)```/s;
+	die 'the README has no distribution recipe' unless defined $recipe;
+	my @nodes;
+	for my $name (qw(coordinator worker1 worker2))
+	{
+		my $node = PostgreSQL::Test::Cluster->new($name);
+		$node->init;
+		$node->append_conf('postgresql.conf', q{
+shared_preload_libraries = 'citus'
+listen_addresses = 'localhost'
+max_prepared_transactions = 20
+} . ($extra_conf // ''));
+		$node->start;
+		$node->safe_psql('postgres', 'CREATE EXTENSION citus');
+		push @nodes, $node;
+	}
+	my ($coord, $w1, $w2) = @nodes;
+	$coord->safe_psql('postgres', sprintf(q{
+		SELECT citus_set_coordinator_host('localhost', %d);
+		SELECT citus_add_node('localhost', %d);
+		SELECT citus_add_node('localhost', %d);
+		CREATE EXTENSION es_store;
+	}, $coord->port, $w1->port, $w2->port));
+	$coord->safe_psql('postgres', $recipe);
+	return @nodes;
+}
+
+# $n aggregate ids of the form "$prefix-<number>" whose shards are on
+# $worker (asked of the coordinator $coord).
+sub aggregates_on
+{
+	my ($coord, $worker, $n, $prefix) = @_;
+	$prefix //= 'acct';
+	my $port = $worker->port;
+	return split /\n/, $coord->safe_psql('postgres', qq{
+		SELECT id FROM (SELECT '$prefix-' || i AS id, i FROM generate_series(1, 1000) i) a
+		WHERE (SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
+			   WHERE p.shardid = get_shard_id_for_distribution_column('es_store.events', a.id)) = $port
+		ORDER BY i LIMIT $n});
 }
 
 1;

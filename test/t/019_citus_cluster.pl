@@ -14,37 +14,11 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use EsStoreTest;
-use File::Basename qw(dirname);
 
 skip_without_citus();
 
-# The recipe, as the README shows it.
-my $readme = slurp_file(dirname(__FILE__) . '/../../README.md');
-my ($recipe) = $readme =~ /```sql\n(-- es_store: distribute over Citus by aggregate id\n.*?)```/s;
-ok(defined $recipe, 'the README has the distribution recipe');
-
-my @nodes;
-for my $name (qw(coordinator worker1 worker2))
-{
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
-	$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'citus'
-listen_addresses = 'localhost'
-max_prepared_transactions = 20
-});
-	$node->start;
-	$node->safe_psql('postgres', 'CREATE EXTENSION citus');
-	push @nodes, $node;
-}
+my @nodes = citus_cluster();
 my ($coord, $w1, $w2) = @nodes;
-$coord->safe_psql('postgres', sprintf(q{
-	SELECT citus_set_coordinator_host('localhost', %d);
-	SELECT citus_add_node('localhost', %d);
-	SELECT citus_add_node('localhost', %d);
-	CREATE EXTENSION es_store;
-}, $coord->port, $w1->port, $w2->port));
-$coord->safe_psql('postgres', $recipe);
 is($coord->safe_psql('postgres', q{
 	SELECT string_agg(logicalrelid::text || ':' || column_to_column_name(logicalrelid, partkey), ',' ORDER BY logicalrelid::text)
 	FROM pg_dist_partition WHERE logicalrelid::text LIKE 'es_store.%'}),
@@ -93,15 +67,8 @@ is($coord->safe_psql('postgres',
 like($err, qr/SE002/, 'the same event id on another aggregate is SE002');
 
 # Two aggregates, one on each worker.
-my %by_worker;
-for my $a (1 .. 20)
-{
-	my $port = $coord->safe_psql('postgres', qq{
-		SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
-		WHERE p.shardid = get_shard_id_for_distribution_column('es_store.events', 'acct-$a')});
-	$by_worker{$port} //= "acct-$a";
-}
-my ($a1, $a2) = ($by_worker{ $w1->port }, $by_worker{ $w2->port });
+my ($a1) = aggregates_on($coord, $w1, 1);
+my ($a2) = aggregates_on($coord, $w2, 1);
 if (!defined $a1 || !defined $a2)
 {
 	fail('an aggregate on each worker');

@@ -1,0 +1,229 @@
+# The global feed of an es_store distributed over Citus never skips an
+# event (issue 16): positions are drawn on the coordinator, rows land in
+# the workers' shards, and each worker holds the feed at the positions of
+# its rows until its own part of the transaction has ended there
+# (src/cluster.c), which for a transaction over two workers is Citus's
+# COMMIT PREPARED: after es_store's commit callback on the coordinator, or,
+# when that fails, at Citus's recovery, much later.
+#
+# 1. A held row shows on its worker, and workers refuse to draw positions
+#    or to compute the feed's bound (0A000).
+# 2. The state Citus leaves when COMMIT PREPARED does not reach the
+#    workers: the coordinator's transaction committed (held between its
+#    commit record and its callbacks by a synchronous-commit wait), one
+#    worker crashed and restarted, the other's connection terminated.  The
+#    feed holds back at the two prepared rows, and a later commit waits
+#    behind them, until recover_prepared_transactions() finishes them; then
+#    a reader gets all three, once each.
+# 3. A consumer reads the feed while pgbench runs transactions over two
+#    aggregates (on one worker or on both), while a worker is killed with
+#    stop('immediate') and restarted, while a shard moves between the
+#    workers (logical replication: writes go on during the copy), and while
+#    the rebalancer moves one back: it applies every committed event
+#    exactly once, in order.
+#
+# Skipped when Citus is not installed (test/citus_install.sh builds it);
+# ES_REQUIRE_CITUS=1 makes the skip a failure.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run;
+use Time::HiRes qw(usleep);
+use EsStoreTest;
+
+skip_without_citus();
+
+# Citus's own recovery of prepared transactions runs only when asked (2.);
+# commits wait for a synchronous standby only in sessions that ask (2.),
+# which needs WAL senders; logical decoding moves shards without blocking
+# writes (3.).
+my @nodes = citus_cluster(q{
+citus.recover_2pc_interval = -1
+synchronous_commit = local
+wal_level = logical
+max_wal_senders = 4
+max_replication_slots = 4
+});
+my ($coord, $w1, $w2) = @nodes;
+# on the coordinator a session that asks waits at commit, after its commit
+# record and before the commit callbacks, until this is reset (2.)
+$coord->safe_psql('postgres', q{ALTER SYSTEM SET synchronous_standby_names = 'nobody'; SELECT pg_reload_conf()});
+my @on1 = aggregates_on($coord, $w1, 2);
+my @on2 = aggregates_on($coord, $w2, 2);
+is(scalar(@on1) + scalar(@on2), 4, "aggregates on each worker: @on1, @on2");
+
+sub append_sql
+{
+	my ($aggregate, $type) = @_;
+	return qq{SELECT global_position FROM es_store.append_event('bank', 'account', '$aggregate', NULL, '$type', '{}')};
+}
+
+# 1. A held row, and what workers refuse.
+$coord->safe_psql('postgres', append_sql($_, 'Opened')) for @on1, @on2;
+my $s = $coord->background_psql('postgres');
+$s->query_safe('BEGIN');
+my $held = $s->query_safe(append_sql($on1[0], 'Held'));
+is($w1->safe_psql('postgres', 'SELECT lowest_position FROM es_store.in_flight_appends()'),
+	$held, "the row's worker holds its feed at the row's position");
+is($w2->safe_psql('postgres', 'SELECT count(*) FROM es_store.in_flight_appends()'),
+	'0', 'the other worker holds nothing');
+$s->query_safe('ROLLBACK');
+$s->quit;
+is($w1->safe_psql('postgres', 'SELECT count(*) FROM es_store.in_flight_appends()'),
+	'0', 'and lets go when the transaction ends');
+
+for my $call (append_sql($on1[0], 'OnWorker'), 'SELECT es_store.last_position()')
+{
+	my ($ret, $out, $err) = $w1->psql('postgres', $call,
+		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	like($err, qr/0A000: es_store appends and feed reads run on the Citus coordinator/,
+		"a worker refuses: $call");
+}
+
+# 2. Two rows prepared on the workers, their coordinator transaction
+# committed, COMMIT PREPARED lost.
+my $checkpoint = $coord->safe_psql('postgres', 'SELECT es_store.last_position()');
+my ($in, $out, $err) = ('', '', '');
+my $h = IPC::Run::start(
+	[ 'psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', $coord->connstr('postgres') ],
+	'<', \$in, '>', \$out, '2>', \$err);
+$in .= "SET synchronous_commit = on;\nBEGIN;\n" . append_sql($on1[0], 'Prepared1')
+  . ";\n" . append_sql($on2[0], 'Prepared2') . ";\n";
+$h->pump until $out =~ /^\d+\n\d+\n/m;
+my ($p1, $p2) = $out =~ /^(\d+)\n(\d+)\n/m;
+$in .= "COMMIT;\n";
+$h->pump_nb;
+ok($coord->poll_query_until('postgres',
+	q{SELECT count(*) = 1 FROM pg_stat_activity WHERE wait_event = 'SyncRep'}),
+	'the commit has its commit record and waits before its callbacks');
+is($w1->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts')
+	  . $w2->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'),
+	'11', 'both workers hold the transaction prepared');
+
+# worker1 crashes and restarts (its prepared transaction survives it);
+# worker2 loses the coordinator's connection
+$w1->stop('immediate');
+$w1->start;
+$w2->safe_psql('postgres', q{
+	SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	WHERE application_name LIKE 'citus_internal gpid=%' AND pid <> pg_backend_pid()});
+$coord->safe_psql('postgres', q{ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf()});
+$in .= "\\q\n";
+$h->finish;
+is($coord->safe_psql('postgres', qq{SELECT count(*) FROM es_store.events WHERE global_position IN ($p1, $p2)}),
+	'0', 'the commit returned, and neither worker has committed its part');
+is($w1->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts')
+	  . $w2->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'),
+	'11', 'both parts are still prepared, left to recovery');
+
+my $p3 = $coord->safe_psql('postgres', append_sql($on1[1], 'After'));
+cmp_ok($p3, '>', $p2, 'a later append commits above them');
+my $bound = $coord->safe_psql('postgres', 'SELECT es_store.last_position()');
+cmp_ok($bound, '<', $p1, "the feed's safe position stays below the prepared rows ($bound < $p1)");
+is($coord->safe_psql('postgres', "SELECT count(*) FROM es_store.read_feed($checkpoint, 100)"),
+	'0', 'a reader gets nothing past them yet, not even the later commit');
+
+$coord->safe_psql('postgres', 'SELECT recover_prepared_transactions()');
+is($coord->safe_psql('postgres',
+	"SELECT string_agg(global_position::text, ',' ORDER BY global_position) FROM es_store.read_feed($checkpoint, 100)"),
+	"$p1,$p2,$p3", 'after recovery a reader gets all three, once each, in order');
+
+# 3. A consumer under load, a worker crash and a shard move.  Citus's
+# recovery now runs as it does by default (every second here, every minute
+# by default): a worker crash leaves transactions prepared, and their row
+# locks block the load until recovery finishes them.
+$coord->safe_psql('postgres', q{ALTER SYSTEM SET citus.recover_2pc_interval = '1s'; SELECT pg_reload_conf()});
+$coord->safe_psql('postgres', consumer_sql('load', 200));
+my $tmp = PostgreSQL::Test::Utils::tempdir;
+PostgreSQL::Test::Utils::append_to_file("$tmp/two.sql", q{
+\set i random(1, 200)
+\set j :i + random(1, 200)
+BEGIN;
+SELECT count(*) FROM es_store.append_event('bank', 'account', 'acct-' || :i, NULL, 'Load', '{}');
+SELECT count(*) FROM es_store.append_event('bank', 'account', 'acct-' || :j, NULL, 'Load', '{}');
+COMMIT;
+});
+
+my $stop = "$tmp/stop";
+my $consumer = IPC::Run::start([
+	'bash', '-c', sprintf(q{
+		while [ ! -e '%s' ]; do
+			psql -X -q -d '%s' -c 'SELECT consume()' >/dev/null 2>&1 || sleep 0.1
+		done}, $stop, $coord->connstr('postgres')) ]);
+
+sub load
+{
+	my ($seconds) = @_;
+	my ($lo, $le) = ('', '');
+	return IPC::Run::start(
+		[ 'pgbench', '-n', '-c', '4', '-T', $seconds, '-f', "$tmp/two.sql", $coord->connstr('postgres') ],
+		'>', \$lo, '2>', \$le);
+}
+
+my $before = $coord->safe_psql('postgres', 'SELECT count(*) FROM es_store.events');
+my $run = load(3);
+$run->finish;
+$run = load(6);
+sleep 2;
+$w1->stop('immediate');
+$w1->start;
+$run->finish;    # clients on worker1's connections fail with it: expected
+$run = load(3);
+$run->finish;
+
+# the shard of $on1[0], with its co-located heads, moves to worker2 mid-load
+my $shard = $coord->safe_psql('postgres',
+	"SELECT get_shard_id_for_distribution_column('es_store.events', '$on1[0]')");
+$run = load(6);
+sleep 2;
+$coord->safe_psql('postgres', sprintf(q{
+	SELECT citus_move_shard_placement(%d, 'localhost', %d, 'localhost', %d,
+		shard_transfer_mode => 'force_logical')}, $shard, $w1->port, $w2->port));
+$run->finish;
+is($coord->safe_psql('postgres', qq{
+	SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid) WHERE p.shardid = $shard}),
+	$w2->port, 'the shard moved to worker2');
+my $s2 = $coord->background_psql('postgres');
+$s2->query_safe('BEGIN');
+my $moved = $s2->query_safe(append_sql($on1[0], 'Moved'));
+is($w2->safe_psql('postgres', 'SELECT min(lowest_position) FROM es_store.in_flight_appends()'),
+	$moved, 'an append to the moved shard is held on its new worker');
+$s2->query_safe('COMMIT');
+$s2->quit;
+
+# and, after a second shard moved too (16 and 16 became 14 and 18: past
+# the rebalancer's 10% threshold), the rebalancer moves a shard group back
+# in the background, mid-load
+my $second = $coord->safe_psql('postgres', sprintf(q{
+	SELECT min(p.shardid) FROM pg_dist_placement p JOIN pg_dist_shard s USING (shardid)
+	JOIN pg_dist_node n USING (groupid)
+	WHERE s.logicalrelid = 'es_store.events'::regclass AND n.nodeport = %d}, $w1->port));
+$coord->safe_psql('postgres', sprintf(q{
+	SELECT citus_move_shard_placement(%d, 'localhost', %d, 'localhost', %d,
+		shard_transfer_mode => 'force_logical')}, $second, $w1->port, $w2->port));
+$run = load(8);
+sleep 1;
+$coord->safe_psql('postgres', q{SELECT citus_rebalance_start(shard_transfer_mode => 'force_logical')});
+$coord->safe_psql('postgres', 'SELECT citus_rebalance_wait()');
+$run->finish;
+is($coord->safe_psql('postgres', q{
+	SELECT string_agg(n, ',') FROM (SELECT count(*)::text n FROM pg_dist_placement p
+		JOIN pg_dist_shard s USING (shardid) WHERE s.logicalrelid = 'es_store.events'::regclass
+		GROUP BY p.groupid ORDER BY p.groupid) c}),
+	'15,17', 'the rebalancer moved a shard group back (14 and 18 became 15 and 17, within its threshold)');
+
+PostgreSQL::Test::Utils::append_to_file($stop, '');
+$consumer->finish;
+ok(drain_consumer($coord, 'load'), 'the consumer drains the feed');
+my $loaded = $coord->safe_psql('postgres', 'SELECT count(*) FROM es_store.events') - $before;
+cmp_ok($loaded, '>', 100, "the load appended events ($loaded)");
+is($coord->safe_psql('postgres', q{
+	SELECT (SELECT array_agg(global_position ORDER BY global_position) FROM es_store.events)
+		IS NOT DISTINCT FROM (SELECT array_agg(global_position ORDER BY global_position) FROM seen)}),
+	't', 'the consumer applied every committed event exactly once ('
+	  . $coord->safe_psql('postgres', 'SELECT count(*) FROM seen') . ')');
+
+$_->stop for reverse @nodes;
+done_testing();
