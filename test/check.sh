@@ -80,7 +80,7 @@ for f in test/t/*.pl; do
 done
 [ "$tapdir" != "$ROOT" ] && rm -rf "$tapdir"
 
-echo "== benchmark smoke runs (test/bench/bench.sh --quick, test/bench/dcb.sh --quick)"
+echo "== benchmark smoke runs (test/bench/bench.sh --quick, test/bench/dcb.sh --quick, test/bench/citus.sh --quick)"
 ES_BENCH_NO_BUILD=1 ES_BENCH_OUT="$ES_CLUSTER_DIR/bench" bash test/bench/bench.sh --quick \
     >"$ES_CLUSTER_DIR/bench.log" 2>&1
 rc=$?
@@ -91,6 +91,17 @@ ES_BENCH_NO_BUILD=1 ES_BENCH_OUT="$ES_CLUSTER_DIR/bench" bash test/bench/dcb.sh 
 rc=$?
 [ "$rc" = 0 ] || tail -n 40 "$ES_CLUSTER_DIR/bench_dcb.log"
 tally "test/bench/dcb.sh --quick" "$rc"
+if [ -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
+    ES_BENCH_NO_BUILD=1 ES_BENCH_OUT="$ES_CLUSTER_DIR/bench" bash test/bench/citus.sh --quick \
+        >"$ES_CLUSTER_DIR/bench_citus.log" 2>&1
+    rc=$?
+    [ "$rc" = 0 ] || tail -n 40 "$ES_CLUSTER_DIR/bench_citus.log"
+    tally "test/bench/citus.sh --quick" "$rc"
+elif [ "${ES_REQUIRE_CITUS:-0}" = 1 ]; then
+    tally "test/bench/citus.sh --quick (Citus is not installed)" 1
+else
+    echo "SKIPPED: test/bench/citus.sh --quick: Citus is not installed"
+fi
 
 echo "== the README's Getting started, pasted (test/readme.sh)"
 bash test/readme.sh
