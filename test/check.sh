@@ -75,7 +75,7 @@ for f in test/t/*.pl; do
     fi
     tally "$f" "$rc"
     # the figures the README's Reliability section reports
-    grep -hE '^\[[^]]*\]\([^)]*\) (# (faults injected|fuzz seed|fuzz outcomes|raised|seed)|ok [0-9]+ - ([0-9]+ (matrix cases|fuzz calls)|.*acknowledged appends survived|the writers stored|the consumer, resumed|.*every row of .* is back|every stored event is decoded|every synchronously acknowledged|[0-9]+ conditional appends were stored|the check without the wait|es_store: no stored conditional|the load appended events|the consumer applied every committed|the feed's safe position stays below))' \
+    grep -hE '^\[[^]]*\]\([^)]*\) (# (faults injected|fuzz seed|fuzz outcomes|raised|seed)|ok [0-9]+ - ([0-9]+ (matrix cases|fuzz calls)|.*acknowledged appends survived|the writers stored|the consumer, resumed|.*every row of .* is back|every stored event is decoded|every synchronously acknowledged|[0-9]+ conditional appends were stored|the check without the wait|es_store: no stored conditional|the load appended events|the consumer applied every committed|the feed.s safe position stays below))' \
         "$tapdir/tmp_check/log/regress_log_$(basename "$f" .pl)" 2>/dev/null | sed 's/^\[[^]]*\]([^)]*) /          /'
 done
 [ "$tapdir" != "$ROOT" ] && rm -rf "$tapdir"
