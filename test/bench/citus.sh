@@ -129,50 +129,25 @@ cat >"$WORK/feed.sql" <<SQL
 SELECT count(*) FROM es_store.read_feed(:after, 100);
 SQL
 
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
-pgrun() {
-    local node=$1 clients=$2 seed=$3 script=$4 jobs out
-    jobs=$(( clients < 2 ? 1 : 2 ))
-    out=$(cd "$WORK" && pgbench -n -M prepared -h localhost -p "${PORT[$node]}" -U postgres \
-        -c "$clients" -j "$jobs" -T "$DURATION" --random-seed="$seed" -f "$script" postgres 2>&1) || {
-        echo "$out" >&2; return 1; }
-    echo "$out" | sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p'
-}
-
-echo "scenario,clients,store,per_s" >"$OUT/citus.csv"
+# shellcheck source=lib.sh
+source test/bench/lib.sh
+CSV=$OUT/citus.csv
+echo "scenario,clients,store,per_s" >"$CSV"
 declare -A RESULT
-# bench SCENARIO CLIENTS NAME NODE SCRIPT [NAME NODE SCRIPT ...]
-bench() {
-    local scenario=$1 clients=$2
-    shift 2
-    local -a names=() nodes=() scripts=()
-    local -A lists=()
-    while [ $# -gt 0 ]; do names+=("$1"); nodes+=("$2"); scripts+=("$3"); shift 3; done
-    for i in "${!names[@]}"; do pgrun "${nodes[$i]}" "$clients" 1 "${scripts[$i]}" >/dev/null; done
-    for r in $(seq 1 "$REPEATS"); do
-        local order
-        order=$(seq 0 $(( ${#names[@]} - 1 )))
-        [ $(( r % 2 )) = 0 ] && order=$(echo "$order" | tac)
-        for i in $order; do
-            lists[$i]="${lists[$i]:-} $(pgrun "${nodes[$i]}" "$clients" "$r" "${scripts[$i]}")"
-        done
-    done
-    for i in "${!names[@]}"; do
-        local m
-        # shellcheck disable=SC2086
-        m=$(median ${lists[$i]})
-        RESULT["$scenario,$clients,${names[$i]}"]=$m
-        echo "$scenario,$clients,${names[$i]},$m" >>"$OUT/citus.csv"
-        printf '%-7s %3s clients  %-22s %10.0f /s\n' "$scenario" "$clients" "${names[$i]}" "$m"
-    done
+# a store is its name's server: es_store_1_node the single one, the others
+# the coordinator
+store_run() {
+    local node=coord
+    [ "$1" = es_store_1_node ] && node=single
+    PGHOST=localhost PGPORT=${PORT[$node]} PGUSER=postgres PGDATABASE=postgres pgbench_tps "$2" "$3" "$4"
 }
 
 for c in $FEED_CLIENTS; do
-    bench feed "$c" es_store_1_node single "$WORK/feed.sql" es_store_3_nodes coord "$WORK/feed.sql"
+    bench feed "$c" es_store_1_node "$WORK/feed.sql" es_store_3_nodes "$WORK/feed.sql"
 done
 for c in $APPEND_CLIENTS; do
-    bench append "$c" es_store_1_node single "$WORK/append.sql" es_store_3_nodes coord "$WORK/append.sql" \
-        raw_insert_3_nodes coord "$WORK/raw.sql"
+    bench append "$c" es_store_1_node "$WORK/append.sql" es_store_3_nodes "$WORK/append.sql" \
+        raw_insert_3_nodes "$WORK/raw.sql"
 done
 
 echo "distributed store: $(psql_on coord -Atc "SELECT count(*) FROM es_store.events") events"

@@ -65,45 +65,13 @@ trap 'bash "$ROOT/test/cluster.sh" stop; rm -rf "$WORK"' EXIT
 PSQL="psql -X -q -v ON_ERROR_STOP=1"
 $PSQL -c "CREATE EXTENSION es_store" -f test/bench/dcb_baseline.sql >/dev/null
 
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
-
-# pgrun CLIENTS SEED SCRIPT: one pgbench run, printing its tps
-pgrun() {
-    local clients=$1 seed=$2 script=$3 jobs out
-    jobs=$(( clients < 2 ? 1 : 2 ))
-    out=$(cd "$WORK" && pgbench -n -M prepared -c "$clients" -j "$jobs" -T "$DURATION" \
-        --random-seed="$seed" -f "$script" 2>&1) || { echo "$out" >&2; return 1; }
-    echo "$out" | sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p'
-}
-
-# bench SCENARIO CLIENTS STORE SCRIPT [STORE SCRIPT ...]: each store warmed
-# up once, then REPEATS rounds in alternating order; one CSV row per store
-echo "scenario,clients,store,per_s" >"$OUT/dcb.csv"
+# shellcheck source=lib.sh
+source test/bench/lib.sh
+CSV=$OUT/dcb.csv
+echo "scenario,clients,store,per_s" >"$CSV"
 declare -A RESULT
-bench() {
-    local scenario=$1 clients=$2
-    shift 2
-    local -a stores=() scripts=()
-    local -A lists=()
-    while [ $# -gt 0 ]; do stores+=("$1"); scripts+=("$2"); shift 2; done
-    for i in "${!stores[@]}"; do pgrun "$clients" 1 "${scripts[$i]}" >/dev/null; done
-    for r in $(seq 1 "$REPEATS"); do
-        local order
-        order=$(seq 0 $(( ${#stores[@]} - 1 )))
-        [ $(( r % 2 )) = 0 ] && order=$(echo "$order" | tac)
-        for i in $order; do
-            lists[$i]="${lists[$i]:-} $(pgrun "$clients" "$r" "${scripts[$i]}")"
-        done
-    done
-    for i in "${!stores[@]}"; do
-        # shellcheck disable=SC2086
-        local m
-        m=$(median ${lists[$i]})
-        RESULT["$scenario,$clients,${stores[$i]}"]=$m
-        echo "$scenario,$clients,${stores[$i]},$m" >>"$OUT/dcb.csv"
-        printf '%-10s %3s clients  %-22s %10.0f /s\n' "$scenario" "$clients" "${stores[$i]}" "$m"
-    done
-}
+# every store here is in the one cluster PG* names
+store_run() { pgbench_tps "$2" "$3" "$4"; }
 
 # The conditional append: each client has 10^12 scopes of its own (a
 # client that met one of its scopes again while the feed is held below its
