@@ -4,7 +4,9 @@ EXTENSION	= es_store
 MODULE_big	= es_store
 OBJS		= $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 DATA		= $(sort $(wildcard src/sql/$(EXTENSION)--*.sql))
-PG_CPPFLAGS	= -I$(srcdir)/src
+PG_CPPFLAGS	= -I$(srcdir)/src -I$(libpq_srcdir)
+# libpq: the coordinator's connections to its Citus workers (src/remote.c)
+SHLIB_LINK_INTERNAL = $(libpq)
 
 REGRESS		= setup append append_paths append_errors idempotency append_aggregates read read_paths feed checkpoint checkpoint_paths monitoring consumer_groups snapshot lifecycle retention forget libraries_x3m libraries_hume libraries_pupsourcing libraries_gleam libraries_asynx dcb transactions security feed_plan upgrade
 REGRESS_OPTS	= --load-extension=$(EXTENSION)

@@ -1,39 +1,47 @@
 /*-------------------------------------------------------------------------
  *
  * cluster.c
- *	  The global feed of an es_store distributed over Citus: positions drawn
- *	  on the coordinator, rows stored on the workers, and a safe bound that
- *	  holds across both.
+ *	  The global feed of an es_store distributed over Citus: a position
+ *	  space per Citus group, rows stored on the workers, and safe bounds
+ *	  that hold across the nodes.
  *
  * On a distributed store (src/README.md, "Across Citus nodes"):
- *	- Positions are drawn only on the coordinator (group 0), from its
- *	  sequence, registered in its registry: a worker's sequence is its own
- *	  and would hand out the coordinator's values again, so a worker
- *	  refuses to draw or to compute the feed's bound
- *	  (es_refuse_on_citus_worker, called by es_position_sequence).
- *	- Each row lands in a shard on some node, in that node's transaction,
+ *	- Each Citus group g draws positions from its own space, g << 48 + 1
+ *	  to (g + 1) << 48 - 1, from its own sequence under its own registry;
+ *	  the coordinator is group 0.  A worker refuses to draw until its
+ *	  sequence has its space (es_citus_claim_position_spaces, once); its
+ *	  sequence otherwise starts at 1 and would repeat the coordinator's.
+ *	- A row lands in a shard on some node, in that node's transaction,
  *	  which Citus commits after the coordinator's own (two-phase, when the
  *	  transaction wrote on more than one node: COMMIT PREPARED runs in
  *	  Citus's commit callback, after es_store's has cleared the drawer's
  *	  slot, or later still, by Citus's recovery after a failure).  So the
- *	  shard's node holds its own registry at the row's position, from a
- *	  trigger on the shard (es_events_hold_feed, registry.c
- *	  es_registry_hold), until its own transaction has ended there.
- *	- The safe bound on the coordinator is the least of its own registry's
- *	  bound and, on every worker, the lowest position held there, minus
- *	  one; read in that order (es_store_safe_bound).
+ *	  shard's node holds its own registry at a coordinator's position, from
+ *	  a trigger on the shard (es_events_hold_feed), until its own
+ *	  transaction has ended there (registry.c es_registry_hold_coordinator,
+ *	  apart from the node's own space).  A row of a worker's own space
+ *	  stays on that worker: the trigger refuses it anywhere else.
+ *	- The safe bound of space 0, on the coordinator, is the least of its
+ *	  own registry's bound and, on every worker, the lowest coordinator's
+ *	  position held there, minus one; read in that order.  The safe bound
+ *	  of a worker's space is that worker's own (es_citus_node_feed_state).
+ *	  A feed read after position p reads p's space (es_store_safe_bound_after).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_sequence.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "es_store.h"
 
@@ -45,91 +53,232 @@ store_is_citus(void)
 }
 
 /*
- * Refuse, on a Citus worker of a distributed store, what needs the store's
- * position sequence: drawing positions and computing the feed's bound.
+ * Called by es_position_sequence with the sequence's limits: on a Citus
+ * worker of a distributed store, refuse to draw until the sequence draws
+ * from the worker's own position space (es_citus_claim_position_spaces).
+ * Without it, the worker's sequence starts at 1 and would hand out the
+ * coordinator's positions again.
  */
 void
-es_refuse_on_citus_worker(void)
+es_citus_check_sequence(int64 seqmin, int64 seqmax)
+{
+	int			group = es_citus_local_group();
+
+	if (group <= 0 || !store_is_citus())
+		return;
+	if (group <= ES_MAX_SPACE_GROUP && seqmin == es_space_first(group) &&
+		seqmax == es_space_last(group))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("es_store cannot draw positions on this Citus worker yet"),
+			 errdetail("This node is a worker (Citus group %d) of a distributed es_store, and its es_store.global_position_seq does not draw from the group's position space.",
+					   group),
+			 errhint("Run SELECT es_store.citus_claim_position_spaces() on the coordinator, or append through the coordinator.")));
+}
+
+/* Refuse a feed read on a Citus worker: the feed is read on the coordinator */
+static void
+refuse_feed_on_worker(void)
 {
 	int			group = es_citus_local_group();
 
 	if (group > 0 && store_is_citus())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("es_store appends and feed reads run on the Citus coordinator"),
-				 errdetail("This node is a worker (Citus group %d) of a distributed es_store; global positions are drawn, and the feed's safe position is known, only on the coordinator.",
+				 errmsg("es_store feed reads run on the Citus coordinator"),
+				 errdetail("This node is a worker (Citus group %d) of a distributed es_store; the feed's safe positions are known only on the coordinator, which asks every worker.",
 						   group),
 				 errhint("Connect to the coordinator.")));
 }
 
+/* What every worker is asked for a bound: see es_citus_node_feed_state */
+#define NODE_STATE_SQL \
+	"SELECT group_id, safe_position, lowest_held FROM es_store.citus_node_feed_state()"
+
 /*
- * The lowest position held on the workers (es_registry_hold), or
- * PG_INT64_MAX when none is.  Asks every active worker, each on a new
- * connection (Citus's run_command_on_workers), and errors when one does not
+ * The answers of every active worker to NODE_STATE_SQL, over this
+ * backend's connections to them (remote.c); an error when one does not
  * answer: its rows' positions are then not known to be safe.
  */
-static int64
-workers_lowest_held(void)
+static EsWorkerAnswer *
+node_states(int *n)
 {
-	int64		lowest = PG_INT64_MAX;
-	const char *sql =
-		"SELECT w.success, w.nodename, w.nodeport, w.result "
-		"FROM pg_catalog.run_command_on_workers("
-		"'SELECT pg_catalog.min(lowest_position) FROM es_store.in_flight_appends()') w";
-	int			rc;
+	return es_remote_on_workers(NODE_STATE_SQL, 3, "read the feed's safe position", n);
+}
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute(sql, true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "es_store could not ask the Citus workers: %s",
-			 SPI_result_code_string(rc));
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		bool		ok = DatumGetBool(SPI_getbinval(tup, desc, 1, &isnull));
-		char	   *result = SPI_getvalue(tup, desc, 4);
-
-		CHECK_FOR_INTERRUPTS();
-		if (isnull || !ok)
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("cannot read the feed's safe position: Citus worker %s:%s did not answer",
-							SPI_getvalue(tup, desc, 2), SPI_getvalue(tup, desc, 3)),
-					 errdetail("%s", result != NULL ? result : "no result"),
-					 errhint("Every worker must be reachable from the coordinator for the feed to know which of its events are committed.")));
-		if (result != NULL && result[0] != '\0')
-		{
-			int64		held = pg_strtoint64(result);
-
-			if (held < lowest)
-				lowest = held;
-		}
-	}
-	SPI_finish();
-	return lowest;
+static int64
+answer_int64(EsWorkerAnswer *a, int field, int64 otherwise)
+{
+	return a->values[field] != NULL ? pg_strtoint64(a->values[field]) : otherwise;
 }
 
 /*
- * The highest global position a feed read may return now (registry.c
- * es_feed_safe_bound), across the workers too on a distributed store.
+ * The bound of group's position space, given the coordinator's own bound
+ * (group 0) and the workers' answers, read in that order: see the file
+ * header.  A worker group none of whose nodes answered: 55000.
  */
+static int64
+space_bound(int group, int64 own, EsWorkerAnswer *answers, int n)
+{
+	int64		bound;
+	bool		found = false;
+
+	if (group == 0)
+	{
+		bound = own;
+		for (int i = 0; i < n; i++)
+		{
+			int64		held = answer_int64(&answers[i], 2, PG_INT64_MAX);
+
+			if (held != PG_INT64_MAX && held - 1 < bound)
+				bound = held - 1;
+		}
+		return bound;
+	}
+	/* a space whose worker has not claimed it holds no event */
+	bound = es_space_first(group) - 1;
+	for (int i = 0; i < n; i++)
+	{
+		if (answers[i].group != group)
+			continue;
+		found = true;
+		bound = Max(bound, answer_int64(&answers[i], 1, bound));
+	}
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot read the feed of Citus group %d: it has no active primary worker",
+						group),
+				 errdetail("Positions from %lld to %lld are drawn by group %d's worker, which alone knows which of them are committed.",
+						   (long long) es_space_first(group),
+						   (long long) es_space_last(group), group),
+				 errhint("Activate the group's worker, or read the other groups' feeds.")));
+	return Min(bound, es_space_last(group));
+}
+
+/*
+ * The highest position of the position space that "after" lies in (a
+ * Citus group's: es_space_of) that a feed read may return now (registry.c
+ * es_feed_safe_bound), across the workers too on a distributed store.  On
+ * a single node every position is in space 0.
+ */
+int64
+es_store_safe_bound_after(int64 after)
+{
+	int			group = es_space_of(after);
+	int64		own;
+	EsWorkerAnswer *answers;
+	int			n;
+
+	refuse_feed_on_worker();
+	own = es_feed_safe_bound(es_position_sequence());
+	if (es_citus_local_group() != 0 || !store_is_citus())
+		return own;
+	/* after the coordinator's registry: see the file header */
+	answers = node_states(&n);
+	return space_bound(group, own, answers, n);
+}
+
+/* The safe position of space 0: last_position(), store_stats() */
 int64
 es_store_safe_bound(void)
 {
-	int64		bound = es_feed_safe_bound(es_position_sequence());
+	return es_store_safe_bound_after(0);
+}
 
+/*
+ * es_position_spaces() -> SETOF (group_id integer, first_position bigint,
+ *								   safe_position bigint)
+ *
+ * Every position space the feed has (one per Citus group, only group 0 on
+ * a single node), with the position its reads start after (first - 1) and
+ * its safe position now, all from one round of the workers.
+ */
+PG_FUNCTION_INFO_V1(es_position_spaces);
+Datum
+es_position_spaces(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	EsGuard		guard;
+	int64		own;
+	EsWorkerAnswer *answers = NULL;
+	int			n = 0;
+	int		   *groups;
+	int			ngroups = 0;
+
+	es_check_not_in_recovery("read the global feed");
+	InitMaterializedSRF(fcinfo, 0);
+	es_guard_enter(&guard);
+	refuse_feed_on_worker();
+	own = es_feed_safe_bound(es_position_sequence());
 	if (es_citus_local_group() == 0 && store_is_citus())
+		answers = node_states(&n);
+	groups = palloc(sizeof(int) * (n + 1));
+	groups[ngroups++] = 0;
+	for (int i = 0; i < n; i++)
 	{
-		/* after the coordinator's registry: see the file header */
-		int64		held = workers_lowest_held();
+		bool		seen = false;
 
-		if (held != PG_INT64_MAX && held - 1 < bound)
-			bound = held - 1;
+		CHECK_FOR_INTERRUPTS();
+		for (int j = 0; j < ngroups; j++)
+			seen |= groups[j] == answers[i].group;
+		if (!seen && answers[i].values[1] != NULL)
+			groups[ngroups++] = answers[i].group;
 	}
-	return bound;
+	for (int j = 0; j < ngroups; j++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = Int32GetDatum(groups[j]);
+		values[1] = Int64GetDatum(es_space_first(groups[j]));
+		values[2] = Int64GetDatum(space_bound(groups[j], own, answers, n));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	es_guard_leave(&guard);
+	return (Datum) 0;
+}
+
+/*
+ * es_citus_node_feed_state() -> (group_id integer, safe_position bigint,
+ *								  lowest_held bigint)
+ *
+ * What the coordinator asks each worker for the feed's bounds: its Citus
+ * group, the safe position of its own position space (NULL before the
+ * space is claimed), and the lowest of the coordinator's positions held
+ * here (es_registry_hold_coordinator; NULL when none).  Read in that
+ * order.
+ */
+PG_FUNCTION_INFO_V1(es_citus_node_feed_state);
+Datum
+es_citus_node_feed_state(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[3];
+	bool		nulls[3] = {false, true, true};
+	int			group = es_citus_local_group();
+	int64		held;
+
+	es_check_not_in_recovery("read the global feed");
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = Int32GetDatum(group);
+	if (group > 0 && es_citus_space_claimed(group))
+	{
+		int64		bound = es_feed_safe_bound(es_position_sequence());
+
+		values[1] = Int64GetDatum(Max(bound, es_space_first(group) - 1));
+		nulls[1] = false;
+	}
+	held = es_registry_lowest_held();
+	if (held != PG_INT64_MAX)
+	{
+		values[2] = Int64GetDatum(held);
+		nulls[2] = false;
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc),
+													  values, nulls)));
 }
 
 /*
@@ -174,6 +323,207 @@ es_events_hold_feed(PG_FUNCTION_ARGS)
 	position = heap_getattr(trigdata->tg_trigtuple, att,
 							RelationGetDescr(rel), &isnull);
 	if (!isnull && DatumGetInt64(position) > 0)
-		es_registry_hold(DatumGetInt64(position));
+	{
+		int64		p = DatumGetInt64(position);
+		int			here = Max(es_citus_local_group(), 0);
+		int			drawn = es_space_of(p);
+
+		if (drawn == here)
+			es_registry_hold(p);
+		else if (drawn == 0)
+			es_registry_hold_coordinator(p);
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("an event whose position was drawn on Citus group %d cannot be stored on group %d",
+							drawn, here),
+					 errdetail("Only the coordinator's positions and this node's own may be stored here: the feed of group %d's positions knows only what group %d holds.",
+							   drawn, drawn),
+					 errhint("Append to this aggregate through the coordinator, or on the node that holds its shard.")));
+	}
 	return PointerGetDatum(trigdata->tg_trigtuple);
+}
+
+/* Whether this node's position sequence draws from group's space */
+bool
+es_citus_space_claimed(int group)
+{
+	Oid			seq = get_relname_relid("global_position_seq", es_extension_schema());
+	HeapTuple	tup;
+	bool		claimed = false;
+
+	if (!OidIsValid(seq) || group < 0 || group > ES_MAX_SPACE_GROUP)
+		return false;
+	tup = SearchSysCache1(SEQRELID, ObjectIdGetDatum(seq));
+	if (HeapTupleIsValid(tup))
+	{
+		Form_pg_sequence form = (Form_pg_sequence) GETSTRUCT(tup);
+
+		claimed = form->seqmin == es_space_first(group) &&
+			form->seqmax == es_space_last(group);
+		ReleaseSysCache(tup);
+	}
+	return claimed;
+}
+
+/* Run an ALTER SEQUENCE of es_store's position sequence */
+static void
+alter_position_sequence(const char *options)
+{
+	char	   *sql = psprintf("ALTER SEQUENCE es_store.global_position_seq %s", options);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "es_store could not alter its position sequence");
+	SPI_finish();
+}
+
+/*
+ * es_citus_claim_local_position_space() -> integer
+ *
+ * On a Citus worker of a distributed store: make es_store's position
+ * sequence draw from this group's space, once, before it has drawn
+ * anything (a worker refuses draws until then).  Returns the group.
+ * Called by es_citus_claim_position_spaces over the coordinator's
+ * connection.
+ */
+PG_FUNCTION_INFO_V1(es_citus_claim_local_position_space);
+Datum
+es_citus_claim_local_position_space(PG_FUNCTION_ARGS)
+{
+	int			group = es_citus_local_group();
+	EsGuard		guard;
+
+	if (group <= 0 || !store_is_citus())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("only a Citus worker of a distributed es_store claims a position space"),
+				 errhint("Call es_store.citus_claim_position_spaces() on the coordinator.")));
+	if (group > ES_MAX_SPACE_GROUP)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("Citus group %d is beyond the %d groups es_store has position spaces for",
+						group, ES_MAX_SPACE_GROUP)));
+	es_guard_enter(&guard);
+	if (!es_citus_space_claimed(group))
+	{
+		int64		next = es_space_first(group);
+		char	   *sql;
+		bool		isnull;
+		Datum		d;
+
+		/*
+		 * Draws were refused until now, unless the space was claimed before
+		 * and lost (an ALTER SEQUENCE): then go on above every position of
+		 * the space the sequence or the store has seen, never repeat one.
+		 */
+		sql = psprintf("SELECT pg_catalog.max(p) FROM ("
+					   "SELECT CASE WHEN is_called THEN last_value END AS p "
+					   "FROM es_store.global_position_seq UNION ALL "
+					   "SELECT global_position FROM es_store.events "
+					   "WHERE global_position BETWEEN %lld AND %lld) s "
+					   "WHERE p BETWEEN %lld AND %lld",
+					   (long long) es_space_first(group), (long long) es_space_last(group),
+					   (long long) es_space_first(group), (long long) es_space_last(group));
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute(sql, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "es_store could not read its position sequence");
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			next = DatumGetInt64(d) + 1;
+		SPI_finish();
+		alter_position_sequence(psprintf("MINVALUE %lld MAXVALUE %lld START WITH %lld RESTART WITH %lld",
+										 (long long) es_space_first(group),
+										 (long long) es_space_last(group),
+										 (long long) es_space_first(group),
+										 (long long) next));
+	}
+	es_guard_leave(&guard);
+	PG_RETURN_INT32(group);
+}
+
+/*
+ * es_citus_claim_position_spaces() -> integer
+ *
+ * On the coordinator of a distributed store: give every active worker its
+ * own position space (es_citus_claim_local_position_space, over this
+ * backend's connections), after limiting the coordinator's own to space 0.
+ * Idempotent; run again after adding a worker.  Returns the number of
+ * workers, every one of which has its space when this returns.
+ */
+PG_FUNCTION_INFO_V1(es_citus_claim_position_spaces);
+Datum
+es_citus_claim_position_spaces(PG_FUNCTION_ARGS)
+{
+	EsGuard		guard;
+	int			n;
+
+	if (es_citus_local_group() != 0 || !store_is_citus())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("es_store.citus_claim_position_spaces() runs on the coordinator of a distributed es_store"),
+				 errhint("Distribute es_store first (README, Scaling).")));
+	es_guard_enter(&guard);
+	if (!es_citus_space_claimed(0))
+	{
+		int64		last = 0;
+		bool		isnull;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute("SELECT CASE WHEN is_called THEN last_value ELSE 0 END "
+						"FROM es_store.global_position_seq", true, 1) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "es_store could not read its position sequence");
+		last = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_finish();
+
+		if (last > es_space_last(0))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the coordinator has drawn positions beyond its position space"),
+					 errdetail("Its last position is %lld; space 0 ends at %lld.",
+							   (long long) last, (long long) es_space_last(0))));
+		alter_position_sequence(psprintf("MINVALUE 1 MAXVALUE %lld",
+										 (long long) es_space_last(0)));
+	}
+	(void) es_remote_on_workers("SELECT es_store.citus_claim_local_position_space()",
+								1, "claim the workers' position spaces", &n);
+	es_guard_leave(&guard);
+	PG_RETURN_INT32(n);
+}
+
+/*
+ * Before a feed page's statement on a distributed store: one connection
+ * per worker for its tasks (citus.max_adaptive_executor_pool_size = 1),
+ * until es_citus_feed_settings_pop.  A page runs one small task per shard
+ * (a LIMIT of an index range), which a worker's one cached connection runs
+ * one after the other faster than Citus opens more connections for them,
+ * and opens and closes again for every read: at 8 clients, 3.2 times the
+ * reads per second on this machine (README, Performance, Citus).  Returns
+ * the GUC nest level to pop, or -1 when the store is not distributed.  An
+ * error undoes the setting with the (sub)transaction.
+ */
+int
+es_citus_feed_settings_push(void)
+{
+	int			nest;
+
+	if (es_citus_local_group() < 0 || !store_is_citus())
+		return -1;
+	nest = NewGUCNestLevel();
+	(void) set_config_option("citus.max_adaptive_executor_pool_size", "1",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	return nest;
+}
+
+void
+es_citus_feed_settings_pop(int nest)
+{
+	if (nest >= 0)
+		AtEOXact_GUC(true, nest);
 }

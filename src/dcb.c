@@ -349,6 +349,17 @@ open_index(Relation table, Oid oid)
 	return index;
 }
 
+/* A Citus store: a query would read the shells, and miss other nodes' appends */
+static void
+refuse_on_citus(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("queries and append conditions do not run on Citus tables"),
+			 errdetail("Tables of es_store are Citus tables; a query over tags would have to see every node's in-flight appends."),
+			 errhint("Use aggregate appends with expected versions on a distributed store.")));
+}
+
 /*
  * The cursor's next candidate position, read from the index entry alone:
  * an event_tags row is written and deleted with its event, so the event's
@@ -395,11 +406,7 @@ query_scan_begin(QueryScan *qs, const EsQuery *q, int64 after, int64 bound,
 	if (qs->heads == NULL || qs->events == NULL || qs->tags == NULL)
 		raise_altered();
 	if (es_citus_schema(RelationGetNamespace(qs->events)))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("queries and append conditions do not run on Citus tables"),
-				 errdetail("Tables of es_store are Citus tables; a query over tags would have to see every node's in-flight appends."),
-				 errhint("Use aggregate appends with expected versions on a distributed store.")));
+		refuse_on_citus();
 	es_table_map(qs->heads, qs->events, &qs->map);
 	if (!qs->map.events_mappable || !qs->map.heads_lifecycle)
 		raise_altered();
@@ -612,10 +619,16 @@ es_condition_check(const EsQuery *q, int64 after, int64 below)
 static bool query_position_known = false;
 static int64 query_position = 0;
 
-/* Refusals shared by the two entry points */
+/*
+ * Refusals shared by the two entry points, before any work: a Citus store
+ * refuses before a bound is asked of its workers, and even where that
+ * bound would leave nothing to read.
+ */
 static void
 check_dcb_allowed(const char *what)
 {
+	if (es_citus_schema(es_extension_schema()))
+		refuse_on_citus();
 	if (RecoveryInProgress())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -666,7 +679,7 @@ es_read_query(PG_FUNCTION_ARGS)
 		elog(ERROR, "es_store.read_query must return es_store.event");
 
 	es_guard_enter(&guard);
-	bound = es_feed_bound(fcinfo, 3);
+	bound = es_feed_bound(fcinfo, 3, after);
 	if (bound > after)
 	{
 		snapshot = RegisterSnapshot(GetLatestSnapshot());

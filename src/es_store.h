@@ -279,9 +279,50 @@ extern bool es_plain_table(Relation rel);
 extern bool es_citus_schema(Oid nsp);
 extern int	es_citus_local_group(void);
 
-/* cluster.c */
+/*
+ * cluster.c.  On a distributed store each Citus group draws positions from
+ * a space of its own: group g's are g << ES_SPACE_SHIFT + 1 to
+ * (g + 1) << ES_SPACE_SHIFT - 1 (the coordinator's, group 0, from 1), for
+ * groups up to ES_MAX_SPACE_GROUP (positions stay below 2^62, registry.c).
+ */
+#define ES_SPACE_SHIFT		48
+#define ES_MAX_SPACE_GROUP	((1 << (62 - ES_SPACE_SHIFT)) - 1)
+
+static inline int
+es_space_of(int64 position)
+{
+	return position <= 0 ? 0 : (int) (position >> ES_SPACE_SHIFT);
+}
+
+static inline int64
+es_space_first(int group)
+{
+	return ((int64) group << ES_SPACE_SHIFT) + 1;
+}
+
+static inline int64
+es_space_last(int group)
+{
+	return (((int64) group + 1) << ES_SPACE_SHIFT) - 1;
+}
+
 extern int64 es_store_safe_bound(void);
-extern void es_refuse_on_citus_worker(void);
+extern int64 es_store_safe_bound_after(int64 after);
+extern void es_citus_check_sequence(int64 seqmin, int64 seqmax);
+extern bool es_citus_space_claimed(int group);
+extern int	es_citus_feed_settings_push(void);
+extern void es_citus_feed_settings_pop(int nest);
+
+/* remote.c */
+typedef struct EsWorkerAnswer
+{
+	int32		group;			/* the worker's Citus group */
+	char	   *name;			/* "host:port" */
+	char	  **values;			/* nfields, NULL for NULL or no row */
+} EsWorkerAnswer;
+
+extern EsWorkerAnswer *es_remote_on_workers(const char *sql, int nfields,
+											const char *action, int *n);
 
 /* inval.c */
 extern void es_add_relcache_inval(RelcacheCallbackFunction fn);
@@ -356,7 +397,8 @@ extern bool es_scan_read_feed(FunctionCallInfo fcinfo, int64 after,
 							  const EsFeedFilter *filter);
 
 /* feed.c */
-extern int64 es_feed_bound(FunctionCallInfo fcinfo, int argno);
+extern int64 es_feed_bound(FunctionCallInfo fcinfo, int argno, int64 after);
+extern void es_check_not_in_recovery(const char *what);
 
 /* visibility.c: which stored events reads and the feed return (0.3.0) */
 typedef struct EsCutoff
@@ -409,6 +451,8 @@ extern void es_registry_shmem_startup(void);
 extern void es_registry_before_draw(Oid seq);
 extern void es_registry_after_draw(int64 first_position);
 extern void es_registry_hold(int64 position);
+extern void es_registry_hold_coordinator(int64 position);
+extern int64 es_registry_lowest_held(void);
 extern void es_registry_publish(const uint64 *scopes, int n);
 extern bool es_scopes_may_hold(const uint64 *scopes, uint64 hash);
 extern void es_registry_wait_for_scopes(int64 below,

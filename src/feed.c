@@ -38,8 +38,8 @@
  * primary's appenders in flight, and the registry is never attached there
  * (registry.c).  what: "read the global feed", "list in-flight appends".
  */
-static void
-check_not_in_recovery(const char *what)
+void
+es_check_not_in_recovery(const char *what)
 {
 	if (RecoveryInProgress())
 		ereport(ERROR,
@@ -68,15 +68,16 @@ filter_arg(FunctionCallInfo fcinfo, int argno, const char *name, char *null)
 }
 
 /*
- * The bound a feed read (or a query read, dcb.c) reads up to: the feed's
- * safe position now, or the up_to_position argument at argno when the
+ * The bound a feed read (or a query read, dcb.c) after position "after"
+ * reads up to: the safe position of the feed's position space "after" is
+ * in (cluster.c) now, or the up_to_position argument at argno when the
  * function has it and it is not NULL, which must not be above the safe
  * position (22023): any value es_last_position returned earlier.
  */
 int64
-es_feed_bound(FunctionCallInfo fcinfo, int argno)
+es_feed_bound(FunctionCallInfo fcinfo, int argno, int64 after)
 {
-	int64		bound = es_store_safe_bound();
+	int64		bound = es_store_safe_bound_after(after);
 
 	if (PG_NARGS() > argno && !PG_ARGISNULL(argno))
 	{
@@ -158,7 +159,7 @@ es_read_feed(PG_FUNCTION_ARGS)
 		filter.segments = segments;
 	}
 
-	check_not_in_recovery("read the global feed");
+	es_check_not_in_recovery("read the global feed");
 	if (IsolationIsSerializable())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -166,7 +167,7 @@ es_read_feed(PG_FUNCTION_ARGS)
 				 errdetail("The feed reads with a snapshot taken after its safe position, and serializable conflict detection does not track such reads."),
 				 errhint("Read the feed in a READ COMMITTED or REPEATABLE READ transaction.")));
 	es_guard_enter(&guard);
-	bound = es_feed_bound(fcinfo, 7);
+	bound = es_feed_bound(fcinfo, 7, after);
 
 	es_result_init(fcinfo);
 	if (bound <= after)
@@ -181,6 +182,8 @@ es_read_feed(PG_FUNCTION_ARGS)
 	if (!es_scan_read_feed(fcinfo, after, bound, DatumGetInt64(values[7]),
 						   filtered ? &filter : NULL))
 	{
+		int			nest = es_citus_feed_settings_push();
+
 		SPI_connect();
 		if (filtered)
 			es_exec_into_srf(fcinfo, ES_PLAN_READ_FEED_FILTERED, values, nulls,
@@ -191,6 +194,7 @@ es_read_feed(PG_FUNCTION_ARGS)
 			es_exec_into_srf(fcinfo, ES_PLAN_READ_FEED, values, NULL, true);
 		}
 		SPI_finish();
+		es_citus_feed_settings_pop(nest);
 	}
 	PopActiveSnapshot();
 	es_guard_leave(&guard);
@@ -211,7 +215,7 @@ es_last_position(PG_FUNCTION_ARGS)
 	int64		bound;
 	EsGuard		guard;
 
-	check_not_in_recovery("read the global feed");
+	es_check_not_in_recovery("read the global feed");
 	es_guard_enter(&guard);
 	bound = es_store_safe_bound();
 	es_guard_leave(&guard);
@@ -238,7 +242,7 @@ es_in_flight_appends(PG_FUNCTION_ARGS)
 	int64	   *lows;
 	int			n;
 
-	check_not_in_recovery("list in-flight appends");
+	es_check_not_in_recovery("list in-flight appends");
 	InitMaterializedSRF(fcinfo, 0);
 	max = es_registry_capacity();
 	pids = palloc(sizeof(int) * max);

@@ -1213,8 +1213,9 @@ es_position_sequence(void)
 	Oid			seq = position_sequence;
 	HeapTuple	tup;
 	Form_pg_sequence form;
+	int64		seqmin;
+	int64		seqmax;
 
-	es_refuse_on_citus_worker();
 	if (!OidIsValid(seq))
 	{
 		seq = get_relname_relid("global_position_seq", es_extension_schema());
@@ -1252,6 +1253,9 @@ es_position_sequence(void)
 						   form->seqcycle ? "CYCLE" : "NO CYCLE",
 						   (long long) form->seqmin),
 				 errhint("ALTER SEQUENCE es_store.global_position_seq CACHE 1 INCREMENT 1 NO CYCLE MINVALUE 1;")));
+	seqmin = form->seqmin;
+	seqmax = form->seqmax;
 	ReleaseSysCache(tup);
+	es_citus_check_sequence(seqmin, seqmax);
 	return seq;
 }

@@ -74,8 +74,13 @@
 
 #include "es_store.h"
 
-/* locktag_field4 of the advisory-type lock a prepared appender holds */
+/*
+ * locktag_field4 of the advisory-type lock a prepared appender holds: for
+ * its low, and for the position it holds on a Citus worker for the
+ * coordinator (es_registry_hold_coordinator)
+ */
 #define ES_LOCKTAG_CLASS	0x4553
+#define ES_LOCKTAG_HELD		0x4548
 
 /*
  * A backend slot's value while its registration is under way: this bit,
@@ -110,14 +115,20 @@
 typedef struct EsAppenderSlot
 {
 	pg_atomic_uint64 low;		/* 0, REGISTERING | floor, or low */
-	Oid			dbid;			/* written before low is set */
+	Oid			dbid;			/* written before low or held is set */
 	TransactionId xid;			/* its top transaction, likewise */
 	pg_atomic_uint64 scopes[ES_SCOPE_WORDS];	/* set before each draw */
+	pg_atomic_uint64 held;		/* 0, or a coordinator's position held */
 } EsAppenderSlot;
 
+/*
+ * A prepared transaction's low, or (held) the lowest of the coordinator's
+ * positions it holds on this Citus worker: up to two per transaction.
+ */
 typedef struct EsPreparedSlot
 {
 	bool		in_use;
+	bool		held;
 	Oid			dbid;
 	uint64		low;
 	uint64		scopes[ES_SCOPE_WORDS]; /* all set after a restart */
@@ -134,6 +145,8 @@ typedef struct EsRegistry
 } EsRegistry;
 
 static EsRegistry *registry = NULL;
+
+static uint64 sweep_prepared(EsRegistry *r, Oid dbid, uint64 *min_held);
 
 /*
  * This backend's transaction, as the registry knows it: whether it is
@@ -152,10 +165,26 @@ static List *xact_channels = NIL;
  */
 static bool xact_holds = false;
 
+/*
+ * On a Citus worker, the lowest position drawn on the coordinator that this
+ * transaction inserted here (0: none), and the subtransaction that first
+ * did (es_registry_hold_coordinator); kept apart from the low, which is in
+ * this node's own position space.
+ */
+static uint64 xact_held = 0;
+static SubTransactionId xact_held_subid = InvalidSubTransactionId;
+
 static int
 registry_nslots(void)
 {
 	return MaxBackends + NUM_AUXILIARY_PROCS + max_prepared_xacts;
+}
+
+/* two per prepared transaction: its low and its held position */
+static int
+registry_nprepared(void)
+{
+	return 2 * max_prepared_xacts;
 }
 
 static Size
@@ -165,7 +194,7 @@ registry_size(void)
 
 	size = add_size(size, mul_size(registry_nslots(), sizeof(EsAppenderSlot)));
 	size = MAXALIGN(size);
-	return add_size(size, mul_size(max_prepared_xacts, sizeof(EsPreparedSlot)));
+	return add_size(size, mul_size(registry_nprepared(), sizeof(EsPreparedSlot)));
 }
 
 static EsPreparedSlot *
@@ -185,7 +214,7 @@ registry_init(EsRegistry *r)
 	SpinLockInit(&r->mutex);
 	r->recovered = false;
 	r->nslots = registry_nslots();
-	r->nprepared = max_prepared_xacts;
+	r->nprepared = registry_nprepared();
 	for (int i = 0; i < r->nslots; i++)
 	{
 		pg_atomic_init_u64(&r->slots[i].low, 0);
@@ -193,6 +222,7 @@ registry_init(EsRegistry *r)
 		r->slots[i].xid = InvalidTransactionId;
 		for (int w = 0; w < ES_SCOPE_WORDS; w++)
 			pg_atomic_init_u64(&r->slots[i].scopes[w], 0);
+		pg_atomic_init_u64(&r->slots[i].held, 0);
 	}
 	prepared = prepared_slots(r);
 	for (int i = 0; i < r->nprepared; i++)
@@ -221,10 +251,10 @@ es_registry_shmem_startup(void)
 }
 
 static void
-prepared_tag(LOCKTAG *tag, Oid dbid, uint64 low)
+prepared_tag(LOCKTAG *tag, Oid dbid, uint64 low, bool held)
 {
 	SET_LOCKTAG_ADVISORY(*tag, dbid, (uint32) (low >> 32), (uint32) low,
-						 ES_LOCKTAG_CLASS);
+						 held ? ES_LOCKTAG_HELD : ES_LOCKTAG_CLASS);
 }
 
 /*
@@ -232,7 +262,8 @@ prepared_tag(LOCKTAG *tag, Oid dbid, uint64 low)
  * all of them); the caller holds r->mutex.
  */
 static int
-prepared_slot_add(EsRegistry *r, Oid dbid, uint64 low, const uint64 *scopes)
+prepared_slot_add(EsRegistry *r, Oid dbid, uint64 low, bool held,
+				  const uint64 *scopes)
 {
 	EsPreparedSlot *prepared = prepared_slots(r);
 
@@ -241,6 +272,7 @@ prepared_slot_add(EsRegistry *r, Oid dbid, uint64 low, const uint64 *scopes)
 		if (prepared[i].in_use)
 			continue;
 		prepared[i].in_use = true;
+		prepared[i].held = held;
 		prepared[i].dbid = dbid;
 		prepared[i].low = low;
 		for (int w = 0; w < ES_SCOPE_WORDS; w++)
@@ -271,13 +303,15 @@ recover_prepared(EsRegistry *r)
 
 		if (tag->locktag_type != LOCKTAG_ADVISORY ||
 			tag->locktag_lockmethodid != USER_LOCKMETHOD ||
-			tag->locktag_field4 != ES_LOCKTAG_CLASS ||
+			(tag->locktag_field4 != ES_LOCKTAG_CLASS &&
+			 tag->locktag_field4 != ES_LOCKTAG_HELD) ||
 			(inst->holdMask & LOCKBIT_ON(ExclusiveLock)) == 0)
 			continue;
 		SpinLockAcquire(&r->mutex);
 		(void) prepared_slot_add(r, tag->locktag_field1,
 								 ((uint64) tag->locktag_field2 << 32) |
-								 tag->locktag_field3, NULL);
+								 tag->locktag_field3,
+								 tag->locktag_field4 == ES_LOCKTAG_HELD, NULL);
 		SpinLockRelease(&r->mutex);
 	}
 	pfree(locks->locks);
@@ -374,8 +408,9 @@ sequence_state(Oid seq, XLogRecPtr *lsn)
 	return last;
 }
 
+/* Clear the slot's low (and scopes): the registration has ended */
 static void
-clear_backend_slot(void)
+clear_backend_low(void)
 {
 	EsAppenderSlot *slot = &registry->slots[MyProc->pgprocno];
 
@@ -389,6 +424,24 @@ clear_backend_slot(void)
 	xact_subid = InvalidSubTransactionId;
 	xact_low = 0;
 	xact_channels = NIL;
+}
+
+/* Clear the slot's held position: the hold has ended */
+static void
+clear_backend_held(void)
+{
+	pg_atomic_write_u64(&registry->slots[MyProc->pgprocno].held, 0);
+	xact_held = 0;
+	xact_held_subid = InvalidSubTransactionId;
+}
+
+static void
+clear_backend_slot(void)
+{
+	if (xact_registered)
+		clear_backend_low();
+	if (xact_held != 0)
+		clear_backend_held();
 }
 
 /*
@@ -469,7 +522,9 @@ es_registry_before_draw(Oid seq)
  * holds the position until after the insert that calls this has
  * returned, and a reader of the cluster's feed reads the drawer's registry
  * before this one (src/README.md, "Across Citus nodes").  A transaction that
- * drew positions of its own is covered by its own low.
+ * drew positions of its own is covered by its own low.  For positions in
+ * this node's own space; on a Citus worker, the coordinator's go to
+ * es_registry_hold_coordinator.
  */
 void
 es_registry_hold(int64 position)
@@ -499,6 +554,77 @@ es_registry_hold(int64 position)
 	xact_low = (uint64) position;
 	pg_atomic_write_u64(&slot->low, xact_low);
 	pg_memory_barrier();
+}
+
+/*
+ * On a Citus worker: hold this node's registry at a position drawn on the
+ * coordinator (its position space, below every one of this node's own),
+ * which this transaction inserts here, as es_registry_hold does for the
+ * node's own space, in the slot's held field: the worker's own bound is
+ * computed from the lows alone, and the coordinator reads the held
+ * positions (es_registry_lowest_held) after its own registry.  Ends with
+ * the transaction here, or with a prepared transaction's end (a prepared
+ * slot of its own), or with the subtransaction that first held aborting.
+ */
+void
+es_registry_hold_coordinator(int64 position)
+{
+	EsRegistry *r;
+	EsAppenderSlot *slot;
+
+	Assert(position > 0);
+	if (xact_held != 0)
+	{
+		if ((uint64) position < xact_held)
+		{
+			xact_held = (uint64) position;
+			pg_atomic_write_u64(&registry->slots[MyProc->pgprocno].held, xact_held);
+			pg_memory_barrier();
+		}
+		return;
+	}
+	r = registry_attach();
+	slot = &r->slots[MyProc->pgprocno];
+	if (!xact_registered)
+	{
+		slot->dbid = MyDatabaseId;
+		slot->xid = GetTopTransactionId();
+		pg_write_barrier();
+	}
+	xact_held = (uint64) position;
+	xact_held_subid = GetCurrentSubTransactionId();
+	pg_atomic_write_u64(&slot->held, xact_held);
+	pg_memory_barrier();
+}
+
+/*
+ * The lowest position of the coordinator held on this node by a
+ * transaction of this database still in flight here, prepared ones
+ * included, or PG_INT64_MAX.
+ */
+int64
+es_registry_lowest_held(void)
+{
+	EsRegistry *r = registry_attach();
+	uint64		lowest = PG_UINT64_MAX;
+	uint64		prepared_held;
+
+	for (int i = 0; i < r->nslots; i++)
+	{
+		uint64		v = pg_atomic_read_u64(&r->slots[i].held);
+
+		if (v == 0)
+			continue;
+		pg_read_barrier();
+		if (r->slots[i].dbid == MyDatabaseId && v < lowest)
+			lowest = v;
+	}
+	/* order the slot reads before the prepared-slot reads */
+	pg_memory_barrier();
+	(void) sweep_prepared(r, MyDatabaseId, &prepared_held);
+	if (prepared_held < lowest)
+		lowest = prepared_held;
+	return lowest == PG_UINT64_MAX ? PG_INT64_MAX : (int64) lowest;
 }
 
 /* The two bits of a scope hash in a slot's filter */
@@ -595,7 +721,7 @@ prepared_slot_ended(const EsPreparedSlot *slot)
 	LOCKTAG		tag;
 	LockAcquireResult res;
 
-	prepared_tag(&tag, slot->dbid, slot->low);
+	prepared_tag(&tag, slot->dbid, slot->low, slot->held);
 	res = LockAcquire(&tag, ExclusiveLock, false, true);
 	if (res == LOCKACQUIRE_NOT_AVAIL)
 		return false;
@@ -605,13 +731,17 @@ prepared_slot_ended(const EsPreparedSlot *slot)
 
 /*
  * Free the prepared slots whose transactions have ended, and return the
- * lowest low of the live ones in database dbid (PG_UINT64_MAX if none).
+ * lowest low of the live ones in database dbid (PG_UINT64_MAX if none),
+ * and in *min_held (when not NULL) the lowest held position likewise.
  */
 static uint64
-sweep_prepared(EsRegistry *r, Oid dbid)
+sweep_prepared(EsRegistry *r, Oid dbid, uint64 *min_held)
 {
 	EsPreparedSlot *prepared = prepared_slots(r);
 	uint64		min_low = PG_UINT64_MAX;
+
+	if (min_held != NULL)
+		*min_held = PG_UINT64_MAX;
 
 	for (int i = 0; i < r->nprepared; i++)
 	{
@@ -627,11 +757,18 @@ sweep_prepared(EsRegistry *r, Oid dbid)
 		{
 			SpinLockAcquire(&r->mutex);
 			if (prepared[i].in_use && prepared[i].dbid == copy.dbid &&
-				prepared[i].low == copy.low)
+				prepared[i].low == copy.low && prepared[i].held == copy.held)
 				prepared[i].in_use = false;
 			SpinLockRelease(&r->mutex);
 		}
-		else if (copy.dbid == dbid && copy.low < min_low)
+		else if (copy.dbid != dbid)
+			continue;
+		else if (copy.held)
+		{
+			if (min_held != NULL && copy.low < *min_held)
+				*min_held = copy.low;
+		}
+		else if (copy.low < min_low)
 			min_low = copy.low;
 	}
 	return min_low;
@@ -694,7 +831,7 @@ es_feed_safe_bound(Oid seq)
 	}
 	/* order the slot reads before the prepared-slot reads */
 	pg_memory_barrier();
-	low = sweep_prepared(r, MyDatabaseId);
+	low = sweep_prepared(r, MyDatabaseId, NULL);
 	if (low != PG_UINT64_MAX && low - 1 < bound)
 		bound = low - 1;
 	/* the WAL that logged the values up to h, so they are not drawn again */
@@ -804,11 +941,12 @@ es_registry_wait_for_scopes(int64 below,
 	}
 	/* order the slot reads before the prepared-slot reads */
 	pg_memory_barrier();
-	(void) sweep_prepared(r, InvalidOid);
+	(void) sweep_prepared(r, InvalidOid, NULL);
 	SpinLockAcquire(&r->mutex);
 	for (int i = 0; i < r->nprepared; i++)
 	{
-		if (prepared[i].in_use && prepared[i].dbid == MyDatabaseId &&
+		if (prepared[i].in_use && !prepared[i].held &&
+			prepared[i].dbid == MyDatabaseId &&
 			prepared[i].low < (uint64) below)
 			waits[nwaits++] = prepared[i];
 	}
@@ -833,7 +971,7 @@ es_registry_wait_for_scopes(int64 below,
 		LOCKTAG		tag;
 
 		CHECK_FOR_INTERRUPTS();
-		prepared_tag(&tag, waits[i].dbid, waits[i].low);
+		prepared_tag(&tag, waits[i].dbid, waits[i].low, false);
 		(void) LockAcquire(&tag, ShareLock, false, false);
 		LockRelease(&tag, ShareLock, false);
 	}
@@ -844,7 +982,9 @@ es_registry_wait_for_scopes(int64 below,
 /*
  * Report every registered appender of this database: the backend's pid
  * (0 for a prepared transaction) and its low (a registration still under
- * way is not reported).  Returns the count; fills at most max entries.
+ * way is not reported), or on a Citus worker the coordinator's position it
+ * holds when that is lower (a prepared transaction's two are reported
+ * apart).  Returns the count; fills at most max entries.
  */
 int
 es_registry_in_flight(int *pids, int64 *lows, int max)
@@ -856,10 +996,15 @@ es_registry_in_flight(int *pids, int64 *lows, int max)
 	for (int i = 0; i < r->nslots && n < max; i++)
 	{
 		uint64		low = pg_atomic_read_u64(&r->slots[i].low);
+		uint64		held = pg_atomic_read_u64(&r->slots[i].held);
 
-		if (low == 0 || (low & ES_REGISTERING))
-			continue;
+		if (low & ES_REGISTERING)
+			low = 0;
 		low &= ES_LOW_MASK;
+		if (held != 0 && (low == 0 || held < low))
+			low = held;
+		if (low == 0)
+			continue;
 		pg_read_barrier();
 		if (r->slots[i].dbid != MyDatabaseId)
 			continue;
@@ -867,7 +1012,7 @@ es_registry_in_flight(int *pids, int64 *lows, int max)
 		lows[n] = (int64) low;
 		n++;
 	}
-	(void) sweep_prepared(r, InvalidOid);
+	(void) sweep_prepared(r, InvalidOid, NULL);
 	SpinLockAcquire(&r->mutex);
 	for (int i = 0; i < r->nprepared && n < max; i++)
 	{
@@ -889,9 +1034,12 @@ es_registry_capacity(void)
 	return r->nslots + r->nprepared;
 }
 
-/* At PRE_PREPARE: hand the transaction's low over to a prepared slot. */
+/*
+ * At PRE_PREPARE: hand the transaction's low (held: its held position)
+ * over to a prepared slot.
+ */
 static void
-prepare_handoff(void)
+prepare_handoff(uint64 low, bool held)
 {
 	EsRegistry *r = registry;
 	LOCKTAG		tag;
@@ -899,14 +1047,14 @@ prepare_handoff(void)
 	uint64		scopes[ES_SCOPE_WORDS];
 
 	/* free the slots of prepared transactions that have ended */
-	(void) sweep_prepared(r, InvalidOid);
+	(void) sweep_prepared(r, InvalidOid, NULL);
 
 	for (int w = 0; w < ES_SCOPE_WORDS; w++)
 		scopes[w] = pg_atomic_read_u64(&r->slots[MyProc->pgprocno].scopes[w]);
-	prepared_tag(&tag, MyDatabaseId, xact_low);
+	prepared_tag(&tag, MyDatabaseId, low, held);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 	SpinLockAcquire(&r->mutex);
-	slot = prepared_slot_add(r, MyDatabaseId, xact_low, scopes);
+	slot = prepared_slot_add(r, MyDatabaseId, low, held, scopes);
 	SpinLockRelease(&r->mutex);
 	if (slot < 0)
 		ereport(ERROR,
@@ -921,7 +1069,7 @@ registry_xact_callback(XactEvent event, void *arg)
 {
 	ListCell   *lc;
 
-	if (!xact_registered)
+	if (!xact_registered && xact_held == 0)
 		return;
 	switch (event)
 	{
@@ -932,7 +1080,9 @@ registry_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_PRE_PREPARE:
 			if (xact_low != 0)
-				prepare_handoff();
+				prepare_handoff(xact_low, false);
+			if (xact_held != 0)
+				prepare_handoff(xact_held, true);
 			break;
 		case XACT_EVENT_PREPARE:
 			/* the prepared transaction owns the prepared slot now */
@@ -967,12 +1117,19 @@ static void
 registry_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						  SubTransactionId parentSubid, void *arg)
 {
+	if (xact_held != 0 && mySubid == xact_held_subid)
+	{
+		if (event == SUBXACT_EVENT_COMMIT_SUB)
+			xact_held_subid = parentSubid;
+		else if (event == SUBXACT_EVENT_ABORT_SUB)
+			clear_backend_held();
+	}
 	if (!xact_registered || mySubid != xact_subid)
 		return;
 	if (event == SUBXACT_EVENT_COMMIT_SUB)
 		xact_subid = parentSubid;
 	else if (event == SUBXACT_EVENT_ABORT_SUB)
-		clear_backend_slot();
+		clear_backend_low();
 }
 
 /* Called from _PG_init. */

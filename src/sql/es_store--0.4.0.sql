@@ -1316,3 +1316,50 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
 COMMENT ON FUNCTION es_store.events_hold_feed()
 	IS 'on a distributed store, hold the feed of the node a row lands on at its position until that node''s transaction ends';
 REVOKE ALL ON FUNCTION es_store.events_hold_feed() FROM PUBLIC;
+
+-- Citus (0.4.0): one position space per Citus group (src/cluster.c).  The
+-- coordinator gives every worker its space once, after distributing, and
+-- again after adding a worker; consumers read each group's feed after its
+-- first position - 1 (README, Scaling).
+CREATE FUNCTION es_store.citus_claim_position_spaces()
+RETURNS integer
+AS 'MODULE_PATHNAME', 'es_citus_claim_position_spaces'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.citus_claim_position_spaces()
+	IS 'on the coordinator of a distributed store: give every active worker its own position space, so that it may append';
+
+CREATE FUNCTION es_store.citus_claim_local_position_space()
+RETURNS integer
+AS 'MODULE_PATHNAME', 'es_citus_claim_local_position_space'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.citus_claim_local_position_space()
+	IS 'on a Citus worker: make es_store''s position sequence draw from this group''s space (called by citus_claim_position_spaces)';
+
+CREATE FUNCTION es_store.citus_node_feed_state(
+	OUT group_id		integer,
+	OUT safe_position	bigint,
+	OUT lowest_held		bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'es_citus_node_feed_state'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.citus_node_feed_state()
+	IS 'what the coordinator asks each Citus worker for the feed: its group, its own space''s safe position, the lowest coordinator position it holds';
+
+CREATE FUNCTION es_store.position_spaces(
+	OUT group_id		integer,
+	OUT first_position	bigint,
+	OUT safe_position	bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'es_position_spaces'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY INVOKER ROWS 4;
+COMMENT ON FUNCTION es_store.position_spaces()
+	IS 'the feed''s position spaces (one per Citus group; only group 0 on a single node), each with its first position and its safe position now';
+
+REVOKE ALL ON FUNCTION
+	es_store.citus_claim_position_spaces(),
+	es_store.citus_claim_local_position_space(),
+	es_store.citus_node_feed_state(),
+	es_store.position_spaces()
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION es_store.position_spaces()
+	TO es_store_writer, es_store_reader, es_store_admin;

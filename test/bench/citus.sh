@@ -17,7 +17,10 @@
 #            (what the coordinator and the worker cost any write);
 #   feed     a feed page of 100 events after a random position among
 #            100,000, at 1 and 8 clients: one node against distributed (each
-#            distributed read asks both workers what they hold).
+#            distributed read asks both workers what they hold);
+#   bound    last_position() alone, at 1 and 8 clients: what asking the
+#            workers costs a read (src/remote.c), one node against
+#            distributed.
 # Output (ES_BENCH_OUT, default test/bench/out): citus.csv, citus_ratios.csv.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -124,6 +127,9 @@ cat >"$WORK/raw.sql" <<'SQL'
 INSERT INTO raw_events (global_position, bounded_context, aggregate_type, aggregate_id, aggregate_version, event_id, event_type, event_version, payload, metadata, created_at, stream_id)
 VALUES (nextval('raw_position_seq'), 'bench', 'account', :a::text, 1, gen_random_uuid(), 'Deposited', 1, '{"amount": 10}', '{}', now(), 0);
 SQL
+cat >"$WORK/bound.sql" <<'SQL'
+SELECT es_store.last_position();
+SQL
 cat >"$WORK/feed.sql" <<SQL
 \set after random(0, $FILL - 100)
 SELECT count(*) FROM es_store.read_feed(:after, 100);
@@ -145,6 +151,9 @@ store_run() {
 for c in $FEED_CLIENTS; do
     bench feed "$c" es_store_1_node "$WORK/feed.sql" es_store_3_nodes "$WORK/feed.sql"
 done
+for c in $FEED_CLIENTS; do
+    bench bound "$c" es_store_1_node "$WORK/bound.sql" es_store_3_nodes "$WORK/bound.sql"
+done
 for c in $APPEND_CLIENTS; do
     bench append "$c" es_store_1_node "$WORK/append.sql" es_store_3_nodes "$WORK/append.sql" \
         raw_insert_3_nodes "$WORK/raw.sql"
@@ -155,8 +164,10 @@ echo "distributed store: $(psql_on coord -Atc "SELECT count(*) FROM es_store.eve
 {
     echo "scenario,clients,ratio,value"
     for c in $FEED_CLIENTS; do
-        awk -v a="${RESULT[feed,$c,es_store_3_nodes]}" -v b="${RESULT[feed,$c,es_store_1_node]}" -v c="$c" \
-            'BEGIN { printf "feed,%s,es_store_3_nodes/es_store_1_node,%.2f\n", c, a / b }'
+        for sc in feed bound; do
+            awk -v a="${RESULT[$sc,$c,es_store_3_nodes]}" -v b="${RESULT[$sc,$c,es_store_1_node]}" -v c="$c" -v sc="$sc" \
+                'BEGIN { printf "%s,%s,es_store_3_nodes/es_store_1_node,%.3f\n", sc, c, a / b }'
+        done
     done
     for c in $APPEND_CLIENTS; do
         awk -v a="${RESULT[append,$c,es_store_3_nodes]}" -v b="${RESULT[append,$c,es_store_1_node]}" \

@@ -21,6 +21,12 @@ my @versions = split /\n/, $node->safe_psql('postgres', q{
 cmp_ok(scalar(@versions), '>=', 3, 'at least three released versions: ' . join(', ', @versions));
 my $oldest = $versions[0];
 $node->safe_psql('postgres', "CREATE EXTENSION es_store VERSION '$oldest'");
+# the SQLSTATE a statement ends with ('00000': none), for the functions
+# that refuse on a single node
+$node->safe_psql('postgres', q{
+	CREATE FUNCTION probe_sqlstate(sql text) RETURNS text LANGUAGE plpgsql AS $$
+	BEGIN EXECUTE sql; RETURN '00000';
+	EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE; END $$});
 
 # A session opened before the first update, kept through all of them (as a
 # connection pool keeps its sessions).
@@ -126,7 +132,13 @@ sub probe
 		push @calls,
 		  [ 'append_if', q{SELECT count(*) FROM es_store.append_if(jsonb_build_array(jsonb_build_object('event_type', 'Q', 'payload', 1, 'tags', jsonb_build_array('probe:%t'))), jsonb_build_object('items', jsonb_build_array(jsonb_build_object('tags', jsonb_build_array('probe:%t')))), 0)}, 1 ],
 		  [ 'read_query', q{SELECT string_agg(event_type || ':' || array_to_string(tags, ','), ';') FROM es_store.read_query(jsonb_build_object('items', jsonb_build_array(jsonb_build_object('tags', jsonb_build_array('probe:%t')))))}, 'Q:probe:%t' ],
-		  [ 'read_query_position', q{SELECT es_store.read_query_position() FROM (SELECT count(*) FROM es_store.read_query('{}', up_to_position => 1)) s}, 1 ];
+		  [ 'read_query_position', q{SELECT es_store.read_query_position() FROM (SELECT count(*) FROM es_store.read_query('{}', up_to_position => 1)) s}, 1 ],
+		  # position spaces (one on a single node) and the Citus calls,
+		  # which refuse here
+		  [ 'position_spaces', q{SELECT group_id || ':' || first_position || ':' || (safe_position = es_store.last_position()) FROM es_store.position_spaces()}, '0:1:true' ],
+		  [ 'citus_node_feed_state', q{SELECT group_id::text || coalesce(safe_position::text, '') || coalesce(lowest_held::text, '') FROM es_store.citus_node_feed_state()}, '-1' ],
+		  [ 'citus_claim_position_spaces', q{SELECT probe_sqlstate('SELECT es_store.citus_claim_position_spaces()')}, '0A000' ],
+		  [ 'citus_claim_local_position_space', q{SELECT probe_sqlstate('SELECT es_store.citus_claim_local_position_space()')}, '0A000' ];
 	}
 
 	# every function the installed version has is probed

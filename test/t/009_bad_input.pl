@@ -352,6 +352,10 @@ my @functions = (
 	[ 'purge', qw(purge_count markers_before) ],
 	[ 'aggregate_stats', qw(key key key) ],
 	[ 'store_stats' ],
+	[ 'position_spaces' ],
+	[ 'citus_node_feed_state' ],
+	[ 'citus_claim_position_spaces' ],
+	[ 'citus_claim_local_position_space' ],
 );
 
 # The functions of the installed extension are exactly those listed.
@@ -382,7 +386,9 @@ for my $f (@functions)
 		# read_query_position() has a value after a read_query
 		my $from = $name eq 'read_query_position'
 		  ? q{ FROM (SELECT count(*) FROM es_store.read_query('{}')) r} : '';
-		push @cases, [ "$name()", "SELECT count(*) FROM (SELECT es_store.$name()$from) c", '00000' ];
+		# the Citus claims refuse on a single node
+		my $want = $name =~ /^citus_claim/ ? '0A000' : '00000';
+		push @cases, [ "$name()", "SELECT count(*) FROM (SELECT es_store.$name()$from) c", $want ];
 		next;
 	}
 	for my $i (0 .. $#args)

@@ -80,6 +80,16 @@ is($node->safe_psql('postgres', q{
 # Queries over tags refuse on Citus tables rather than read a shell.
 ($ret, $out, $err) = $node->psql('postgres', q{SELECT count(*) FROM es_store.read_query('{}')});
 like($err, qr/queries and append conditions do not run on Citus tables/, 'read_query refuses on a Citus store');
+# before it computes a bound: also where the bound would leave nothing to read
+($ret, $out, $err) = $node->psql('postgres',
+	q{SELECT count(*) FROM es_store.read_query('{}', 1000000)}, extra_params => ['-v', 'VERBOSITY=verbose']);
+like($err, qr/0A000: queries and append conditions do not run on Citus tables/,
+	'read_query refuses after the safe position too (0A000)');
+($ret, $out, $err) = $node->psql('postgres',
+	q{SELECT * FROM es_store.append_if('[{"event_type": "E", "payload": {}}]', '{}', 1000000)},
+	extra_params => ['-v', 'VERBOSITY=verbose']);
+like($err, qr/0A000: queries and append conditions do not run on Citus tables/,
+	'append_if refuses (0A000)');
 
 $node->stop;
 done_testing();

@@ -6,8 +6,8 @@
 # COMMIT PREPARED: after es_store's commit callback on the coordinator, or,
 # when that fails, at Citus's recovery, much later.
 #
-# 1. A held row shows on its worker, and workers refuse to draw positions
-#    or to compute the feed's bound (0A000).
+# 1. A held row shows on its worker, and workers refuse to compute the
+#    feed's bound (0A000; their own appends: 021_citus_spaces.pl).
 # 2. The state Citus leaves when COMMIT PREPARED does not reach the
 #    workers: the coordinator's transaction committed (held between its
 #    commit record and its callbacks by a synchronous-commit wait), one
@@ -74,13 +74,53 @@ $s->quit;
 is($w1->safe_psql('postgres', 'SELECT count(*) FROM es_store.in_flight_appends()'),
 	'0', 'and lets go when the transaction ends');
 
-for my $call (append_sql($on1[0], 'OnWorker'), 'SELECT es_store.last_position()')
 {
-	my ($ret, $out, $err) = $w1->psql('postgres', $call,
+	my ($ret, $out, $err) = $w1->psql('postgres', 'SELECT es_store.last_position()',
 		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-	like($err, qr/0A000: es_store appends and feed reads run on the Citus coordinator/,
-		"a worker refuses: $call");
+	like($err, qr/0A000: es_store feed reads run on the Citus coordinator/,
+		'a worker refuses to compute the feed\'s bound');
 }
+
+# 1b. The coordinator's backend keeps its connections to the workers
+# (src/remote.c): one a worker's restart broke is opened again at once,
+# and a worker that does not answer fails the read (08006).
+my $r = $coord->background_psql('postgres', on_error_stop => 0);
+$r->query_safe('SELECT es_store.last_position()');
+my $app = q{SELECT count(*) FROM pg_stat_activity WHERE application_name = 'es_store'};
+is($w1->safe_psql('postgres', $app) . $w2->safe_psql('postgres', $app), '11',
+	'a feed bound leaves one connection open to each worker');
+$r->query_safe('SELECT es_store.last_position()');
+is($w2->safe_psql('postgres', $app), '1', 'the next bound reuses it');
+# es_store's functions run as the extension's owner (src/guard.c), and so
+# connect as it, whichever role calls them
+$coord->safe_psql('postgres', 'CREATE ROLE feed_reader; GRANT es_store_reader TO feed_reader');
+$r->query_safe('SET ROLE feed_reader');
+is($r->query_safe('SELECT count(*) > 0 FROM es_store.read_feed(0, 10)'), 't',
+	'a reader role reads the distributed feed');
+is($w1->safe_psql('postgres', q{SELECT string_agg(usename, ',') FROM pg_stat_activity WHERE application_name = 'es_store'}),
+	'postgres', "over the same connection, as the extension's owner");
+$r->query_safe('RESET ROLE');
+# a page's statement runs with one connection per worker (src/cluster.c),
+# and leaves the session's setting as it found it
+$r->query_safe('SET citus.max_adaptive_executor_pool_size = 7');
+is($r->query_safe('SELECT count(*) > 0 FROM es_store.read_feed(0, 10)'), 't', 'a page reads');
+is($r->query_safe('SHOW citus.max_adaptive_executor_pool_size'), '7',
+	"and the session's citus.max_adaptive_executor_pool_size is its own again");
+$r->query_safe('RESET citus.max_adaptive_executor_pool_size');
+$w2->stop('immediate');
+$w2->start;
+is($r->query_safe('SELECT es_store.last_position() > 0'), 't',
+	'after worker2 restarted, the same backend reads the bound (a new connection)');
+$w2->stop;
+$r->query("\\set VERBOSITY verbose\nSELECT es_store.last_position()");
+like($r->{stderr},
+	qr/08006: cannot read the feed's safe position: Citus worker \S+:${\ $w2->port} did not answer/,
+	'with worker2 down, the bound fails with 08006');
+$r->{stderr} = '';
+$w2->start;
+is($r->query_safe('SELECT count(*) > 0 FROM es_store.read_feed(0, 10)'), 't',
+	'and the feed reads again once worker2 is back');
+$r->quit;
 
 # 2. Two rows prepared on the workers, their coordinator transaction
 # committed, COMMIT PREPARED lost.

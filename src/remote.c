@@ -1,0 +1,457 @@
+/*-------------------------------------------------------------------------
+ *
+ * remote.c
+ *	  Connections from a Citus coordinator to its workers, kept for the
+ *	  backend's life, over which the feed asks each worker what it holds
+ *	  (cluster.c).
+ *
+ * Citus's run_command_on_workers opens a new connection to every worker on
+ * each call, which costs a feed read tens of milliseconds.  Here each
+ * backend keeps one libpq connection per worker, opened as Citus opens its
+ * own: to the host and port pg_dist_node lists for an active primary
+ * worker, in this database, as the current user (inside es_store's entry
+ * points that is the extension's owner: guard.c), with the
+ * parameters of citus.node_conninfo and the user's pg_dist_authinfo entry
+ * (the node's own before the wildcard's).  The node list and the entries
+ * are read again after any relcache invalidation (Citus invalidates
+ * pg_dist_node's and pg_dist_authinfo's on every change of them); a
+ * connection to a node no longer listed is closed then, and every one at
+ * backend exit.
+ *
+ * A query goes to every worker at once (PQsendQuery), then each answer is
+ * awaited on the connection's socket and the backend's latch, so a cancel
+ * or a terminate interrupts the wait.  A connection left with a query in
+ * flight by such an error, or broken (a worker restarted), is closed and
+ * opened again on the next call; a broken one that had been reused is
+ * tried once more at once.  Only the fixed statements of cluster.c are
+ * sent, never text a caller gave.  The hint of the error a worker that does
+ * not answer raises is about the feed, which is what needs every worker.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/genam.h"
+#include "access/table.h"
+#include "catalog/pg_namespace_d.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "libpq-fe.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "es_store.h"
+
+/* A worker as pg_dist_node lists it, and this backend's connection to it */
+typedef struct EsWorker
+{
+	int32		nodeid;
+	int32		groupid;
+	char	   *host;			/* in TopMemoryContext */
+	int32		port;
+	Oid			userid;			/* whom conn is logged in as */
+	PGconn	   *conn;			/* NULL: not connected */
+	bool		busy;			/* a query was sent and not fully read */
+} EsWorker;
+
+static EsWorker *workers = NULL;
+static int	nworkers = 0;
+static bool workers_known = false;
+static uint64 invalidations = 0;
+static bool callback_registered = false;
+
+static void
+remote_inval(Datum arg, Oid relid)
+{
+	workers_known = false;
+	invalidations++;
+}
+
+static void
+close_worker(EsWorker *w)
+{
+	if (w->conn != NULL)
+		PQfinish(w->conn);
+	w->conn = NULL;
+	w->busy = false;
+}
+
+/* At backend exit, say goodbye to the workers rather than drop the sockets */
+static void
+remote_exit(int code, Datum arg)
+{
+	for (int i = 0; i < nworkers; i++)
+		close_worker(&workers[i]);
+}
+
+/*
+ * Read the active primary workers from pg_dist_node; keep the connections
+ * to those still listed, close the others.
+ */
+static void
+load_workers(void)
+{
+	uint64		seen = invalidations;
+	EsWorker   *fresh = NULL;
+	int			nfresh = 0;
+	MemoryContext old;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT nodeid, nodename, nodeport, groupid FROM pg_catalog.pg_dist_node "
+					"WHERE groupid OPERATOR(pg_catalog.<>) 0 AND isactive "
+					"AND noderole OPERATOR(pg_catalog.=) 'primary' ORDER BY nodeid",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "es_store could not read pg_dist_node");
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	if (SPI_processed > 0)
+		fresh = palloc0(sizeof(EsWorker) * SPI_processed);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		EsWorker   *w = &fresh[nfresh++];
+
+		CHECK_FOR_INTERRUPTS();
+		w->nodeid = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		w->host = SPI_getvalue(tup, desc, 2);
+		w->port = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		w->groupid = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		for (int j = 0; j < nworkers; j++)
+		{
+			if (workers[j].conn != NULL && workers[j].nodeid == w->nodeid &&
+				workers[j].port == w->port && strcmp(workers[j].host, w->host) == 0)
+			{
+				w->conn = workers[j].conn;
+				w->userid = workers[j].userid;
+				w->busy = workers[j].busy;
+				workers[j].conn = NULL;
+			}
+		}
+	}
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	for (int j = 0; j < nworkers; j++)
+	{
+		close_worker(&workers[j]);
+		pfree(workers[j].host);
+	}
+	if (workers != NULL)
+		pfree(workers);
+	workers = fresh;
+	nworkers = nfresh;
+	workers_known = seen == invalidations;
+}
+
+/*
+ * The current user's pg_dist_authinfo entry for a node (its own before the
+ * wildcard node 0's), as a conninfo string, or NULL.  Read from the catalog
+ * directly: only the superuser may select from it, and Citus reads it the
+ * same way for any user's connections.
+ */
+static char *
+authinfo_for(int32 nodeid, const char *user)
+{
+	Oid			catalog = get_relname_relid("pg_dist_authinfo", PG_CATALOG_NAMESPACE);
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	AttrNumber	att_node;
+	AttrNumber	att_role;
+	AttrNumber	att_info;
+	char	   *wildcard = NULL;
+	char	   *own = NULL;
+
+	if (!OidIsValid(catalog))
+		return NULL;
+	att_node = get_attnum(catalog, "nodeid");
+	att_role = get_attnum(catalog, "rolename");
+	att_info = get_attnum(catalog, "authinfo");
+	if (att_node == InvalidAttrNumber || att_role == InvalidAttrNumber ||
+		att_info == InvalidAttrNumber)
+		return NULL;
+	rel = table_open(catalog, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		bool		n1;
+		bool		n2;
+		bool		n3;
+		Datum		node = heap_getattr(tup, att_node, desc, &n1);
+		Datum		role = heap_getattr(tup, att_role, desc, &n2);
+		Datum		info = heap_getattr(tup, att_info, desc, &n3);
+
+		CHECK_FOR_INTERRUPTS();
+		if (n1 || n2 || n3 || strcmp(NameStr(*DatumGetName(role)), user) != 0)
+			continue;
+		if (DatumGetInt32(node) == nodeid)
+			own = TextDatumGetCString(info);
+		else if (DatumGetInt32(node) == 0)
+			wildcard = TextDatumGetCString(info);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return own != NULL ? own : wildcard;
+}
+
+/* Append the options of a conninfo string to keywords/values */
+static void
+add_conninfo(const char *conninfo, const char **keywords, const char **values,
+			 int *n, int max, const char *what)
+{
+	PQconninfoOption *opts;
+	char	   *err = NULL;
+
+	if (conninfo == NULL || conninfo[0] == '\0')
+		return;
+	opts = PQconninfoParse(conninfo, &err);
+	if (opts == NULL)
+	{
+		char	   *msg = err != NULL ? pstrdup(err) : "out of memory";
+
+		if (err != NULL)
+			PQfreemem(err);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("es_store cannot use %s to connect to the Citus workers", what),
+				 errdetail("%s", msg)));
+	}
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+	{
+		if (o->val == NULL || o->val[0] == '\0' || *n >= max - 1)
+			continue;
+		keywords[*n] = pstrdup(o->keyword);
+		values[*n] = pstrdup(o->val);
+		(*n)++;
+	}
+	PQconninfoFree(opts);
+}
+
+/* Wait until the socket is ready as libpq asks (or time runs out) */
+static bool
+wait_socket(PGconn *conn, bool for_write, long timeout_ms)
+{
+	int			events = WL_LATCH_SET | WL_EXIT_ON_PM_DEATH |
+		(for_write ? WL_SOCKET_WRITEABLE : WL_SOCKET_READABLE);
+	int			rc;
+
+	if (timeout_ms >= 0)
+		events |= WL_TIMEOUT;
+	rc = WaitLatchOrSocket(MyLatch, events, PQsocket(conn), timeout_ms,
+						   PG_WAIT_EXTENSION);
+	if (rc & WL_LATCH_SET)
+	{
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return (rc & WL_TIMEOUT) == 0;
+}
+
+/*
+ * Open w's connection as the current user; on failure, leave it NULL and
+ * return libpq's message.
+ */
+static char *
+open_worker(EsWorker *w)
+{
+	const char *keywords[64];
+	const char *values[64];
+	int			n = 0;
+	char		port[16];
+	const char *user = GetUserNameFromId(GetUserId(), false);
+	const char *timeout_guc = GetConfigOption("citus.node_connection_timeout", true, false);
+	long		timeout_ms = timeout_guc != NULL ? atol(timeout_guc) : 30000;
+	TimestampTz deadline;
+	PGconn	   *conn;
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	char	   *msg = NULL;
+
+	/* room for the five below, the authinfo's and the terminator */
+	add_conninfo(GetConfigOption("citus.node_conninfo", true, false),
+				 keywords, values, &n, lengthof(keywords) / 2, "citus.node_conninfo");
+	snprintf(port, sizeof(port), "%d", w->port);
+	keywords[n] = "host";
+	values[n++] = w->host;
+	keywords[n] = "port";
+	values[n++] = port;
+	keywords[n] = "dbname";
+	values[n++] = get_database_name(MyDatabaseId);
+	keywords[n] = "user";
+	values[n++] = user;
+	keywords[n] = "fallback_application_name";
+	values[n++] = "es_store";
+	add_conninfo(authinfo_for(w->nodeid, user), keywords, values, &n,
+				 lengthof(keywords), "pg_dist_authinfo");
+	keywords[n] = NULL;
+	values[n] = NULL;
+
+	if (timeout_ms <= 0)
+		timeout_ms = 30000;
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	conn = PQconnectStartParams(keywords, values, false);
+	if (conn == NULL)
+		return "out of memory";
+	/* from here an error (a cancel in the wait) must not leak conn */
+	w->conn = conn;
+	w->userid = GetUserId();
+	w->busy = true;
+	if (PQstatus(conn) == CONNECTION_BAD)
+		st = PGRES_POLLING_FAILED;
+	while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED)
+	{
+		long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+
+		if (left <= 0 || !wait_socket(conn, st == PGRES_POLLING_WRITING, left))
+		{
+			msg = psprintf("timeout after %ld ms (citus.node_connection_timeout)", timeout_ms);
+			break;
+		}
+		st = PQconnectPoll(conn);
+	}
+	if (msg == NULL && st != PGRES_POLLING_OK)
+		msg = pstrdup(PQerrorMessage(conn));
+	if (msg != NULL)
+	{
+		close_worker(w);
+		return msg;
+	}
+	w->busy = false;
+	return NULL;
+}
+
+/*
+ * Read the whole answer to the query sent on w's connection: the first
+ * nfields values of its first row in values (NULL for a NULL, or for all
+ * when there is no row), or an error message.
+ */
+static char *
+read_answer(EsWorker *w, int nfields, char **values)
+{
+	PGresult   *res;
+	char	   *msg = NULL;
+
+	for (int f = 0; f < nfields; f++)
+		values[f] = NULL;
+	for (;;)
+	{
+		while (PQisBusy(w->conn))
+		{
+			(void) wait_socket(w->conn, false, -1);
+			if (!PQconsumeInput(w->conn))
+				return pstrdup(PQerrorMessage(w->conn));
+		}
+		res = PQgetResult(w->conn);
+		if (res == NULL)
+			break;
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		{
+			if (msg == NULL)
+				msg = pstrdup(PQresultErrorMessage(res));
+		}
+		else if (PQntuples(res) > 0)
+		{
+			for (int f = 0; f < nfields && f < PQnfields(res); f++)
+			{
+				if (!PQgetisnull(res, 0, f))
+					values[f] = pstrdup(PQgetvalue(res, 0, f));
+			}
+		}
+		PQclear(res);
+	}
+	w->busy = false;
+	return msg;
+}
+
+/*
+ * Run sql on every active primary worker at once; for each of the *n
+ * workers, the first nfields values of its first row (NULL: NULL or no
+ * row) and the worker's "host:port".  A worker that cannot be reached or
+ * whose statement fails: 08006, "cannot <action>: ... did not answer",
+ * with libpq's message.
+ */
+EsWorkerAnswer *
+es_remote_on_workers(const char *sql, int nfields, const char *action, int *n)
+{
+	bool	   *reused;
+	char	  **errors;
+	EsWorkerAnswer *answers;
+
+	if (!callback_registered)
+	{
+		es_add_relcache_inval(remote_inval);
+		on_proc_exit(remote_exit, (Datum) 0);
+		callback_registered = true;
+	}
+	if (!workers_known)
+		load_workers();
+	*n = nworkers;
+	answers = palloc0(sizeof(EsWorkerAnswer) * Max(nworkers, 1));
+	for (int i = 0; i < nworkers; i++)
+		answers[i].values = palloc0(sizeof(char *) * Max(nfields, 1));
+	reused = palloc0(sizeof(bool) * Max(nworkers, 1));
+	errors = palloc0(sizeof(char *) * Max(nworkers, 1));
+
+	/* two rounds: the second only for a reused connection found broken */
+	for (int round = 0; round < 2; round++)
+	{
+		bool		retry = false;
+
+		for (int i = 0; i < nworkers; i++)
+		{
+			EsWorker   *w = &workers[i];
+
+			CHECK_FOR_INTERRUPTS();
+			if (round == 1 && errors[i] == NULL)
+				continue;
+			answers[i].group = w->groupid;
+			answers[i].name = psprintf("%s:%d", w->host, w->port);
+			errors[i] = NULL;
+			if (w->conn != NULL &&
+				(w->busy || w->userid != GetUserId() ||
+				 PQstatus(w->conn) != CONNECTION_OK))
+				close_worker(w);
+			reused[i] = w->conn != NULL;
+			if (w->conn == NULL && (errors[i] = open_worker(w)) != NULL)
+				continue;
+			w->busy = true;
+			if (!PQsendQuery(w->conn, sql))
+				errors[i] = pstrdup(PQerrorMessage(w->conn));
+		}
+		for (int i = 0; i < nworkers; i++)
+		{
+			EsWorker   *w = &workers[i];
+
+			CHECK_FOR_INTERRUPTS();
+			if (errors[i] == NULL && (round == 0 || w->busy))
+				errors[i] = read_answer(w, nfields, answers[i].values);
+			if (errors[i] != NULL && reused[i] && round == 0 &&
+				PQstatus(w->conn) != CONNECTION_OK)
+			{
+				close_worker(w);
+				retry = true;
+			}
+			else if (errors[i] != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_CONNECTION_FAILURE),
+						 errmsg("cannot %s: Citus worker %s did not answer",
+								action, answers[i].name),
+						 errdetail("%s", errors[i]),
+						 errhint("Every worker must be reachable from the coordinator for the feed to know which of its events are committed.")));
+			else
+				errors[i] = NULL;
+		}
+		if (!retry)
+			break;
+	}
+	return answers;
+}

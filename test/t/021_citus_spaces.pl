@@ -1,0 +1,217 @@
+# Workers of a distributed es_store append in position spaces of their own
+# (issue 16, src/cluster.c): group g draws g << 48 + 1 upwards from its own
+# sequence, under its own registry, and the coordinator reads each group's
+# feed up to that group's safe position.
+#
+# 1. Before its space is claimed a worker refuses to draw (0A000); the
+#    README recipe's es_store.citus_claim_position_spaces() gives every
+#    worker its space, again after a worker lost it; position_spaces()
+#    lists them.
+# 2. A worker appends to an aggregate on its own shards, in its space; an
+#    append on a worker to an aggregate on another worker is refused
+#    (0A000, nothing written); the coordinator's appends stay in space 0.
+# 3. Expected versions across nodes: a worker's append and the
+#    coordinator's to the same aggregate, in flight together: one wins,
+#    the other gets SE001.
+# 4. A worker space's feed holds back at an append in flight on it while a
+#    later one has committed, and passes it when a crash of the worker
+#    aborts it; space 0 is not held back by it.  (Prepared parts on a
+#    worker, and their survival of its crash: 020_citus_feed.pl.)
+# 5. Consumers, one per space, read while the coordinator and both workers
+#    append with out-of-order commits: each applies every committed event
+#    of its space exactly once, in order.
+#
+# Skipped when Citus is not installed (test/citus_install.sh builds it);
+# ES_REQUIRE_CITUS=1 makes the skip a failure.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run;
+use EsStoreTest;
+
+skip_without_citus();
+
+my @nodes = citus_cluster();
+my ($coord, $w1, $w2) = @nodes;
+my @on1 = aggregates_on($coord, $w1, 40);
+my @on2 = aggregates_on($coord, $w2, 40);
+my $g1 = $w1->safe_psql('postgres', 'SELECT groupid FROM pg_dist_local_group');
+my $g2 = $w2->safe_psql('postgres', 'SELECT groupid FROM pg_dist_local_group');
+my $first1 = ($g1 << 48) + 1;
+my $first2 = ($g2 << 48) + 1;
+
+sub append_sql
+{
+	my ($aggregate, $type, $expected) = @_;
+	$expected //= 'NULL';
+	return qq{SELECT global_position FROM es_store.append_event('bank', 'account', '$aggregate', $expected, '$type', '{}')};
+}
+
+sub sqlstate_of
+{
+	my ($node, $sql) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres', $sql,
+		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	return $err;
+}
+
+# 1. Claims.
+is($coord->safe_psql('postgres', 'SELECT group_id || \':\' || first_position FROM es_store.position_spaces() ORDER BY 1'),
+	join("\n", sort("0:1", "$g1:$first1", "$g2:$first2")),
+	'the recipe gave each worker its space: position_spaces() lists all three');
+$w1->safe_psql('postgres', 'ALTER SEQUENCE es_store.global_position_seq MINVALUE 1 MAXVALUE 9223372036854775807 RESTART WITH 1');
+like(sqlstate_of($w1, append_sql($on1[0], 'Unclaimed')),
+	qr/0A000: es_store cannot draw positions on this Citus worker yet/,
+	'a worker whose sequence lost its space refuses to draw (0A000)');
+is($coord->safe_psql('postgres', 'SELECT es_store.citus_claim_position_spaces()'), '2',
+	'claiming again gives it back (both workers)');
+is($coord->safe_psql('postgres', 'SELECT es_store.citus_claim_position_spaces()'), '2',
+	'and is idempotent');
+like(sqlstate_of($coord, 'SET ROLE es_store_writer; SELECT es_store.citus_claim_position_spaces()'),
+	qr/42501/, 'only the owner claims');
+like(sqlstate_of($w1, 'SELECT es_store.citus_claim_position_spaces()'),
+	qr/0A000: es_store.citus_claim_position_spaces\(\) runs on the coordinator/,
+	'a worker refuses the coordinator\'s claim');
+
+# 2. Appends on a worker.
+my $p = $w1->safe_psql('postgres', append_sql($on1[0], 'OnWorker1'));
+cmp_ok($p, '>=', $first1, "worker1 appends to its own aggregate in its space ($p)");
+cmp_ok($p, '<', $first1 + 1000, 'from the start of it');
+my $q = $w2->safe_psql('postgres', append_sql($on2[0], 'OnWorker2'));
+cmp_ok($q, '>=', $first2, "worker2 likewise ($q)");
+my $c = $coord->safe_psql('postgres', append_sql($on1[0], 'OnCoordinator'));
+cmp_ok($c, '<', 1 << 48, "the coordinator's append to the same aggregate is in space 0 ($c)");
+is($w1->safe_psql('postgres', "SELECT string_agg(aggregate_version::text || ':' || event_type, ',' ORDER BY aggregate_version) FROM es_store.read_aggregate('bank', 'account', '$on1[0]')"),
+	'1:OnWorker1,2:OnCoordinator', 'one history, dense versions, read on the worker');
+like(sqlstate_of($w1, append_sql($on2[1], 'Elsewhere')),
+	qr/0A000: an event whose position was drawn on Citus group $g1 cannot be stored on group $g2/,
+	'an append on worker1 to an aggregate on worker2 is refused (0A000)');
+is($coord->safe_psql('postgres', "SELECT count(*) FROM es_store.events WHERE aggregate_id = '$on2[1]'"),
+	'0', 'and wrote nothing');
+
+# 3. Expected versions across nodes.
+my $s1 = $w1->background_psql('postgres', on_error_stop => 0);
+$s1->query_safe('BEGIN');
+$s1->query_safe(append_sql($on1[1], 'First', 0));
+my $s2 = $coord->background_psql('postgres', on_error_stop => 0);
+$s2->query_until(qr/started/, "\\set VERBOSITY verbose\n\\echo started\n" . append_sql($on1[1], 'Second', 0) . ";\n");
+ok($w1->poll_query_until('postgres', q{SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock'}),
+	"the coordinator's append waits for the worker's head lock");
+$s1->query_safe('COMMIT');
+$s2->query("SELECT 1");
+like($s2->{stderr}, qr/SE001/, 'and then fails its expected version (SE001)');
+$s1->quit;
+$s2->quit;
+is($coord->safe_psql('postgres', "SELECT string_agg(event_type, ',') FROM es_store.read_aggregate('bank', 'account', '$on1[1]')"),
+	'First', 'the worker\'s append won');
+
+# 4. A worker space's bound.
+sub safe_of
+{
+	my ($group) = @_;
+	return $coord->safe_psql('postgres', "SELECT safe_position FROM es_store.position_spaces() WHERE group_id = $group");
+}
+my $a = $w1->background_psql('postgres');
+$a->query_safe('BEGIN');
+my $pa = $a->query_safe(append_sql($on1[2], 'InFlight'));
+my $pb = $w1->safe_psql('postgres', append_sql($on1[3], 'Later'));
+cmp_ok($pb, '>', $pa, 'a later append on worker1 commits above one in flight');
+cmp_ok(safe_of($g1), '<', $pa, "worker1's space's safe position stays below the one in flight");
+is($coord->safe_psql('postgres', "SELECT count(*) FROM es_store.read_feed($pa - 1, 10)"), '0',
+	'a reader of that space gets neither yet');
+$a->query_safe('COMMIT');
+is($coord->safe_psql('postgres', "SELECT string_agg(global_position::text, ',' ORDER BY global_position) FROM es_store.read_feed($pa - 1, 10)"),
+	"$pa,$pb", 'after its commit it gets both, in order');
+
+# a crash of worker1 with an append in flight on it: the append is gone,
+# and the space's feed goes past it to a later commit
+my $zero_before = $coord->safe_psql('postgres', 'SELECT es_store.last_position()');
+my $lost = $w1->background_psql('postgres', on_error_stop => 0);
+$lost->query_safe('BEGIN');
+my $pc = $lost->query_safe(append_sql($on1[4], 'Lost'));
+my $pl = $w1->safe_psql('postgres', append_sql($on1[5], 'AfterLost'));
+cmp_ok(safe_of($g1), '<', $pc, "worker1's space is held below the append in flight");
+cmp_ok($coord->safe_psql('postgres', 'SELECT es_store.last_position()'), '>=', $zero_before,
+	'space 0 is not held by it');
+$w1->stop('immediate');
+eval { $lost->quit };
+$w1->start;
+cmp_ok(safe_of($g1), '>=', $pl, 'after a crash restart of worker1 its space passes the lost append');
+is($coord->safe_psql('postgres', "SELECT string_agg(global_position::text || ':' || event_type, ',') FROM es_store.read_feed($pc - 1, 10)"),
+	"$pl:AfterLost", 'a reader gets the later commit and nothing of the lost one');
+
+# 5. One consumer per space under load from all three nodes.
+my $tmp = PostgreSQL::Test::Utils::tempdir;
+sub script
+{
+	my ($name, @aggs) = @_;
+	my $list = join(',', map { "'$_'" } @aggs);
+	PostgreSQL::Test::Utils::append_to_file("$tmp/$name.sql", qq{
+\\set i random(1, ${\ scalar(@aggs)})
+BEGIN;
+SELECT count(*) FROM es_store.append_event('bank', 'account', (ARRAY[$list])[:i], NULL, 'Load', '{}');
+SELECT pg_sleep(random() * 0.005);
+COMMIT;
+});
+	return "$tmp/$name.sql";
+}
+my %space = (0 => $coord, $g1 => $w1, $g2 => $w2);
+for my $g (keys %space)
+{
+	my $from = $g << 48;
+	$coord->safe_psql('postgres', qq{
+		CREATE TABLE seen_$g (global_position bigint PRIMARY KEY);
+		CREATE FUNCTION consume_$g() RETURNS bigint LANGUAGE plpgsql AS \$\$
+		DECLARE cp bigint := coalesce(nullif(es_store.get_checkpoint('space$g'), 0), $from);
+			prev bigint := cp; ev record;
+		BEGIN
+			FOR ev IN SELECT * FROM es_store.read_feed(cp, 50) LOOP
+				IF ev.global_position <= prev THEN RAISE EXCEPTION 'out of order'; END IF;
+				INSERT INTO seen_$g VALUES (ev.global_position);
+				prev := ev.global_position;
+			END LOOP;
+			IF prev > cp THEN PERFORM es_store.save_checkpoint('space$g', prev); END IF;
+			RETURN prev;
+		END \$\$;});
+}
+my $stop = "$tmp/stop";
+my @consumers = map {
+	IPC::Run::start([ 'bash', '-c', sprintf(q{
+		while [ ! -e '%s' ]; do
+			psql -X -q -d '%s' -c 'SELECT consume_%d()' >/dev/null 2>&1 || sleep 0.1
+		done}, $stop, $coord->connstr('postgres'), $_) ])
+} keys %space;
+my @loads;
+for my $l ([ $coord, script('coord', @on1[10 .. 19], @on2[10 .. 19]) ],
+	[ $w1, script('w1', @on1[20 .. 39]) ], [ $w2, script('w2', @on2[20 .. 39]) ])
+{
+	my ($lo, $le) = ('', '');
+	push @loads, IPC::Run::start(
+		[ 'pgbench', '-n', '-c', '3', '-T', '6', '-f', $l->[1], $l->[0]->connstr('postgres') ],
+		'>', \$lo, '2>', \$le);
+}
+$_->finish for @loads;
+PostgreSQL::Test::Utils::append_to_file($stop, '');
+$_->finish for @consumers;
+for my $g (sort keys %space)
+{
+	my $from = $g << 48;
+	my $to = ($g + 1) << 48;
+	for (1 .. 10000)
+	{
+		my $cp = $coord->safe_psql('postgres', "SELECT es_store.get_checkpoint('space$g')");
+		last if $coord->safe_psql('postgres', "SELECT consume_$g()") == ($cp || $from);
+	}
+	my $n = $coord->safe_psql('postgres', "SELECT count(*) FROM es_store.events WHERE global_position > $from AND global_position < $to");
+	cmp_ok($n, '>', 50, "group ${g}'s space has events from the load ($n)");
+	is($coord->safe_psql('postgres', qq{
+		SELECT (SELECT array_agg(global_position ORDER BY global_position) FROM es_store.events
+				WHERE global_position > $from AND global_position < $to)
+			IS NOT DISTINCT FROM (SELECT array_agg(global_position ORDER BY global_position) FROM seen_$g)}),
+		't', "group ${g}'s consumer applied every committed event of its space exactly once");
+}
+
+$_->stop for reverse @nodes;
+done_testing();
