@@ -77,6 +77,13 @@ es_citus_check_sequence(int64 seqmin, int64 seqmax)
 			 errhint("Run SELECT es_store.citus_claim_position_spaces() on the coordinator, or append through the coordinator.")));
 }
 
+/* Whether this is the coordinator of a store whose tables are Citus tables */
+bool
+es_store_distributed(void)
+{
+	return es_citus_local_group() == 0 && store_is_citus();
+}
+
 /* Refuse a feed read on a Citus worker: the feed is read on the coordinator */
 static void
 refuse_feed_on_worker(void)

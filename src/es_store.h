@@ -308,6 +308,7 @@ es_space_last(int group)
 
 extern int64 es_store_safe_bound(void);
 extern int64 es_store_safe_bound_after(int64 after);
+extern bool es_store_distributed(void);
 extern void es_citus_check_sequence(int64 seqmin, int64 seqmax);
 extern bool es_citus_space_claimed(int group);
 extern int	es_citus_feed_settings_push(void);

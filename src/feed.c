@@ -166,6 +166,12 @@ es_read_feed(PG_FUNCTION_ARGS)
 				 errmsg("cannot read the global feed in a SERIALIZABLE transaction"),
 				 errdetail("The feed reads with a snapshot taken after its safe position, and serializable conflict detection does not track such reads."),
 				 errhint("Read the feed in a READ COMMITTED or REPEATABLE READ transaction.")));
+	if (IsolationUsesXactSnapshot() && es_store_distributed())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot read the feed of a distributed store in a REPEATABLE READ transaction"),
+				 errdetail("Citus reads every statement of such a transaction on a worker with the snapshot of its first one there, which may predate the feed's safe position."),
+				 errhint("Read the feed in a READ COMMITTED transaction.")));
 	es_guard_enter(&guard);
 	bound = es_feed_bound(fcinfo, 7, after);
 

@@ -521,8 +521,9 @@ es_registry_before_draw(Oid seq)
  * appender).  No REGISTERING step: the drawer's own registration still
  * holds the position until after the insert that calls this has
  * returned, and a reader of the cluster's feed reads the drawer's registry
- * before this one (src/README.md, "Across Citus nodes").  A transaction that
- * drew positions of its own is covered by its own low.  For positions in
+ * before this one (src/README.md, "Across Citus nodes").  In a transaction
+ * registered already, the low goes down to the position if it is lower.
+ * For positions in
  * this node's own space; on a Citus worker, the coordinator's go to
  * es_registry_hold_coordinator.
  */
@@ -535,10 +536,21 @@ es_registry_hold(int64 position)
 	Assert(position > 0);
 	if (xact_registered)
 	{
-		if (xact_holds && (uint64) position < xact_low)
+		pg_atomic_uint64 *low = &registry->slots[MyProc->pgprocno].low;
+		uint64		current = xact_low;
+
+		/*
+		 * Lower the low to a position below it, which its drawer still holds
+		 * (so no reader has passed it): also below a low of this
+		 * transaction's own draws, or its provisional one (a part Citus runs
+		 * over a loopback connection may insert what another backend drew).
+		 */
+		if (current == 0)
+			current = pg_atomic_read_u64(low) & ES_LOW_MASK;
+		if ((uint64) position < current)
 		{
 			xact_low = (uint64) position;
-			pg_atomic_write_u64(&registry->slots[MyProc->pgprocno].low, xact_low);
+			pg_atomic_write_u64(low, xact_low);
 			pg_memory_barrier();
 		}
 		return;

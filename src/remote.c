@@ -47,6 +47,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "es_store.h"
 
@@ -57,6 +58,7 @@ typedef struct EsWorker
 	int32		groupid;
 	char	   *host;			/* in TopMemoryContext */
 	int32		port;
+	bool		active;			/* pg_dist_node.isactive */
 	Oid			userid;			/* whom conn is logged in as */
 	PGconn	   *conn;			/* NULL: not connected */
 	bool		busy;			/* a query was sent and not fully read */
@@ -93,39 +95,59 @@ remote_exit(int code, Datum arg)
 }
 
 /*
- * Read the active primary workers from pg_dist_node; keep the connections
- * to those still listed, close the others.
+ * Read the primary workers from pg_dist_node, with a snapshot taken now
+ * (not the caller's, which may predate a node's addition that the
+ * invalidation just announced); keep the connections to those still
+ * listed, close the others.  What can fail (the scan, a cancel) comes
+ * before any connection changes hands, so an error leaks none.
  */
 static void
 load_workers(void)
 {
 	uint64		seen = invalidations;
+	MemoryContext caller = CurrentMemoryContext;
+	EsWorker   *rows = NULL;
 	EsWorker   *fresh = NULL;
-	int			nfresh = 0;
-	MemoryContext old;
+	int			nrows = 0;
+	SPIPlanPtr	plan;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT nodeid, nodename, nodeport, groupid FROM pg_catalog.pg_dist_node "
-					"WHERE groupid OPERATOR(pg_catalog.<>) 0 AND isactive "
-					"AND noderole OPERATOR(pg_catalog.=) 'primary' ORDER BY nodeid",
-					true, 0) != SPI_OK_SELECT)
+	plan = SPI_prepare("SELECT nodeid, nodename, nodeport, groupid, isactive "
+					   "FROM pg_catalog.pg_dist_node "
+					   "WHERE groupid OPERATOR(pg_catalog.<>) 0 "
+					   "AND noderole OPERATOR(pg_catalog.=) 'primary' ORDER BY nodeid",
+					   0, NULL);
+	if (plan == NULL ||
+		SPI_execute_snapshot(plan, NULL, NULL, GetLatestSnapshot(),
+							 InvalidSnapshot, true, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "es_store could not read pg_dist_node");
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	if (SPI_processed > 0)
-		fresh = palloc0(sizeof(EsWorker) * SPI_processed);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	nrows = (int) SPI_processed;
+	rows = MemoryContextAllocZero(caller, sizeof(EsWorker) * Max(nrows, 1));
+	for (int i = 0; i < nrows; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		EsWorker   *w = &fresh[nfresh++];
 
 		CHECK_FOR_INTERRUPTS();
-		w->nodeid = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-		w->host = SPI_getvalue(tup, desc, 2);
-		w->port = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
-		w->groupid = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		rows[i].nodeid = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		rows[i].host = MemoryContextStrdup(caller, SPI_getvalue(tup, desc, 2));
+		rows[i].port = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		rows[i].groupid = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		rows[i].active = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+	}
+	SPI_finish();
+
+	/* from here on, no interrupt is taken and no connection is left out */
+	if (nrows > 0)
+		fresh = MemoryContextAllocZero(TopMemoryContext, sizeof(EsWorker) * nrows);
+	for (int i = 0; i < nrows; i++)
+	{
+		EsWorker   *w = &fresh[i];
+
+		*w = rows[i];
+		w->host = MemoryContextStrdup(TopMemoryContext, rows[i].host);
 		for (int j = 0; j < nworkers; j++)
 		{
 			if (workers[j].conn != NULL && workers[j].nodeid == w->nodeid &&
@@ -138,8 +160,6 @@ load_workers(void)
 			}
 		}
 	}
-	MemoryContextSwitchTo(old);
-	SPI_finish();
 	for (int j = 0; j < nworkers; j++)
 	{
 		close_worker(&workers[j]);
@@ -148,7 +168,7 @@ load_workers(void)
 	if (workers != NULL)
 		pfree(workers);
 	workers = fresh;
-	nworkers = nfresh;
+	nworkers = nrows;
 	workers_known = seen == invalidations;
 }
 
@@ -373,7 +393,8 @@ read_answer(EsWorker *w, int nfields, char **values)
 }
 
 /*
- * Run sql on every active primary worker at once; for each of the *n
+ * Run sql on every primary worker at once (one that is not active: 08006,
+ * never skipped); for each of the *n
  * workers, the first nfields values of its first row (NULL: NULL or no
  * row) and the worker's "host:port".  A worker that cannot be reached or
  * whose statement fails: 08006, "cannot <action>: ... did not answer",
@@ -394,6 +415,17 @@ es_remote_on_workers(const char *sql, int nfields, const char *action, int *n)
 	}
 	if (!workers_known)
 		load_workers();
+	for (int i = 0; i < nworkers; i++)
+	{
+		/* a disabled worker may still hold prepared parts the feed waits for */
+		if (!workers[i].active)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("cannot %s: Citus worker %s:%d is not active",
+							action, workers[i].host, workers[i].port),
+					 errdetail("A disabled worker may still hold rows of transactions in flight, which es_store cannot ask it about."),
+					 errhint("Activate it again (citus_activate_node) or remove it (citus_remove_node).")));
+	}
 	*n = nworkers;
 	answers = palloc0(sizeof(EsWorkerAnswer) * Max(nworkers, 1));
 	for (int i = 0; i < nworkers; i++)

@@ -20,6 +20,11 @@
 # 5. Consumers, one per space, read while the coordinator and both workers
 #    append with out-of-order commits: each applies every committed event
 #    of its space exactly once, in order.
+# 6. A shard holding a worker's rows moves: they keep their positions, and
+#    the aggregate's next append is in its new worker's space.
+# 7. A worker's hold ends with the savepoint it was made in.
+# 8. A REPEATABLE READ feed read refuses (0A000); an inactive worker fails
+#    the bound (08006).
 #
 # Skipped when Citus is not installed (test/citus_install.sh builds it);
 # ES_REQUIRE_CITUS=1 makes the skip a failure.
@@ -33,7 +38,12 @@ use EsStoreTest;
 
 skip_without_citus();
 
-my @nodes = citus_cluster();
+# logical decoding moves shards without blocking writes (6.)
+my @nodes = citus_cluster(q{
+wal_level = logical
+max_wal_senders = 4
+max_replication_slots = 4
+});
 my ($coord, $w1, $w2) = @nodes;
 my @on1 = aggregates_on($coord, $w1, 40);
 my @on2 = aggregates_on($coord, $w2, 40);
@@ -212,6 +222,50 @@ for my $g (sort keys %space)
 			IS NOT DISTINCT FROM (SELECT array_agg(global_position ORDER BY global_position) FROM seen_$g)}),
 		't', "group ${g}'s consumer applied every committed event of its space exactly once");
 }
+
+# 6. A shard with worker1's rows moves to worker2: the rows keep their
+# positions, worker1's consumer has them all, and the aggregate's next
+# append on worker2 is in worker2's space.
+my $shard = $coord->safe_psql('postgres',
+	"SELECT get_shard_id_for_distribution_column('es_store.events', '$on1[20]')");
+my $positions = "SELECT string_agg(global_position::text, ',' ORDER BY global_position) FROM es_store.events WHERE aggregate_id = '$on1[20]'";
+my $before_move = $coord->safe_psql('postgres', $positions);
+like($before_move, qr/^\d+/, "worker1's load appended to $on1[20]");
+$coord->safe_psql('postgres', sprintf(q{
+	SELECT citus_move_shard_placement(%d, 'localhost', %d, 'localhost', %d,
+		shard_transfer_mode => 'force_logical')}, $shard, $w1->port, $w2->port));
+is($coord->safe_psql('postgres', $positions), $before_move, 'the moved rows keep their positions');
+my $after_move = $w2->safe_psql('postgres', append_sql($on1[20], 'AfterMove'));
+cmp_ok($after_move, '>=', $first2, "the next append, on worker2, is in worker2's space ($after_move)");
+like(sqlstate_of($w1, append_sql($on1[20], 'Stale')), qr/0A000: an event whose position was drawn on Citus group $g1 cannot be stored on group $g2/,
+	'and worker1 no longer appends to it');
+
+# 7. A hold on a worker ends with the savepoint it was made in.
+my $sp = $coord->background_psql('postgres');
+$sp->query_safe('BEGIN');
+$sp->query_safe('SAVEPOINT s');
+$sp->query_safe(append_sql($on1[30], 'InSavepoint'));
+is($w1->safe_psql('postgres', 'SELECT count(*) FROM es_store.in_flight_appends()'), '1',
+	"the coordinator's row is held on worker1");
+$sp->query_safe('ROLLBACK TO SAVEPOINT s');
+is($w1->safe_psql('postgres', 'SELECT count(*) FROM es_store.in_flight_appends()'), '0',
+	'and let go at ROLLBACK TO SAVEPOINT, with the transaction still open');
+$sp->query_safe('ROLLBACK');
+$sp->quit;
+
+# 8. A REPEATABLE READ feed read refuses (Citus keeps the workers' first
+# snapshots); an inactive worker fails the bound (08006), never skipped.
+like(sqlstate_of($coord, 'BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM es_store.read_feed(0, 10)'),
+	qr/0A000: cannot read the feed of a distributed store in a REPEATABLE READ transaction/,
+	'a REPEATABLE READ feed read refuses (0A000)');
+# (Citus refuses to disable a worker that holds shards; one added inactive
+# stands for a worker that may still have parts in flight)
+$coord->safe_psql('postgres', q{SELECT citus_add_inactive_node('localhost', 1)});
+like(sqlstate_of($coord, 'SELECT es_store.last_position()'),
+	qr/08006: cannot read the feed's safe position: Citus worker localhost:1 is not active/,
+	'an inactive worker fails the bound (08006)');
+$coord->safe_psql('postgres', q{SELECT citus_remove_node('localhost', 1)});
+cmp_ok($coord->safe_psql('postgres', 'SELECT es_store.last_position()'), '>', 0, 'and the bound reads again once it is gone');
 
 $_->stop for reverse @nodes;
 done_testing();
