@@ -223,6 +223,27 @@ for my $g (sort keys %space)
 		't', "group ${g}'s consumer applied every committed event of its space exactly once");
 }
 
+# 5b. Competing consumers and filters on a worker's space: two segments
+# split it, each aggregate to one of them, and together they are the
+# space's feed; a filter keeps its events of one type.
+my $space1 = "SELECT string_agg(global_position::text, ',' ORDER BY global_position) FROM es_store.read_feed(${\ ($g1 << 48)}, 100000%s)";
+my $whole = $coord->safe_psql('postgres', sprintf($space1, ''));
+is($coord->safe_psql('postgres', sprintf(q{
+	SELECT string_agg(p::text, ',' ORDER BY p) FROM (
+		SELECT global_position p FROM es_store.read_feed(%d, 100000, segment => 0, segment_count => 2)
+		UNION ALL
+		SELECT global_position FROM es_store.read_feed(%d, 100000, segment => 1, segment_count => 2)) s},
+	$g1 << 48, $g1 << 48)), $whole, "two segments of worker1's space are its whole feed, once each");
+is($coord->safe_psql('postgres', sprintf(q{
+	SELECT count(DISTINCT aggregate_id) FILTER (WHERE segment = 0) + count(DISTINCT aggregate_id) FILTER (WHERE segment = 1)
+		= count(DISTINCT aggregate_id) FROM (
+		SELECT 0 segment, aggregate_id FROM es_store.read_feed(%d, 100000, segment => 0, segment_count => 2)
+		UNION ALL
+		SELECT 1, aggregate_id FROM es_store.read_feed(%d, 100000, segment => 1, segment_count => 2)) s},
+	$g1 << 48, $g1 << 48)), 't', 'each aggregate in one segment');
+is($coord->safe_psql('postgres', sprintf($space1, q{, event_types => ARRAY['OnWorker1']})),
+	$p, 'a filter on the event type keeps the one such event of the space');
+
 # 6. A shard with worker1's rows moves to worker2: the rows keep their
 # positions, worker1's consumer has them all, and the aggregate's next
 # append on worker2 is in worker2's space.
