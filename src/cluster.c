@@ -114,6 +114,23 @@ node_states(int *n)
 	return es_remote_on_workers(NODE_STATE_SQL, 3, "read the feed's safe position", n);
 }
 
+/*
+ * What every space's bound is made of, read in the order the argument
+ * needs (see the file header): the coordinator's own registry's bound, then,
+ * on the coordinator of a distributed store, every worker's answer (*n of
+ * them, else none).  Refuses on a worker.
+ */
+static EsWorkerAnswer *
+read_bounds(int64 *own, int *n)
+{
+	refuse_feed_on_worker();
+	*own = es_feed_safe_bound(es_position_sequence());
+	*n = 0;
+	if (!es_store_distributed())
+		return NULL;
+	return node_states(n);
+}
+
 static int64
 answer_int64(EsWorkerAnswer *a, int field, int64 otherwise)
 {
@@ -173,18 +190,14 @@ space_bound(int group, int64 own, EsWorkerAnswer *answers, int n)
 int64
 es_store_safe_bound_after(int64 after)
 {
-	int			group = es_space_of(after);
 	int64		own;
-	EsWorkerAnswer *answers;
 	int			n;
+	EsWorkerAnswer *answers = read_bounds(&own, &n);
 
-	refuse_feed_on_worker();
-	own = es_feed_safe_bound(es_position_sequence());
-	if (es_citus_local_group() != 0 || !store_is_citus())
+	/* on a single node every position is in space 0 */
+	if (answers == NULL)
 		return own;
-	/* after the coordinator's registry: see the file header */
-	answers = node_states(&n);
-	return space_bound(group, own, answers, n);
+	return space_bound(es_space_of(after), own, answers, n);
 }
 
 /* The safe position of space 0: last_position(), store_stats() */
@@ -209,18 +222,15 @@ es_position_spaces(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	EsGuard		guard;
 	int64		own;
-	EsWorkerAnswer *answers = NULL;
-	int			n = 0;
+	EsWorkerAnswer *answers;
+	int			n;
 	int		   *groups;
 	int			ngroups = 0;
 
 	es_check_not_in_recovery("read the global feed");
 	InitMaterializedSRF(fcinfo, 0);
 	es_guard_enter(&guard);
-	refuse_feed_on_worker();
-	own = es_feed_safe_bound(es_position_sequence());
-	if (es_citus_local_group() == 0 && store_is_citus())
-		answers = node_states(&n);
+	answers = read_bounds(&own, &n);
 	groups = palloc(sizeof(int) * (n + 1));
 	groups[ngroups++] = 0;
 	for (int i = 0; i < n; i++)
@@ -373,6 +383,25 @@ es_citus_space_claimed(int group)
 	return claimed;
 }
 
+/* The int8 the query returns in its one row (otherwise when NULL) */
+static int64
+select_int8(const char *sql, int64 otherwise)
+{
+	int64		value = otherwise;
+	bool		isnull;
+	Datum		d;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute(sql, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "es_store could not read its position sequence");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		value = DatumGetInt64(d);
+	SPI_finish();
+	return value;
+}
+
 /* Run an ALTER SEQUENCE of es_store's position sequence */
 static void
 alter_position_sequence(const char *options)
@@ -415,10 +444,8 @@ es_citus_claim_local_position_space(PG_FUNCTION_ARGS)
 	es_guard_enter(&guard);
 	if (!es_citus_space_claimed(group))
 	{
-		int64		next = es_space_first(group);
 		char	   *sql;
-		bool		isnull;
-		Datum		d;
+		int64		next;
 
 		/*
 		 * Draws were refused until now, unless the space was claimed before
@@ -433,14 +460,7 @@ es_citus_claim_local_position_space(PG_FUNCTION_ARGS)
 					   "WHERE p BETWEEN %lld AND %lld",
 					   (long long) es_space_first(group), (long long) es_space_last(group),
 					   (long long) es_space_first(group), (long long) es_space_last(group));
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute(sql, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "es_store could not read its position sequence");
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		if (!isnull)
-			next = DatumGetInt64(d) + 1;
-		SPI_finish();
+		next = select_int8(sql, es_space_first(group) - 1) + 1;
 		alter_position_sequence(psprintf("MINVALUE %lld MAXVALUE %lld START WITH %lld RESTART WITH %lld",
 										 (long long) es_space_first(group),
 										 (long long) es_space_last(group),
@@ -475,18 +495,8 @@ es_citus_claim_position_spaces(PG_FUNCTION_ARGS)
 	es_guard_enter(&guard);
 	if (!es_citus_space_claimed(0))
 	{
-		int64		last = 0;
-		bool		isnull;
-
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute("SELECT CASE WHEN is_called THEN last_value ELSE 0 END "
-						"FROM es_store.global_position_seq", true, 1) != SPI_OK_SELECT ||
-			SPI_processed != 1)
-			elog(ERROR, "es_store could not read its position sequence");
-		last = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										   SPI_tuptable->tupdesc, 1, &isnull));
-		SPI_finish();
+		int64		last = select_int8("SELECT CASE WHEN is_called THEN last_value ELSE 0 END "
+									   "FROM es_store.global_position_seq", 0);
 
 		if (last > es_space_last(0))
 			ereport(ERROR,
