@@ -492,7 +492,7 @@ stored_after_advance(const EsBatch *b, EsAppendResult *r, const EsHead *head)
 	if (!find_stored_append(b, r, false, InvalidSnapshot))
 		return false;
 	if (b->expect != ES_EXPECT_AT_VERSION)
-		es_head_undo_advance(head->stream_id, b->nevents);
+		es_head_undo_advance(&b->key, head->stream_id, b->nevents);
 	return true;
 }
 
@@ -593,13 +593,14 @@ es_raise_wrong_version(const EsStreamKey *key, EsExpectKind expect,
 }
 
 static bool
-version_taken(int64 stream_id, int64 version)
+version_taken(const EsStreamKey *key, int64 stream_id, int64 version)
 {
-	Datum		values[2];
+	Datum		values[3];
 	bool		isnull;
 
 	values[0] = Int64GetDatum(stream_id);
 	values[1] = Int64GetDatum(version);
+	values[2] = key->aggregate_id;	/* on Citus: the shard (plans.c) */
 	(void) es_exec_scalar(ES_PLAN_VERSION_TAKEN, values, NULL, false, &isnull);
 	return !isnull;
 }
@@ -764,6 +765,19 @@ es_append_batch(EsBatch *b)
 				 errhint("ALTER EXTENSION es_store UPDATE;")));
 
 	/*
+	 * A distributed store has no index of tags across shards (queries over
+	 * tags refuse there, dcb.c), and a delegated append would write its
+	 * tags into its worker's own table: refuse them
+	 */
+	if (b->has_tags && es_citus_events_distributed(es_extension_schema()))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot append tags to stream \"%s\": es_store is distributed over Citus",
+						b->key.display),
+				 errdetail("Tags and queries over them do not run on a distributed store yet."),
+				 errhint("Append without tags.")));
+
+	/*
 	 * Schemas before 0.3.0 have no payload_bytes; of their functions only
 	 * es_append_events can be given one
 	 */
@@ -842,7 +856,7 @@ es_append_batch(EsBatch *b)
 		head.old_version > ES_MAX_VERSION - b->nevents)
 		es_raise_version_limit(&b->key);
 	if (b->expect == ES_EXPECT_AT_VERSION &&
-		version_taken(head.stream_id, b->expected_version))
+		version_taken(&b->key, head.stream_id, b->expected_version))
 	{
 		if (b->ids_supplied && find_stored_append(b, r, false, InvalidSnapshot))
 			goto done;

@@ -38,6 +38,7 @@ static bool callback_registered = false;
 /* The schema last asked about, and its answer */
 static Oid	schema_asked = InvalidOid;
 static bool schema_citus = false;
+static bool schema_events_hashed = false;
 
 /* Counts invalidations: an answer looked up across one is not kept */
 static uint64 invalidations = 0;
@@ -69,34 +70,45 @@ register_inval(void)
  * values of its parameters and cannot plan a generic plan over them
  * (plans.c asks for custom plans then).
  */
-bool
-es_citus_schema(Oid nsp)
+static void
+schema_load(Oid nsp, bool *citus, bool *events_hashed)
 {
 	Oid			catalog;
 	AttrNumber	att;
+	AttrNumber	method_att;
 	Relation	rel;
 	SysScanDesc scan;
 	HeapTuple	tup;
-	bool		citus = false;
 	uint64		seen;
 
-	if (OidIsValid(schema_asked) && schema_asked == nsp)
-		return schema_citus;
+	*citus = false;
+	*events_hashed = false;
 	register_inval();
 	seen = invalidations;
 	catalog = get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE);
 	att = OidIsValid(catalog) ? get_attnum(catalog, "logicalrelid") : InvalidAttrNumber;
-	if (att != InvalidAttrNumber)
+	method_att = OidIsValid(catalog) ? get_attnum(catalog, "partmethod") : InvalidAttrNumber;
+	if (att != InvalidAttrNumber && method_att != InvalidAttrNumber)
 	{
+		Oid			events = get_relname_relid("events", nsp);
+
 		rel = table_open(catalog, AccessShareLock);
 		scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
-		while (!citus && HeapTupleIsValid(tup = systable_getnext(scan)))
+		while (HeapTupleIsValid(tup = systable_getnext(scan)))
 		{
 			bool		isnull;
+			bool		method_null;
 			Datum		relid = heap_getattr(tup, att, RelationGetDescr(rel), &isnull);
+			Datum		method = heap_getattr(tup, method_att, RelationGetDescr(rel),
+											  &method_null);
 
 			CHECK_FOR_INTERRUPTS();
-			citus = !isnull && get_rel_namespace(DatumGetObjectId(relid)) == nsp;
+			if (isnull || get_rel_namespace(DatumGetObjectId(relid)) != nsp)
+				continue;
+			*citus = true;
+			if (DatumGetObjectId(relid) == events && !method_null &&
+				DatumGetChar(method) == 'h')
+				*events_hashed = true;
 		}
 		systable_endscan(scan);
 		table_close(rel, AccessShareLock);
@@ -104,9 +116,40 @@ es_citus_schema(Oid nsp)
 	if (seen == invalidations)
 	{
 		schema_asked = nsp;
-		schema_citus = citus;
+		schema_citus = *citus;
+		schema_events_hashed = *events_hashed;
 	}
+}
+
+bool
+es_citus_schema(Oid nsp)
+{
+	bool		citus;
+	bool		events_hashed;
+
+	if (OidIsValid(schema_asked) && schema_asked == nsp)
+		return schema_citus;
+	schema_load(nsp, &citus, &events_hashed);
 	return citus;
+}
+
+/*
+ * Whether es_store.events of schema nsp is a hash-distributed Citus table
+ * (es_store.citus_distribute(): by aggregate_id), as opposed to a store
+ * with only reference or Citus local tables, whose events are one table
+ * with its single-node keys (plans.c takes its Citus statements only for
+ * the first).
+ */
+bool
+es_citus_events_distributed(Oid nsp)
+{
+	bool		citus;
+	bool		events_hashed;
+
+	if (OidIsValid(schema_asked) && schema_asked == nsp)
+		return schema_events_hashed;
+	schema_load(nsp, &citus, &events_hashed);
+	return events_hashed;
 }
 
 /*

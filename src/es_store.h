@@ -175,7 +175,8 @@ extern void es_raise_wrong_version(const EsStreamKey *key, EsExpectKind expect,
 								   int64 expected, int64 current) pg_attribute_noreturn();
 extern EsHead es_head_advance(const EsBatch *batch);
 extern int64 es_head_state(const EsStreamKey *key, bool latest, bool *forgotten);
-extern void es_head_undo_advance(int64 stream_id, int nevents);
+extern void es_head_undo_advance(const EsStreamKey *key, int64 stream_id,
+								 int nevents);
 extern bool es_head_lock(const EsStreamKey *key);
 
 /* tables.c */
@@ -277,6 +278,7 @@ extern bool es_plain_table(Relation rel);
 
 /* citus.c */
 extern bool es_citus_schema(Oid nsp);
+extern bool es_citus_events_distributed(Oid nsp);
 extern int	es_citus_local_group(void);
 
 /*

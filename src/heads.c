@@ -139,13 +139,14 @@ es_head_state(const EsStreamKey *key, bool latest, bool *forgotten)
  * when the append turns out to be a retry of an already stored one).
  */
 void
-es_head_undo_advance(int64 stream_id, int nevents)
+es_head_undo_advance(const EsStreamKey *key, int64 stream_id, int nevents)
 {
-	Datum		values[2];
+	Datum		values[3];
 	int			rc;
 
 	values[0] = Int64GetDatum(stream_id);
 	values[1] = Int64GetDatum(nevents);
+	values[2] = key->aggregate_id;	/* on Citus: the shard (plans.c) */
 	rc = SPI_execute_plan(es_plan(ES_PLAN_HEAD_UNDO), values, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE || SPI_processed != 1)
 		elog(ERROR, "could not restore the version of stream %lld",

@@ -279,6 +279,7 @@ es_delete_aggregate(PG_FUNCTION_ARGS)
 		int			rc;
 
 		values[0] = Int64GetDatum(h.stream_id);
+		values[1] = key.aggregate_id;	/* on Citus: the shard (plans.c) */
 		rc = SPI_execute_plan(es_plan(ES_PLAN_SOFT_DELETE), values, NULL, false, 0);
 		if (rc != SPI_OK_UPDATE)
 			elog(ERROR, "es_store soft delete failed: %s", SPI_result_code_string(rc));
@@ -338,6 +339,7 @@ es_forget_aggregate(PG_FUNCTION_ARGS)
 	{
 		check_expected(fcinfo, 3, &key, live_version(&h));
 		values[0] = Int64GetDatum(h.stream_id);
+		values[1] = key.aggregate_id;	/* on Citus: the shard (plans.c) */
 		result[1] = Int64GetDatum((int64) es_delete_events(ES_PLAN_FORGET_EVENTS,
 														   values));
 		values[0] = key.bounded_context;
@@ -356,6 +358,7 @@ es_forget_aggregate(PG_FUNCTION_ARGS)
 	if (h.found && (!h.forgotten || !keep_tombstone))
 	{
 		values[0] = Int64GetDatum(h.stream_id);
+		values[1] = key.aggregate_id;	/* on Citus: the shard (plans.c) */
 		rc = SPI_execute_plan(es_plan(keep_tombstone ? ES_PLAN_TOMBSTONE :
 									  ES_PLAN_DELETE_HEAD),
 							  values, NULL, false, 0);

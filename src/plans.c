@@ -1029,6 +1029,74 @@ static const EsPlanDef no_tags_defs[ES_NUM_PLANS] = {
 };
 
 /*
+ * The statements that differ on a store with Citus tables (0.4.0 schema),
+ * where a statement must name the distribution column, aggregate_id, to
+ * run on one shard: inside a function Citus delegated to the aggregate's
+ * worker (force_delegation, src/distribute.c) a statement that does not is
+ * refused.  The statements by stream id take the aggregate id as a last
+ * parameter, which the generic ones leave unused (every caller passes
+ * it).  Event ids are looked up within the aggregate: across shards no
+ * index holds them unique (README, Scaling).  Events there have no tags
+ * (batch.c refuses them), so the deletes leave es_store.event_tags alone.
+ * Taken only when es_store.events is hash-distributed (by
+ * es_store.citus_distribute(), which exists from 0.4.0 on: the 0.3.0
+ * schema's statements above never meet a distributed store); a store with
+ * only reference tables keeps the generic statements.
+ */
+static const EsPlanDef citus_defs[ES_NUM_PLANS] = {
+	[ES_PLAN_FIND_EVENT_IDS] = {
+		FIND_EVENT_IDS("e.batch_size", "e.payload_bytes", "e.tags", "AND h.aggregate_id" EQ "e.aggregate_id ")
+		" AND e.aggregate_id" EQ "$3",
+		4, {TEXTOID, TEXTOID, TEXTOID, UUIDARRAYOID}
+	},
+	[ES_PLAN_HEAD_UNDO] = {
+		"UPDATE es_store.aggregate_heads h SET "
+		"version = h.version OPERATOR(pg_catalog.-) $2 "
+		"WHERE h.stream_id" EQ "$1 AND h.aggregate_id" EQ "$3",
+		3, {INT8OID, INT8OID, TEXTOID}
+	},
+	[ES_PLAN_VERSION_TAKEN] = {
+		"SELECT e.global_position FROM es_store.events e "
+		"WHERE e.stream_id" EQ "$1 AND e.aggregate_version" EQ "$2 "
+		"AND e.aggregate_id" EQ "$3",
+		3, {INT8OID, INT8OID, TEXTOID}
+	},
+	[ES_PLAN_SOFT_DELETE] = {
+		"UPDATE es_store.aggregate_heads h SET deleted_at = pg_catalog.now(), "
+		"truncate_before = GREATEST(COALESCE(h.truncate_before, 0), "
+		"h.version OPERATOR(pg_catalog.+) 1), filtered = true "
+		"WHERE h.stream_id" EQ "$1 AND h.aggregate_id" EQ "$2",
+		2, {INT8OID, TEXTOID}
+	},
+	[ES_PLAN_FORGET_EVENTS] = {
+		"DELETE FROM es_store.events e WHERE e.stream_id" EQ "$1 "
+		"AND e.aggregate_id" EQ "$2",
+		2, {INT8OID, TEXTOID}
+	},
+	[ES_PLAN_FORGET_MARKERS] = {
+		"WITH k AS (DELETE FROM es_store.markers k WHERE "
+		"k.bounded_context" EQ "$1 AND k.aggregate_type" EQ "$2 AND "
+		"k.aggregate_id" EQ "$3 RETURNING k.global_position) "
+		"DELETE FROM es_store.events e USING k "
+		"WHERE e.global_position" EQ "k.global_position AND e.stream_id" EQ "0 "
+		"AND e.aggregate_id" EQ "$3",
+		3, {TEXTOID, TEXTOID, TEXTOID}
+	},
+	[ES_PLAN_TOMBSTONE] = {
+		"UPDATE es_store.aggregate_heads h SET forgotten_at = pg_catalog.now(), "
+		"deleted_at = NULL, truncate_before = NULL, max_count = NULL, "
+		"max_age = NULL, metadata = NULL, filtered = false "
+		"WHERE h.stream_id" EQ "$1 AND h.aggregate_id" EQ "$2",
+		2, {INT8OID, TEXTOID}
+	},
+	[ES_PLAN_DELETE_HEAD] = {
+		"DELETE FROM es_store.aggregate_heads h WHERE h.stream_id" EQ "$1 "
+		"AND h.aggregate_id" EQ "$2",
+		2, {INT8OID, TEXTOID}
+	},
+};
+
+/*
  * The kept plans, in two sets: generic plans, and custom plans for a store
  * with Citus tables (Citus routes a statement by its parameters' values
  * and cannot distribute a generic plan over them: citus.c).  Plans are
@@ -1041,6 +1109,7 @@ static SPIPlanPtr no_tags_plans[ES_PLAN_KINDS][ES_NUM_PLANS];
 static SPIPlanPtr no_event_key_plans[ES_PLAN_KINDS][ES_NUM_PLANS];
 static SPIPlanPtr no_key_hash_plans[ES_PLAN_KINDS][ES_NUM_PLANS];
 static SPIPlanPtr no_owner_plans[ES_PLAN_KINDS][ES_NUM_PLANS];
+static SPIPlanPtr citus_plans[ES_NUM_PLANS];
 
 /*
  * What the installed schema has, cached per backend: whether
@@ -1164,6 +1233,12 @@ es_plan(EsPlanId id)
 	{
 		def = &no_tags_defs[id];
 		slot = &no_tags_plans[citus][id];
+	}
+	else if (citus && citus_defs[id].sql != NULL &&
+			 es_citus_events_distributed(es_extension_schema()))
+	{
+		def = &citus_defs[id];
+		slot = &citus_plans[id];
 	}
 	if (*slot != NULL)
 		return *slot;

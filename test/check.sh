@@ -50,11 +50,11 @@ done
 
 echo "== Perl TAP (make prove_installcheck)"
 if [ -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ]; then
-    echo "Citus is installed: the Citus suites (test/t/018_citus.pl to 021_citus_spaces.pl) run"
+    echo "Citus is installed: the Citus suites (test/t/018_citus.pl to 022_citus_delegation.pl) run"
 elif [ "${ES_REQUIRE_CITUS:-0}" = 1 ]; then
-    echo "Citus is not installed and ES_REQUIRE_CITUS=1: the Citus suites (test/t/018 to 020) fail"
+    echo "Citus is not installed and ES_REQUIRE_CITUS=1: the Citus suites (test/t/018 to 022) fail"
 else
-    echo "SKIPPED: the Citus suites (test/t/018_citus.pl to 021_citus_spaces.pl): Citus is not installed (bash test/citus_install.sh builds it)"
+    echo "SKIPPED: the Citus suites (test/t/018_citus.pl to 022_citus_delegation.pl): Citus is not installed (bash test/citus_install.sh builds it)"
 fi
 # PostgreSQL::Test::Cluster runs initdb, which refuses root: run as postgres
 # from a copy of the tree it can write to.

@@ -337,6 +337,13 @@ REVOKE ALL ON FUNCTION es_store.events_hold_feed() FROM PUBLIC;
 -- coordinator gives every worker its space once, after distributing, and
 -- again after adding a worker; consumers read each group's feed after its
 -- first position - 1 (README, Scaling).
+CREATE FUNCTION es_store.citus_distribute()
+RETURNS integer
+AS 'MODULE_PATHNAME', 'es_citus_distribute'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+COMMENT ON FUNCTION es_store.citus_distribute()
+	IS 'on a Citus coordinator, an empty store: distribute the per-aggregate tables by aggregate_id and delegate the functions of one aggregate to its shard''s node (then call citus_claim_position_spaces)';
+
 CREATE FUNCTION es_store.citus_claim_position_spaces()
 RETURNS integer
 AS 'MODULE_PATHNAME', 'es_citus_claim_position_spaces'
@@ -372,6 +379,7 @@ COMMENT ON FUNCTION es_store.position_spaces()
 	IS 'the feed''s position spaces (one per Citus group; only group 0 on a single node), each with its first position and its safe position now';
 
 REVOKE ALL ON FUNCTION
+	es_store.citus_distribute(),
 	es_store.citus_claim_position_spaces(),
 	es_store.citus_claim_local_position_space(),
 	es_store.citus_node_feed_state(),

@@ -44,16 +44,17 @@ sub check_log_invariants
 # transaction.  A disorder raises; a duplicate hits seen's primary key.
 sub consumer_sql
 {
-	my ($checkpoint, $page) = @_;
+	my ($checkpoint, $page, $suffix) = @_;
 	$page //= 100;
+	$suffix //= '';
 	return qq{
-	CREATE TABLE seen (global_position bigint PRIMARY KEY);
-	CREATE FUNCTION consume() RETURNS bigint LANGUAGE plpgsql AS \$\$
+	CREATE TABLE seen$suffix (global_position bigint PRIMARY KEY);
+	CREATE FUNCTION consume$suffix() RETURNS bigint LANGUAGE plpgsql AS \$\$
 	DECLARE cp bigint := es_store.get_checkpoint('$checkpoint'); prev bigint := cp; ev record;
 	BEGIN
 		FOR ev IN SELECT * FROM es_store.read_feed(cp, $page) LOOP
 			IF ev.global_position <= prev THEN RAISE EXCEPTION 'out of order'; END IF;
-			INSERT INTO seen VALUES (ev.global_position);
+			INSERT INTO seen$suffix VALUES (ev.global_position);
 			prev := ev.global_position;
 		END LOOP;
 		IF prev > cp THEN
@@ -64,15 +65,16 @@ sub consumer_sql
 	};
 }
 
-# Run consume() (consumer_sql) until it makes no progress; true if it did
-# within $max_steps (default 100000) steps.
+# Run consume() (consumer_sql, with the same suffix) until it makes no
+# progress; true if it did within $max_steps (default 100000) steps.
 sub drain_consumer
 {
-	my ($node, $checkpoint, $max_steps) = @_;
+	my ($node, $checkpoint, $max_steps, $suffix) = @_;
+	$suffix //= '';
 	for (1 .. ($max_steps // 100000))
 	{
 		my $before = $node->safe_psql('postgres', "SELECT es_store.get_checkpoint('$checkpoint')");
-		return 1 if $node->safe_psql('postgres', 'SELECT consume()') == $before;
+		return 1 if $node->safe_psql('postgres', "SELECT consume$suffix()") == $before;
 	}
 	return 0;
 }

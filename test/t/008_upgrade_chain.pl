@@ -138,6 +138,7 @@ sub probe
 		  [ 'position_spaces', q{SELECT group_id || ':' || first_position || ':' || (safe_position = es_store.last_position()) FROM es_store.position_spaces()}, '0:1:true' ],
 		  [ 'citus_node_feed_state', q{SELECT group_id::text || coalesce(safe_position::text, '') || coalesce(lowest_held::text, '') FROM es_store.citus_node_feed_state()}, '-1' ],
 		  [ 'citus_claim_position_spaces', q{SELECT probe_sqlstate('SELECT es_store.citus_claim_position_spaces()')}, '0A000' ],
+		  [ 'citus_distribute', q{SELECT probe_sqlstate('SELECT es_store.citus_distribute()')}, '0A000' ],
 		  [ 'citus_claim_local_position_space', q{SELECT probe_sqlstate('SELECT es_store.citus_claim_local_position_space()')}, '0A000' ];
 	}
 

@@ -355,6 +355,7 @@ my @functions = (
 	[ 'position_spaces' ],
 	[ 'citus_node_feed_state' ],
 	[ 'citus_claim_position_spaces' ],
+	[ 'citus_distribute' ],
 	[ 'citus_claim_local_position_space' ],
 );
 
@@ -386,8 +387,8 @@ for my $f (@functions)
 		# read_query_position() has a value after a read_query
 		my $from = $name eq 'read_query_position'
 		  ? q{ FROM (SELECT count(*) FROM es_store.read_query('{}')) r} : '';
-		# the Citus claims refuse on a single node
-		my $want = $name =~ /^citus_claim/ ? '0A000' : '00000';
+		# the Citus claims and the distribution refuse on a single node
+		my $want = $name =~ /^citus_(claim|distribute)/ ? '0A000' : '00000';
 		push @cases, [ "$name()", "SELECT count(*) FROM (SELECT es_store.$name()$from) c", $want ];
 		next;
 	}

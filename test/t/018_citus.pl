@@ -71,6 +71,18 @@ is($node->safe_psql('postgres', q{SELECT string_agg(event_type, ',' ORDER BY agg
 my ($ret, $out, $err) = $node->psql('postgres',
 	q{SELECT * FROM es_store.append_event('c', 'a', '2', 1, 'Late', '{}')}, extra_params => ['-v', 'VERBOSITY=verbose']);
 like($err, qr/SE001/, 'a stale expected version is SE001');
+# with reference tables only, events keep their single-node keys and
+# statements: an event id is unique across aggregates, and a forget takes
+# the event's tags with it
+$node->safe_psql('postgres', q{SELECT es_store.append_event('c', 'a', '3', 0, 'Opened', '{}', event_id => '00000000-0000-4000-8000-000000000018', tags => ARRAY['z'])});
+($ret, $out, $err) = $node->psql('postgres',
+	q{SELECT * FROM es_store.append_event('c', 'a', '4', 0, 'Opened', '{}', event_id => '00000000-0000-4000-8000-000000000018')},
+	extra_params => ['-v', 'VERBOSITY=verbose']);
+like($err, qr/SE002: duplicate event id 00000000-0000-4000-8000-000000000018 in append to stream "c\/a\/4"/,
+	'an event id of another aggregate is SE002');
+is($node->safe_psql('postgres', q{
+	SELECT events_removed FROM es_store.forget_aggregate('c', 'a', '3');
+	SELECT count(*) FROM es_store.event_tags;}), "1\n4", 'a forget removes the event and its tag');
 is($node->safe_psql('postgres', q{
 	SELECT es_store.save_checkpoint('proj', 4);
 	SELECT es_store.get_checkpoint('proj');

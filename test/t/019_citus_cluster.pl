@@ -2,9 +2,10 @@
 # and two workers on localhost, es_store distributed by the README's recipe
 # (Scaling, taken from the README itself), then appends through the
 # coordinator: events on both workers, expected-version conflicts,
-# idempotent retries, reads, the feed across workers with a commit out of
-# order (read exactly once), and a transaction over aggregates on both
-# workers that commits on both or neither.
+# idempotent retries, event ids unique per aggregate, reads, the feed
+# across workers with a commit out of order (read exactly once), and a
+# transaction over aggregates on both workers that commits on both or
+# neither.  Delegated calls and their position spaces: 020 to 022.
 #
 # Skipped when Citus is not installed (test/citus_install.sh builds it);
 # ES_REQUIRE_CITUS=1 makes the skip a failure.
@@ -22,8 +23,8 @@ my ($coord, $w1, $w2) = @nodes;
 is($coord->safe_psql('postgres', q{
 	SELECT string_agg(logicalrelid::text || ':' || column_to_column_name(logicalrelid, partkey), ',' ORDER BY logicalrelid::text)
 	FROM pg_dist_partition WHERE logicalrelid::text LIKE 'es_store.%'}),
-	'es_store.aggregate_heads:aggregate_id,es_store.events:aggregate_id',
-	'events and heads are distributed by aggregate id');
+	'es_store.aggregate_heads:aggregate_id,es_store.events:aggregate_id,es_store.markers:aggregate_id,es_store.snapshots:aggregate_id',
+	'heads, events, markers and snapshots are distributed by aggregate id');
 
 # Appends to 20 aggregates, 3 events each.
 $coord->safe_psql('postgres', q{
@@ -62,9 +63,15 @@ is($coord->safe_psql('postgres',
 	qq{SELECT global_position FROM es_store.append_event('bank', 'account', 'acct-8', 3, 'Withdrawn', '{}', event_id => '$id')}),
 	$first, 'an idempotent retry returns the stored position');
 ($ret, $out, $err) = $coord->psql('postgres',
-	qq{SELECT * FROM es_store.append_event('bank', 'account', 'acct-9', 3, 'Withdrawn', '{}', event_id => '$id')},
+	qq{SELECT * FROM es_store.append_event('bank', 'account', 'acct-8', 4, 'Other', '{}', event_id => '$id')},
 	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-like($err, qr/SE002/, 'the same event id on another aggregate is SE002');
+like($err, qr/SE002: duplicate event id $id in append to stream "bank\/account\/acct-8"/,
+	'the same event id again in its aggregate with other content is SE002');
+cmp_ok($coord->safe_psql('postgres',
+	qq{SELECT global_position FROM es_store.append_event('bank', 'account', 'acct-9', 3, 'Withdrawn', '{}', event_id => '$id')}),
+	'>', 0, 'and in another aggregate it is taken: event ids are unique per aggregate (README, Scaling)');
+is($coord->safe_psql('postgres', qq{SELECT string_agg(aggregate_id, ',' ORDER BY aggregate_id) FROM es_store.read_event('$id')}),
+	'acct-8,acct-9', 'read_event finds both');
 
 # Two aggregates, one on each worker.
 my ($a1) = aggregates_on($coord, $w1, 1);
@@ -93,13 +100,14 @@ is(move_both('ROLLBACK'), '0', 'a rolled-back transaction over two workers left 
 is(move_both('COMMIT'), '2', 'a committed transaction over two workers is on both');
 
 # The feed across workers: a lower position in flight holds it back, and
-# the reader gets every event once when it commits.
+# the reader gets every event once when it commits.  A field of the
+# result in the select list is not delegated: both draw on the coordinator, in space 0.
 my $checkpoint = $coord->safe_psql('postgres', 'SELECT es_store.last_position()');
 my $slow = $coord->background_psql('postgres');
 $slow->query_safe('BEGIN');
-my $p1 = $slow->query_safe(qq{SELECT global_position FROM es_store.append_event('bank', 'account', '$a1', NULL, 'Slow', '{}')});
+my $p1 = $slow->query_safe(qq{SELECT (es_store.append_event('bank', 'account', '$a1', NULL, 'Slow', '{}')).global_position});
 my $p2 = $coord->safe_psql('postgres',
-	qq{SELECT global_position FROM es_store.append_event('bank', 'account', '$a2', NULL, 'Fast', '{}')});
+	qq{SELECT (es_store.append_event('bank', 'account', '$a2', NULL, 'Fast', '{}')).global_position});
 cmp_ok($p2, '>', $p1, 'the later append drew the higher position');
 is($coord->safe_psql('postgres', qq{SELECT count(*) FROM es_store.read_feed($checkpoint, 100)}),
 	'0', 'the feed holds back at the lower position in flight, though the higher one committed');
@@ -107,8 +115,9 @@ $slow->query_safe('COMMIT');
 $slow->quit;
 is($coord->safe_psql('postgres', qq{SELECT string_agg(global_position::text, ',' ORDER BY global_position) FROM es_store.read_feed($checkpoint, 100)}),
 	"$p1,$p2", 'then the reader gets both, once each, in position order');
-is($coord->safe_psql('postgres', q{SELECT count(*) = count(DISTINCT global_position) AND count(*) = (SELECT count(*) FROM es_store.events) FROM es_store.read_feed(0, 1000)}),
-	't', 'the whole feed is every stored event once');
+is($coord->safe_psql('postgres', q{SELECT count(*) = count(DISTINCT e.global_position) AND count(*) = (SELECT count(*) FROM es_store.events)
+	FROM es_store.position_spaces() s, LATERAL es_store.read_feed(s.first_position - 1, 1000) e}),
+	't', 'the whole feed, one space after the other, is every stored event once');
 
 # Queries over tags refuse on a distributed store.
 ($ret, $out, $err) = $coord->psql('postgres', q{SELECT count(*) FROM es_store.read_query('{}')});

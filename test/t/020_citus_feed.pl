@@ -1,7 +1,9 @@
 # The global feed of an es_store distributed over Citus never skips an
-# event (issue 16): positions are drawn on the coordinator, rows land in
-# the workers' shards, and each worker holds the feed at the positions of
-# its rows until its own part of the transaction has ended there
+# event (issue 16).  Appends Citus does not delegate (here: a field of the result in
+# the select list; a SELECT of the function alone, or FROM it, is delegated) draw their
+# positions on the coordinator, their rows land in the workers' shards,
+# and each worker holds the feed at the positions of its rows until its
+# own part of the transaction has ended there
 # (src/cluster.c), which for a transaction over two workers is Citus's
 # COMMIT PREPARED: after es_store's commit callback on the coordinator, or,
 # when that fails, at Citus's recovery, much later.
@@ -15,8 +17,14 @@
 #    feed holds back at the two prepared rows, and a later commit waits
 #    behind them, until recover_prepared_transactions() finishes them; then
 #    a reader gets all three, once each.
-# 3. A consumer reads the feed while pgbench runs transactions over two
-#    aggregates (on one worker or on both), while a worker is killed with
+# 2b. The same with delegated appends (bare calls): each runs on its
+#    aggregate's worker and draws there, in that worker's position space,
+#    and the worker's registry holds its prepared part, through its crash:
+#    each space's reader gets nothing past its prepared row until recovery
+#    finishes it, then every row once.
+# 3. A consumer per position space reads the feed while pgbench runs
+#    transactions over two aggregates (on one worker or on both, one append
+#    drawn on the coordinator, one delegated), while a worker is killed with
 #    stop('immediate') and restarted, while a shard moves between the
 #    workers (logical replication: writes go on during the copy), and while
 #    the rebalancer moves one back: it applies every committed event
@@ -54,7 +62,15 @@ my @on1 = aggregates_on($coord, $w1, 2);
 my @on2 = aggregates_on($coord, $w2, 2);
 is(scalar(@on1) + scalar(@on2), 4, "aggregates on each worker: @on1, @on2");
 
+# an append Citus does not delegate (a field of its result in the select list): drawn on the coordinator
 sub append_sql
+{
+	my ($aggregate, $type) = @_;
+	return qq{SELECT (es_store.append_event('bank', 'account', '$aggregate', NULL, '$type', '{}')).global_position};
+}
+
+# a bare call, which Citus delegates to the aggregate's worker
+sub delegated_sql
 {
 	my ($aggregate, $type) = @_;
 	return qq{SELECT global_position FROM es_store.append_event('bank', 'account', '$aggregate', NULL, '$type', '{}')};
@@ -170,28 +186,86 @@ is($coord->safe_psql('postgres',
 	"SELECT string_agg(global_position::text, ',' ORDER BY global_position) FROM es_store.read_feed($checkpoint, 100)"),
 	"$p1,$p2,$p3", 'after recovery a reader gets all three, once each, in order');
 
-# 3. A consumer under load, a worker crash and a shard move.  Citus's
+# 2b. The same with delegated appends: each worker draws in its own space.
+$coord->safe_psql('postgres', q{ALTER SYSTEM SET synchronous_standby_names = 'nobody'; SELECT pg_reload_conf()});
+my $g1 = $w1->safe_psql('postgres', 'SELECT groupid FROM pg_dist_local_group');
+my $g2 = $w2->safe_psql('postgres', 'SELECT groupid FROM pg_dist_local_group');
+my %from = map { $_ => $coord->safe_psql('postgres',
+	"SELECT safe_position FROM es_store.position_spaces() WHERE group_id = $_") } ($g1, $g2);
+($in, $out, $err) = ('', '', '');
+$h = IPC::Run::start(
+	[ 'psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', $coord->connstr('postgres') ],
+	'<', \$in, '>', \$out, '2>', \$err);
+$in .= "SET synchronous_commit = on;\nBEGIN;\n" . delegated_sql($on1[0], 'Delegated1')
+  . ";\n" . delegated_sql($on2[0], 'Delegated2') . ";\n";
+$h->pump until $out =~ /^\d+\n\d+\n/m;
+my ($d1, $d2) = $out =~ /^(\d+)\n(\d+)\n/m;
+cmp_ok($d1, '>', $from{$g1}, "the delegated append to worker1's aggregate drew in its space ($d1)");
+cmp_ok($d2, '>', $from{$g2}, "and the one to worker2's in worker2's ($d2)");
+$in .= "COMMIT;\n";
+$h->pump_nb;
+ok($coord->poll_query_until('postgres',
+	q{SELECT count(*) = 1 FROM pg_stat_activity WHERE wait_event = 'SyncRep'}),
+	'the commit has its commit record and waits before its callbacks');
+is($w1->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts')
+	  . $w2->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'),
+	'11', 'both workers hold their part prepared');
+$w1->stop('immediate');
+$w1->start;
+$w2->safe_psql('postgres', q{
+	SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	WHERE application_name LIKE 'citus_internal gpid=%' AND pid <> pg_backend_pid()});
+$coord->safe_psql('postgres', q{ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf()});
+$in .= "\\q\n";
+$h->finish;
+is($w1->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts')
+	  . $w2->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'),
+	'11', 'after worker1\'s crash both parts are still prepared');
+my $d3 = $coord->safe_psql('postgres', delegated_sql($on1[1], 'After'));
+cmp_ok($d3, '>', $d1, 'a later delegated append commits above worker1\'s prepared row');
+is($coord->safe_psql('postgres', "SELECT count(*) FROM es_store.read_feed($from{$g1}, 100)")
+	  . $coord->safe_psql('postgres', "SELECT count(*) FROM es_store.read_feed($from{$g2}, 100)"),
+	'00', 'neither space\'s reader gets past its prepared row, not even the later commit');
+$coord->safe_psql('postgres', 'SELECT recover_prepared_transactions()');
+is($coord->safe_psql('postgres',
+	"SELECT string_agg(global_position::text, ',' ORDER BY global_position) FROM es_store.read_feed($from{$g1}, 100)"),
+	"$d1,$d3", 'after recovery worker1\'s space reads both, once each, in order');
+is($coord->safe_psql('postgres',
+	"SELECT string_agg(global_position::text, ',' ORDER BY global_position) FROM es_store.read_feed($from{$g2}, 100)"),
+	"$d2", 'and worker2\'s its row');
+
+# 3. A consumer per space under load, a worker crash and a shard move.  Citus's
 # recovery now runs as it does by default (every second here, every minute
 # by default): a worker crash leaves transactions prepared, and their row
 # locks block the load until recovery finishes them.
 $coord->safe_psql('postgres', q{ALTER SYSTEM SET citus.recover_2pc_interval = '1s'; SELECT pg_reload_conf()});
-$coord->safe_psql('postgres', consumer_sql('load', 200));
+# One consumer per position space: a transaction of the load appends to
+# one aggregate from the coordinator (not delegated: space 0, its row held
+# on its worker) and to another on its worker (delegated: that worker's
+# space).
+my @spaces = (0, $g1, $g2);
+for my $g (@spaces)
+{
+	$coord->safe_psql('postgres', consumer_sql("load$g", 200, "_$g"));
+	$coord->safe_psql('postgres', sprintf(q{SELECT es_store.save_checkpoint('load%d', %s)}, $g, $g << 48))
+	  if $g > 0;
+}
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 PostgreSQL::Test::Utils::append_to_file("$tmp/two.sql", q{
 \set i random(1, 200)
 \set j :i + random(1, 200)
 BEGIN;
-SELECT count(*) FROM es_store.append_event('bank', 'account', 'acct-' || :i, NULL, 'Load', '{}');
-SELECT count(*) FROM es_store.append_event('bank', 'account', 'acct-' || :j, NULL, 'Load', '{}');
+SELECT (es_store.append_event('bank', 'account', 'acct-' || :i, NULL, 'Load', '{}')).global_position;
+SELECT global_position FROM es_store.append_event('bank', 'account', 'acct-' || :j, NULL, 'Load', '{}');
 COMMIT;
 });
 
 my $stop = "$tmp/stop";
-my $consumer = IPC::Run::start([
+my @consumers = map { IPC::Run::start([
 	'bash', '-c', sprintf(q{
 		while [ ! -e '%s' ]; do
-			psql -X -q -d '%s' -c 'SELECT consume()' >/dev/null 2>&1 || sleep 0.1
-		done}, $stop, $coord->connstr('postgres')) ]);
+			psql -X -q -d '%s' -c 'SELECT consume_%d()' >/dev/null 2>&1 || sleep 0.1
+		done}, $stop, $coord->connstr('postgres'), $_) ]) } @spaces;
 
 sub load
 {
@@ -255,15 +329,26 @@ is($coord->safe_psql('postgres', q{
 	'15,17', 'the rebalancer moved a shard group back (14 and 18 became 15 and 17, within its threshold)');
 
 PostgreSQL::Test::Utils::append_to_file($stop, '');
-$consumer->finish;
-ok(drain_consumer($coord, 'load'), 'the consumer drains the feed');
+$_->finish for @consumers;
 my $loaded = $coord->safe_psql('postgres', 'SELECT count(*) FROM es_store.events') - $before;
 cmp_ok($loaded, '>', 100, "the load appended events ($loaded)");
-is($coord->safe_psql('postgres', q{
-	SELECT (SELECT array_agg(global_position ORDER BY global_position) FROM es_store.events)
-		IS NOT DISTINCT FROM (SELECT array_agg(global_position ORDER BY global_position) FROM seen)}),
-	't', 'the consumer applied every committed event exactly once ('
-	  . $coord->safe_psql('postgres', 'SELECT count(*) FROM seen') . ')');
+my $seen_total = 0;
+for my $g (@spaces)
+{
+	my ($from, $to) = ($g << 48, ($g + 1) << 48);
+	ok(drain_consumer($coord, "load$g", undef, "_$g"), "space ${g}'s consumer drains its feed");
+	my $seen = $coord->safe_psql('postgres', "SELECT count(*) FROM seen_$g");
+	cmp_ok($seen, '>', 100, "space ${g}'s consumer has events of the load ($seen)");
+	$seen_total += $seen;
+	is($coord->safe_psql('postgres', qq{
+		SELECT (SELECT array_agg(global_position ORDER BY global_position) FROM es_store.events
+				WHERE global_position > $from AND global_position < $to)
+			IS NOT DISTINCT FROM (SELECT array_agg(global_position ORDER BY global_position) FROM seen_$g)}),
+		't', "space ${g}'s consumer applied every committed event of its space exactly once ("
+		  . $coord->safe_psql('postgres', "SELECT count(*) FROM seen_$g") . ')');
+}
+is($seen_total, $coord->safe_psql('postgres', 'SELECT count(*) FROM es_store.events'),
+	'the three consumers together applied every stored event');
 
 $_->stop for reverse @nodes;
 done_testing();

@@ -52,11 +52,21 @@ my $g2 = $w2->safe_psql('postgres', 'SELECT groupid FROM pg_dist_local_group');
 my $first1 = ($g1 << 48) + 1;
 my $first2 = ($g2 << 48) + 1;
 
+# An append Citus does not delegate (a field of its result in the select
+# list, not a bare call): it runs on the node
+# the client is connected to, and draws in that node's space.
 sub append_sql
 {
 	my ($aggregate, $type, $expected) = @_;
 	$expected //= 'NULL';
-	return qq{SELECT global_position FROM es_store.append_event('bank', 'account', '$aggregate', $expected, '$type', '{}')};
+	return qq{SELECT (es_store.append_event('bank', 'account', '$aggregate', $expected, '$type', '{}')).global_position};
+}
+
+# A bare call, which Citus delegates to the node of the aggregate's shard
+sub delegated_sql
+{
+	my ($aggregate, $type) = @_;
+	return qq{SELECT global_position FROM es_store.append_event('bank', 'account', '$aggregate', NULL, '$type', '{}')};
 }
 
 sub sqlstate_of
@@ -100,6 +110,10 @@ like(sqlstate_of($w1, append_sql($on2[1], 'Elsewhere')),
 	'an append on worker1 to an aggregate on worker2 is refused (0A000)');
 is($coord->safe_psql('postgres', "SELECT count(*) FROM es_store.events WHERE aggregate_id = '$on2[1]'"),
 	'0', 'and wrote nothing');
+my $dl = $w1->safe_psql('postgres', delegated_sql($on2[1], 'Delegated'));
+cmp_ok($dl, '>=', $first2, "a bare call on worker1 for it is delegated to worker2 and draws in its space ($dl)");
+my $dc = $coord->safe_psql('postgres', delegated_sql($on1[0], 'FromCoordinator'));
+cmp_ok($dc, '>=', $first1, "and one on the coordinator for worker1's aggregate draws in worker1's ($dc)");
 
 # 3. Expected versions across nodes.
 my $s1 = $w1->background_psql('postgres', on_error_stop => 0);
@@ -161,7 +175,7 @@ sub script
 	PostgreSQL::Test::Utils::append_to_file("$tmp/$name.sql", qq{
 \\set i random(1, ${\ scalar(@aggs)})
 BEGIN;
-SELECT count(*) FROM es_store.append_event('bank', 'account', (ARRAY[$list])[:i], NULL, 'Load', '{}');
+SELECT (es_store.append_event('bank', 'account', (ARRAY[$list])[:i], NULL, 'Load', '{}')).global_position;
 SELECT pg_sleep(random() * 0.005);
 COMMIT;
 });
@@ -260,6 +274,8 @@ my $after_move = $w2->safe_psql('postgres', append_sql($on1[20], 'AfterMove'));
 cmp_ok($after_move, '>=', $first2, "the next append, on worker2, is in worker2's space ($after_move)");
 like(sqlstate_of($w1, append_sql($on1[20], 'Stale')), qr/0A000: an event whose position was drawn on Citus group $g1 cannot be stored on group $g2/,
 	'and worker1 no longer appends to it');
+cmp_ok($w1->safe_psql('postgres', delegated_sql($on1[20], 'DelegatedAfterMove')), '>=', $first2,
+	'but its bare call is delegated to the shard\'s new node');
 
 # 7. A hold on a worker ends with the savepoint it was made in.
 my $sp = $coord->background_psql('postgres');

@@ -1,0 +1,189 @@
+# es_store.citus_distribute() (issue 16): the per-aggregate tables
+# distributed by aggregate id, and every function of one aggregate
+# delegated to the node of its shard (force_delegation, src/distribute.c),
+# so that it runs there, in the caller's transaction, also inside a
+# transaction block, and draws in that node's position space.
+#
+# 1. The call: its refusals (a worker, a role that does not own the
+#    extension, a store with events, a database without Citus), and that
+#    it is idempotent.  Tags refuse on the distributed store; a writer
+#    role's call is delegated too.
+# 2. Every delegated function, called through the coordinator inside a
+#    transaction block over aggregates on both workers: appends of every
+#    form, expected versions (SE001, also at a version taken), idempotent
+#    retries, SE002 within the aggregate, the aggregate reads, snapshots,
+#    stream metadata, delete and forget with their feed markers; rollback
+#    leaves nothing on either worker, commit leaves everything on both.
+# 3. What Citus does not delegate still works: append_aggregates over both
+#    workers (drawn on the coordinator, space 0), read_event across shards.
+#
+# Skipped when Citus is not installed (test/citus_install.sh builds it);
+# ES_REQUIRE_CITUS=1 makes the skip a failure.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use EsStoreTest;
+
+skip_without_citus();
+
+my @nodes = citus_cluster();
+my ($coord, $w1, $w2) = @nodes;
+my @on1 = aggregates_on($coord, $w1, 10);
+my @on2 = aggregates_on($coord, $w2, 10);
+my $g1 = $w1->safe_psql('postgres', 'SELECT groupid FROM pg_dist_local_group');
+my $g2 = $w2->safe_psql('postgres', 'SELECT groupid FROM pg_dist_local_group');
+my ($first1, $first2) = (($g1 << 48) + 1, ($g2 << 48) + 1);
+
+sub err_of
+{
+	my ($node, $sql, $db) = @_;
+	my ($ret, $out, $err) = $node->psql($db // 'postgres', $sql,
+		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	return $err;
+}
+
+# 1. The call.
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) FROM pg_dist_object o JOIN pg_proc p ON p.oid = o.objid
+	WHERE o.classid = 'pg_proc'::regclass AND p.pronamespace = 'es_store'::regnamespace
+	AND o.force_delegation AND o.distribution_argument_index IS NOT NULL}),
+	'24', 'the recipe delegated the 24 functions of one aggregate');
+is($coord->safe_psql('postgres', 'SELECT es_store.citus_distribute()'), '24',
+	'a second call delegates them again and leaves the tables');
+like(err_of($w1, 'SELECT es_store.citus_distribute()'),
+	qr/0A000: es_store.citus_distribute\(\) runs on a Citus coordinator\nDETAIL:  This node is a Citus worker/,
+	'a worker refuses (0A000)');
+like(err_of($coord, 'SET ROLE es_store_admin; SELECT es_store.citus_distribute()'),
+	qr/42501/, 'only the extension\'s owner distributes');
+$coord->safe_psql('postgres', 'CREATE DATABASE filled');
+$coord->safe_psql('filled', q{
+	CREATE EXTENSION citus;
+	CREATE EXTENSION es_store;
+	SELECT es_store.append_event('bank', 'account', 'a', 0, 'Opened', '{}');});
+like(err_of($coord, 'SELECT es_store.citus_distribute()', 'filled'),
+	qr/55000: es_store.citus_distribute\(\) distributes an empty store/,
+	'a store with events refuses (55000)');
+is($coord->safe_psql('filled', 'SELECT count(*) FROM pg_dist_partition'), '0', 'and distributed nothing');
+$coord->safe_psql('postgres', 'CREATE DATABASE plain');
+$coord->safe_psql('plain', 'CREATE EXTENSION es_store');
+like(err_of($coord, 'SELECT es_store.citus_distribute()', 'plain'),
+	qr/0A000: .*\nDETAIL:  Citus is not installed in this database/,
+	'a database without Citus refuses (0A000)');
+
+# 2. Every delegated function, through the coordinator, in one transaction
+# over both workers.
+my ($a1, $b1) = @on1;
+my ($a2, $b2) = @on2;
+my $id = '00000000-0000-4000-8000-00000000d001';
+my $work = qq{
+	SELECT global_position FROM es_store.append_event('bank', 'account', '$a1', 0, 'Opened', '{"n": 1}', event_id => '$id');
+	SELECT global_position FROM es_store.append_event('bank', 'account', '$a1', 0, 'Opened', '{"n": 1}', event_id => '$id');
+	SELECT count(*) FROM es_store.append('bank', 'account', '$a2', 0, ARRAY['A', 'B'], ARRAY['{}', '{}']::jsonb[]);
+	SELECT global_position FROM es_store.append_at_version('bank', 'account', '$a2', 3, 'C', '{}');
+	SELECT count(*) FROM es_store.append_stream('$b1', 0, ARRAY['S'], ARRAY['{}']::jsonb[]);
+	SELECT global_position FROM es_store.append_event_bytes('bank', 'account', '$b2', 0, 'Bytes', '\\x0102');
+	SELECT count(*) FROM es_store.append_bytes('bank', 'account', '$b2', 1, ARRAY['Bytes'], ARRAY['\\x03']::bytea[]);
+	SELECT global_position FROM es_store.append_at_version_bytes('bank', 'account', '$b2', 3, 'Bytes', '\\x04');
+	SELECT count(*) FROM es_store.append_stream_bytes('$b1', 1, ARRAY['S'], ARRAY['\\x05']::bytea[]);
+	SELECT string_agg(event_type, ',' ORDER BY aggregate_version) FROM es_store.read_aggregate('bank', 'account', '$a2');
+	SELECT string_agg(aggregate_version::text, ',') FROM es_store.read_aggregate_backward('bank', 'account', '$a2');
+	SELECT count(*) FROM es_store.read_stream('$b1');
+	SELECT es_store.aggregate_version('bank', 'account', '$b2');
+	SELECT es_store.stream_version('$b1');
+	SELECT es_store.aggregate_exists('bank', 'account', '$a1');
+	SELECT es_store.count_events('bank', 'account', '$a2');
+	SELECT saved FROM es_store.save_snapshot('bank', 'account', '$a2', 2, '{"s": 2}');
+	SELECT saved FROM es_store.save_snapshot_bytes('bank', 'account', '$b2', 3, '\\x09');
+	SELECT aggregate_version FROM es_store.load_snapshot('bank', 'account', '$a2');
+	SELECT string_agg(event_type, ',') FROM es_store.load_aggregate('bank', 'account', '$a2');
+	SELECT count(*) FROM es_store.set_stream_metadata('bank', 'account', '$a1', max_count => 10);
+	SELECT max_count FROM es_store.get_stream_metadata('bank', 'account', '$a1');
+	SELECT es_store.delete_snapshot('bank', 'account', '$b2');
+};
+my $outcome = join(', ',
+	"SELECT (SELECT count(*) FROM es_store.events WHERE aggregate_id IN ('$a1', '$a2', '$b1', '$b2'))",
+	"(SELECT count(*) FROM es_store.snapshots)",
+	"(SELECT count(*) FROM es_store.aggregate_heads WHERE max_count IS NOT NULL)");
+$coord->safe_psql('postgres', "BEGIN; $work ROLLBACK;");
+is($coord->safe_psql('postgres', "$outcome"), '0|0|0',
+	'rolled back: nothing on either worker');
+my @got = split /\n/, $coord->safe_psql('postgres', "BEGIN; $work COMMIT;");
+my ($p1, $retry) = @got[0, 1];
+cmp_ok($p1, '>=', $first1, "the append to worker1's aggregate drew in its space ($p1)");
+is($retry, $p1, 'its idempotent retry, delegated too, returns the stored position');
+cmp_ok($got[3], '>=', $first2, "append_at_version on worker2's aggregate drew in worker2's space ($got[3])");
+is(join('|', @got[2, 4 .. 22]),
+	join('|', 2, 1, $got[5], 1, $got[7], 1, 'A,B,C', '3,2,1', 2, 3, 2, 't', 3, 't', 't', 2, 'C', 1, 10, 't'),
+	'every delegated append, read, snapshot and metadata call returned what it does on one node');
+cmp_ok($got[5], '>=', $first2, 'append_event_bytes drew on worker2');
+cmp_ok($got[7], '>=', $first2, 'append_at_version_bytes drew on worker2');
+is($coord->safe_psql('postgres', "$outcome"), '9|1|1', 'committed: all of it is there');
+is($w1->safe_psql('postgres', q{SET citus.override_table_visibility TO off;
+	SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	WHERE n.nspname = 'es_store' AND c.relname ~ '^snapshots_[0-9]+$'}) > 0 ? 'yes' : 'no',
+	'yes', 'worker1 has shards of the snapshots');
+
+# expected versions and event ids, delegated inside a transaction block
+like(err_of($coord, "BEGIN; SELECT * FROM es_store.append_event('bank', 'account', '$a1', 0, 'Again', '{}');"),
+	qr/SE001: wrong expected version for stream "bank\/account\/$a1".*while executing command on localhost:${\ $w1->port}/s,
+	'a stale expected version is SE001, from the aggregate\'s worker');
+like(err_of($coord, "BEGIN; SELECT * FROM es_store.append_at_version('bank', 'account', '$a2', 2, 'Taken', '{}');"),
+	qr/SE001: wrong expected version for stream "bank\/account\/$a2"/,
+	'append_at_version at a version taken is SE001');
+like(err_of($coord, "BEGIN; SELECT * FROM es_store.append_event('bank', 'account', '$a1', 1, 'Other', '{}', event_id => '$id');"),
+	qr/SE002: duplicate event id $id in append to stream "bank\/account\/$a1"/,
+	'the same event id with other content in its aggregate is SE002 (before: XX000, a multi-shard look refused in a delegated call)');
+
+# tags refuse on a distributed store, before anything is written
+like(err_of($coord, "SELECT * FROM es_store.append_event('bank', 'account', '$on1[3]', 0, 'Tagged', '{}', tags => ARRAY['t'])"),
+	qr/0A000: cannot append tags to stream "bank\/account\/$on1[3]": es_store is distributed over Citus/,
+	'an append with tags refuses (0A000)');
+is($coord->safe_psql('postgres', "SELECT count(*) FROM es_store.events WHERE aggregate_id = '$on1[3]'"), '0',
+	'and wrote nothing');
+
+# a delegated call connects to the worker as the calling role (README,
+# Security): a writer appends, delegated, like the superuser
+$coord->safe_psql('postgres', 'CREATE ROLE app LOGIN; GRANT es_store_writer TO app');
+cmp_ok($coord->safe_psql('postgres',
+	"SET ROLE app; SELECT global_position FROM es_store.append_event('bank', 'account', '$on1[4]', 0, 'ByApp', '{}')"),
+	'>=', $first1, "a role in es_store_writer appends through delegation, in worker1's space");
+
+# delete and forget, delegated, with their markers in the workers' spaces
+my $spaces = q{SELECT string_agg(group_id || ':' || safe_position, ',' ORDER BY group_id) FROM es_store.position_spaces()};
+my %from = map { split /:/ } split /,/, $coord->safe_psql('postgres', $spaces);
+@got = split /\n/, $coord->safe_psql('postgres', qq{
+	BEGIN;
+	SELECT global_position FROM es_store.delete_aggregate('bank', 'account', '$a2');
+	SELECT global_position FROM es_store.forget_aggregate('bank', 'account', '$b2');
+	SELECT global_position FROM es_store.forget_aggregate('', 'acct', '$b1', keep_tombstone => false);
+	COMMIT;
+	SELECT es_store.aggregate_version('bank', 'account', '$a2');
+	SELECT count(*) FROM es_store.events WHERE aggregate_id IN ('$b1', '$b2') AND stream_id <> 0;
+	SELECT count(*) FROM es_store.aggregate_heads WHERE aggregate_id = '$b1';
+});
+cmp_ok($got[0], '>=', $first2, "the delete's marker is in worker2's space ($got[0])");
+cmp_ok($got[2], '>=', $first1, "the forget's marker of worker1's stream is in worker1's ($got[2])");
+is(join(',', @got[3 .. 5]), '0,0,0', 'deleted reads as absent, forgotten events and the untombstoned head are gone');
+is($coord->safe_psql('postgres', qq{
+	SELECT string_agg(event_type, ',' ORDER BY global_position) FROM es_store.read_feed($from{$g2}, 100)
+	WHERE event_type LIKE '\$%'}), '$deleted,$forgotten', "worker2's feed carries its markers");
+
+# 3. Not delegated: append_aggregates over both workers, read_event.
+my $multi = $coord->safe_psql('postgres', qq{
+	SELECT string_agg(global_position::text, ',' ORDER BY global_position) FROM es_store.append_aggregates(
+		'[{"bounded_context": "bank", "aggregate_type": "account", "aggregate_id": "$on1[5]", "expected_version": 0,
+		   "events": [{"event_type": "Opened", "payload": {}}]},
+		  {"bounded_context": "bank", "aggregate_type": "account", "aggregate_id": "$on2[5]", "expected_version": 0,
+		   "events": [{"event_type": "Opened", "payload": {}}]}]')});
+like($multi, qr/^\d+,\d+$/, "append_aggregates over both workers appends to both ($multi)");
+my ($m1, $m2) = split /,/, $multi;
+cmp_ok($m2, '<', 1 << 48, 'drawn on the coordinator, in space 0');
+is($coord->safe_psql('postgres', "SELECT count(*) FROM es_store.read_feed(0, 100) WHERE global_position IN ($m1, $m2)"),
+	'2', "space 0's feed has both");
+is($coord->safe_psql('postgres', "SELECT aggregate_id FROM es_store.read_event('$id')"), $a1,
+	'read_event finds an event across the shards');
+
+$_->stop for reverse @nodes;
+done_testing();
