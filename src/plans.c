@@ -337,6 +337,33 @@ typedef struct EsPlanDef
 		"ORDER BY e.aggregate_version DESC LIMIT $5", \
 		5, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID}
 
+/* Statements by stream id, which the Citus ones below extend */
+#define HEAD_UNDO_SQL \
+	"UPDATE es_store.aggregate_heads h SET " \
+	"version = h.version OPERATOR(pg_catalog.-) $2 " \
+	"WHERE h.stream_id" EQ "$1"
+#define VERSION_TAKEN_SQL \
+	"SELECT e.global_position FROM es_store.events e " \
+	"WHERE e.stream_id" EQ "$1 AND e.aggregate_version" EQ "$2"
+#define SOFT_DELETE_SQL \
+	"UPDATE es_store.aggregate_heads h SET deleted_at = pg_catalog.now(), " \
+	"truncate_before = GREATEST(COALESCE(h.truncate_before, 0), " \
+	"h.version OPERATOR(pg_catalog.+) 1), filtered = true " \
+	"WHERE h.stream_id" EQ "$1"
+#define FORGET_MARKERS_SQL \
+	"WITH k AS (DELETE FROM es_store.markers k WHERE " \
+	"k.bounded_context" EQ "$1 AND k.aggregate_type" EQ "$2 AND " \
+	"k.aggregate_id" EQ "$3 RETURNING k.global_position) " \
+	"DELETE FROM es_store.events e USING k " \
+	"WHERE e.global_position" EQ "k.global_position AND e.stream_id" EQ "0"
+#define TOMBSTONE_SQL \
+	"UPDATE es_store.aggregate_heads h SET forgotten_at = pg_catalog.now(), " \
+	"deleted_at = NULL, truncate_before = NULL, max_count = NULL, " \
+	"max_age = NULL, metadata = NULL, filtered = false " \
+	"WHERE h.stream_id" EQ "$1"
+#define DELETE_HEAD_SQL \
+	"DELETE FROM es_store.aggregate_heads h WHERE h.stream_id" EQ "$1"
+
 static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	[ES_PLAN_HEAD_UPSERT] = {
 		HEAD_INSERT LIVE_ON_CONFLICT_ADVANCE,
@@ -367,14 +394,11 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		3, {TEXTOID, TEXTOID, TEXTOID}
 	},
 	[ES_PLAN_HEAD_UNDO] = {
-		"UPDATE es_store.aggregate_heads h SET "
-		"version = h.version OPERATOR(pg_catalog.-) $2 "
-		"WHERE h.stream_id" EQ "$1",
+		HEAD_UNDO_SQL,
 		2, {INT8OID, INT8OID}
 	},
 	[ES_PLAN_VERSION_TAKEN] = {
-		"SELECT e.global_position FROM es_store.events e "
-		"WHERE e.stream_id" EQ "$1 AND e.aggregate_version" EQ "$2",
+		VERSION_TAKEN_SQL,
 		2, {INT8OID, INT8OID}
 	},
 	[ES_PLAN_INSERT_ONE] = {
@@ -642,10 +666,7 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		3, {TEXTOID, TEXTOID, TEXTOID}
 	},
 	[ES_PLAN_SOFT_DELETE] = {
-		"UPDATE es_store.aggregate_heads h SET deleted_at = pg_catalog.now(), "
-		"truncate_before = GREATEST(COALESCE(h.truncate_before, 0), "
-		"h.version OPERATOR(pg_catalog.+) 1), filtered = true "
-		"WHERE h.stream_id" EQ "$1",
+		SOFT_DELETE_SQL,
 		1, {INT8OID}
 	},
 	/*
@@ -677,22 +698,15 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	},
 	/* the markers of a key, found through es_store.markers */
 	[ES_PLAN_FORGET_MARKERS] = {
-		"WITH k AS (DELETE FROM es_store.markers k WHERE "
-		"k.bounded_context" EQ "$1 AND k.aggregate_type" EQ "$2 AND "
-		"k.aggregate_id" EQ "$3 RETURNING k.global_position) "
-		"DELETE FROM es_store.events e USING k "
-		"WHERE e.global_position" EQ "k.global_position AND e.stream_id" EQ "0",
+		FORGET_MARKERS_SQL,
 		3, {TEXTOID, TEXTOID, TEXTOID}
 	},
 	[ES_PLAN_TOMBSTONE] = {
-		"UPDATE es_store.aggregate_heads h SET forgotten_at = pg_catalog.now(), "
-		"deleted_at = NULL, truncate_before = NULL, max_count = NULL, "
-		"max_age = NULL, metadata = NULL, filtered = false "
-		"WHERE h.stream_id" EQ "$1",
+		TOMBSTONE_SQL,
 		1, {INT8OID}
 	},
 	[ES_PLAN_DELETE_HEAD] = {
-		"DELETE FROM es_store.aggregate_heads h WHERE h.stream_id" EQ "$1",
+		DELETE_HEAD_SQL,
 		1, {INT8OID}
 	},
 	/*
@@ -1050,22 +1064,15 @@ static const EsPlanDef citus_defs[ES_NUM_PLANS] = {
 		4, {TEXTOID, TEXTOID, TEXTOID, UUIDARRAYOID}
 	},
 	[ES_PLAN_HEAD_UNDO] = {
-		"UPDATE es_store.aggregate_heads h SET "
-		"version = h.version OPERATOR(pg_catalog.-) $2 "
-		"WHERE h.stream_id" EQ "$1 AND h.aggregate_id" EQ "$3",
+		HEAD_UNDO_SQL " AND h.aggregate_id" EQ "$3",
 		3, {INT8OID, INT8OID, TEXTOID}
 	},
 	[ES_PLAN_VERSION_TAKEN] = {
-		"SELECT e.global_position FROM es_store.events e "
-		"WHERE e.stream_id" EQ "$1 AND e.aggregate_version" EQ "$2 "
-		"AND e.aggregate_id" EQ "$3",
+		VERSION_TAKEN_SQL " AND e.aggregate_id" EQ "$3",
 		3, {INT8OID, INT8OID, TEXTOID}
 	},
 	[ES_PLAN_SOFT_DELETE] = {
-		"UPDATE es_store.aggregate_heads h SET deleted_at = pg_catalog.now(), "
-		"truncate_before = GREATEST(COALESCE(h.truncate_before, 0), "
-		"h.version OPERATOR(pg_catalog.+) 1), filtered = true "
-		"WHERE h.stream_id" EQ "$1 AND h.aggregate_id" EQ "$2",
+		SOFT_DELETE_SQL " AND h.aggregate_id" EQ "$2",
 		2, {INT8OID, TEXTOID}
 	},
 	[ES_PLAN_FORGET_EVENTS] = {
@@ -1074,24 +1081,15 @@ static const EsPlanDef citus_defs[ES_NUM_PLANS] = {
 		2, {INT8OID, TEXTOID}
 	},
 	[ES_PLAN_FORGET_MARKERS] = {
-		"WITH k AS (DELETE FROM es_store.markers k WHERE "
-		"k.bounded_context" EQ "$1 AND k.aggregate_type" EQ "$2 AND "
-		"k.aggregate_id" EQ "$3 RETURNING k.global_position) "
-		"DELETE FROM es_store.events e USING k "
-		"WHERE e.global_position" EQ "k.global_position AND e.stream_id" EQ "0 "
-		"AND e.aggregate_id" EQ "$3",
+		FORGET_MARKERS_SQL " AND e.aggregate_id" EQ "$3",
 		3, {TEXTOID, TEXTOID, TEXTOID}
 	},
 	[ES_PLAN_TOMBSTONE] = {
-		"UPDATE es_store.aggregate_heads h SET forgotten_at = pg_catalog.now(), "
-		"deleted_at = NULL, truncate_before = NULL, max_count = NULL, "
-		"max_age = NULL, metadata = NULL, filtered = false "
-		"WHERE h.stream_id" EQ "$1 AND h.aggregate_id" EQ "$2",
+		TOMBSTONE_SQL " AND h.aggregate_id" EQ "$2",
 		2, {INT8OID, TEXTOID}
 	},
 	[ES_PLAN_DELETE_HEAD] = {
-		"DELETE FROM es_store.aggregate_heads h WHERE h.stream_id" EQ "$1 "
-		"AND h.aggregate_id" EQ "$2",
+		DELETE_HEAD_SQL " AND h.aggregate_id" EQ "$2",
 		2, {INT8OID, TEXTOID}
 	},
 };

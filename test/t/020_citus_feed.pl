@@ -55,9 +55,6 @@ max_wal_senders = 4
 max_replication_slots = 4
 });
 my ($coord, $w1, $w2) = @nodes;
-# on the coordinator a session that asks waits at commit, after its commit
-# record and before the commit callbacks, until this is reset (2.)
-$coord->safe_psql('postgres', q{ALTER SYSTEM SET synchronous_standby_names = 'nobody'; SELECT pg_reload_conf()});
 my @on1 = aggregates_on($coord, $w1, 2);
 my @on2 = aggregates_on($coord, $w2, 2);
 is(scalar(@on1) + scalar(@on2), 4, "aggregates on each worker: @on1, @on2");
@@ -139,40 +136,51 @@ is($r->query_safe('SELECT count(*) > 0 FROM es_store.read_feed(0, 10)'), 't',
 $r->quit;
 
 # 2. Two rows prepared on the workers, their coordinator transaction
-# committed, COMMIT PREPARED lost.
+# committed, COMMIT PREPARED lost: prepared_pair runs the two appends in one
+# transaction, holds its commit between its commit record and Citus's
+# COMMIT PREPARED (a synchronous-commit wait), crashes worker1 (its
+# prepared part survives it) and cuts worker2's connection, then lets the
+# commit return.  Returns the two positions.
+sub prepared_pair
+{
+	my ($first, $second) = @_;
+	# a session that asks now waits at commit, after its commit record and
+	# before the commit callbacks, until this is reset
+	$coord->safe_psql('postgres', q{ALTER SYSTEM SET synchronous_standby_names = 'nobody'; SELECT pg_reload_conf()});
+	$coord->poll_query_until('postgres', q{SELECT current_setting('synchronous_standby_names') = 'nobody'})
+	  or die 'the setting did not reach new sessions';
+	my ($in, $out, $err) = ('', '', '');
+	my $h = IPC::Run::start(
+		[ 'psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', $coord->connstr('postgres') ],
+		'<', \$in, '>', \$out, '2>', \$err);
+	$in .= "SET synchronous_commit = on;\nBEGIN;\n$first;\n$second;\n";
+	$h->pump until $out =~ /^\d+\n\d+\n/m;
+	my ($p1, $p2) = $out =~ /^(\d+)\n(\d+)\n/m;
+	$in .= "COMMIT;\n";
+	$h->pump_nb;
+	ok($coord->poll_query_until('postgres',
+		q{SELECT count(*) = 1 FROM pg_stat_activity WHERE wait_event = 'SyncRep'}),
+		'the commit has its commit record and waits before its callbacks');
+	is($w1->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts')
+		  . $w2->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'),
+		'11', 'both workers hold their part prepared');
+	$w1->stop('immediate');
+	$w1->start;
+	$w2->safe_psql('postgres', q{
+		SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE application_name LIKE 'citus_internal gpid=%' AND pid <> pg_backend_pid()});
+	$coord->safe_psql('postgres', q{ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf()});
+	$in .= "\\q\n";
+	$h->finish;
+	is($w1->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts')
+		  . $w2->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'),
+		'11', 'after worker1\'s crash both parts are still prepared, left to recovery');
+	return ($p1, $p2);
+}
 my $checkpoint = $coord->safe_psql('postgres', 'SELECT es_store.last_position()');
-my ($in, $out, $err) = ('', '', '');
-my $h = IPC::Run::start(
-	[ 'psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', $coord->connstr('postgres') ],
-	'<', \$in, '>', \$out, '2>', \$err);
-$in .= "SET synchronous_commit = on;\nBEGIN;\n" . append_sql($on1[0], 'Prepared1')
-  . ";\n" . append_sql($on2[0], 'Prepared2') . ";\n";
-$h->pump until $out =~ /^\d+\n\d+\n/m;
-my ($p1, $p2) = $out =~ /^(\d+)\n(\d+)\n/m;
-$in .= "COMMIT;\n";
-$h->pump_nb;
-ok($coord->poll_query_until('postgres',
-	q{SELECT count(*) = 1 FROM pg_stat_activity WHERE wait_event = 'SyncRep'}),
-	'the commit has its commit record and waits before its callbacks');
-is($w1->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts')
-	  . $w2->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'),
-	'11', 'both workers hold the transaction prepared');
-
-# worker1 crashes and restarts (its prepared transaction survives it);
-# worker2 loses the coordinator's connection
-$w1->stop('immediate');
-$w1->start;
-$w2->safe_psql('postgres', q{
-	SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-	WHERE application_name LIKE 'citus_internal gpid=%' AND pid <> pg_backend_pid()});
-$coord->safe_psql('postgres', q{ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf()});
-$in .= "\\q\n";
-$h->finish;
+my ($p1, $p2) = prepared_pair(append_sql($on1[0], 'Prepared1'), append_sql($on2[0], 'Prepared2'));
 is($coord->safe_psql('postgres', qq{SELECT count(*) FROM es_store.events WHERE global_position IN ($p1, $p2)}),
 	'0', 'the commit returned, and neither worker has committed its part');
-is($w1->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts')
-	  . $w2->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'),
-	'11', 'both parts are still prepared, left to recovery');
 
 my $p3 = $coord->safe_psql('postgres', append_sql($on1[1], 'After'));
 cmp_ok($p3, '>', $p2, 'a later append commits above them');
@@ -187,40 +195,13 @@ is($coord->safe_psql('postgres',
 	"$p1,$p2,$p3", 'after recovery a reader gets all three, once each, in order');
 
 # 2b. The same with delegated appends: each worker draws in its own space.
-$coord->safe_psql('postgres', q{ALTER SYSTEM SET synchronous_standby_names = 'nobody'; SELECT pg_reload_conf()});
 my $g1 = $w1->safe_psql('postgres', 'SELECT groupid FROM pg_dist_local_group');
 my $g2 = $w2->safe_psql('postgres', 'SELECT groupid FROM pg_dist_local_group');
 my %from = map { $_ => $coord->safe_psql('postgres',
 	"SELECT safe_position FROM es_store.position_spaces() WHERE group_id = $_") } ($g1, $g2);
-($in, $out, $err) = ('', '', '');
-$h = IPC::Run::start(
-	[ 'psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', $coord->connstr('postgres') ],
-	'<', \$in, '>', \$out, '2>', \$err);
-$in .= "SET synchronous_commit = on;\nBEGIN;\n" . delegated_sql($on1[0], 'Delegated1')
-  . ";\n" . delegated_sql($on2[0], 'Delegated2') . ";\n";
-$h->pump until $out =~ /^\d+\n\d+\n/m;
-my ($d1, $d2) = $out =~ /^(\d+)\n(\d+)\n/m;
+my ($d1, $d2) = prepared_pair(delegated_sql($on1[0], 'Delegated1'), delegated_sql($on2[0], 'Delegated2'));
 cmp_ok($d1, '>', $from{$g1}, "the delegated append to worker1's aggregate drew in its space ($d1)");
 cmp_ok($d2, '>', $from{$g2}, "and the one to worker2's in worker2's ($d2)");
-$in .= "COMMIT;\n";
-$h->pump_nb;
-ok($coord->poll_query_until('postgres',
-	q{SELECT count(*) = 1 FROM pg_stat_activity WHERE wait_event = 'SyncRep'}),
-	'the commit has its commit record and waits before its callbacks');
-is($w1->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts')
-	  . $w2->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'),
-	'11', 'both workers hold their part prepared');
-$w1->stop('immediate');
-$w1->start;
-$w2->safe_psql('postgres', q{
-	SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-	WHERE application_name LIKE 'citus_internal gpid=%' AND pid <> pg_backend_pid()});
-$coord->safe_psql('postgres', q{ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf()});
-$in .= "\\q\n";
-$h->finish;
-is($w1->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts')
-	  . $w2->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'),
-	'11', 'after worker1\'s crash both parts are still prepared');
 my $d3 = $coord->safe_psql('postgres', delegated_sql($on1[1], 'After'));
 cmp_ok($d3, '>', $d1, 'a later delegated append commits above worker1\'s prepared row');
 is($coord->safe_psql('postgres', "SELECT count(*) FROM es_store.read_feed($from{$g1}, 100)")
