@@ -11,7 +11,8 @@
 # 2. Every delegated function, called through the coordinator inside a
 #    transaction block over aggregates on both workers: appends of every
 #    form, expected versions (SE001, also at a version taken), idempotent
-#    retries, SE002 within the aggregate, the aggregate reads, snapshots,
+#    retries (one waiting for its original on the worker), SE002 within
+#    the aggregate, the aggregate reads, snapshots,
 #    stream metadata, delete and forget with their feed markers; rollback
 #    leaves nothing on either worker, commit leaves everything on both.
 # 3. What Citus does not delegate still works: append_aggregates over both
@@ -135,6 +136,27 @@ like(err_of($coord, "BEGIN; SELECT * FROM es_store.append_at_version('bank', 'ac
 like(err_of($coord, "BEGIN; SELECT * FROM es_store.append_event('bank', 'account', '$a1', 1, 'Other', '{}', event_id => '$id');"),
 	qr/SE002: duplicate event id $id in append to stream "bank\/account\/$a1"/,
 	'the same event id with other content in its aggregate is SE002 (before: XX000, a multi-shard look refused in a delegated call)');
+
+# a retry that waits for its original: it advances the head after the
+# original committed, finds its event stored, and takes its advance back
+# (the head's undo by stream id, on the shard)
+my $rid = '00000000-0000-4000-8000-00000000d002';
+my $retry_sql = "SELECT global_position FROM es_store.append_event('bank', 'account', '$on1[2]', NULL, 'Once', '{}', event_id => '$rid')";
+my $orig = $coord->background_psql('postgres');
+$orig->query_safe('BEGIN');
+my $op = $orig->query_safe($retry_sql);
+my $again = $coord->background_psql('postgres', on_error_stop => 0);
+$again->query_until(qr/started/, "\\echo started\nBEGIN;\n$retry_sql;\n");
+ok($w1->poll_query_until('postgres', q{SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock'}),
+	'a concurrent retry waits for its original on the worker');
+$orig->query_safe('COMMIT');
+my $ap = $again->query('COMMIT');
+like($ap, qr/^$op$/m, 'then returns the original\'s position');
+is($again->{stderr}, '', 'without an error');
+$orig->quit;
+$again->quit;
+is($coord->safe_psql('postgres', "SELECT es_store.aggregate_version('bank', 'account', '$on1[2]')"), '1',
+	'and took its advance of the head back');
 
 # tags refuse on a distributed store, before anything is written
 like(err_of($coord, "SELECT * FROM es_store.append_event('bank', 'account', '$on1[3]', 0, 'Tagged', '{}', tags => ARRAY['t'])"),
