@@ -14,7 +14,8 @@
 #    retries (one waiting for its original on the worker), SE002 within
 #    the aggregate, the aggregate reads, snapshots,
 #    stream metadata, delete and forget with their feed markers; rollback
-#    leaves nothing on either worker, commit leaves everything on both.
+#    leaves nothing on either worker, commit leaves everything on both; a
+#    consumer group of worker1's space.
 # 3. What Citus does not delegate still works: append_aggregates over both
 #    workers (drawn on the coordinator, space 0), read_event across shards.
 #
@@ -191,6 +192,34 @@ is(join(',', @got[3 .. 5]), '0,0,0', 'deleted reads as absent, forgotten events 
 is($coord->safe_psql('postgres', qq{
 	SELECT string_agg(event_type, ',' ORDER BY global_position) FROM es_store.read_feed($from{$g2}, 100)
 	WHERE event_type LIKE '\$%'}), '$deleted,$forgotten', "worker2's feed carries its markers");
+
+# A consumer group of worker1's space: each segment's holder moves its
+# position to the space's start with its first save, then reads its
+# segment; together the segments are the space's feed, once each.
+my $start1 = $first1 - 1;
+$coord->safe_psql('postgres', "SELECT es_store.create_consumer_group('space1', 2)");
+my @claimed = map { scalar $coord->safe_psql('postgres', "SELECT segment || ':' || position FROM es_store.claim_segment('space1', 'c$_')") } (0, 1);
+is(join(',', sort @claimed), '0:0,1:0', 'two consumers claim the two segments, at position 0');
+my @parts;
+for my $c (0, 1)
+{
+	my ($seg) = split /:/, $claimed[$c];
+	push @parts, $coord->safe_psql('postgres', qq{
+		BEGIN;
+		SELECT es_store.save_segment_position('space1', 'c$c', $seg, $start1);
+		SELECT string_agg(global_position::text, ',' ORDER BY global_position)
+			FROM es_store.read_feed($start1, 1000, segment => $seg, segment_count => 2);
+		SELECT es_store.save_segment_position('space1', 'c$c', $seg,
+			(SELECT coalesce(max(global_position), $start1) FROM es_store.read_feed($start1, 1000, segment => $seg, segment_count => 2)));
+		COMMIT;});
+}
+my $whole1 = $coord->safe_psql('postgres', "SELECT string_agg(global_position::text, ',' ORDER BY global_position) FROM es_store.read_feed($start1, 1000)");
+like($whole1, qr/^\d+(,\d+)+$/, "worker1's space has events ($whole1)");
+is(join(',', sort { $a <=> $b } grep { /^\d+$/ } map { split /[,\s]+/ } @parts), $whole1,
+	"the group's two segments read worker1's space feed, once each");
+is($coord->safe_psql('postgres', "SELECT string_agg(position::text, ',' ORDER BY segment) FROM es_store.group_segments WHERE group_name = 'space1'")
+	  =~ /^(\d+),(\d+)$/ && $1 > $start1 && $2 > $start1 ? 'saved' : 'not saved',
+	'saved', "both segments saved positions in worker1's space");
 
 # 3. Not delegated: append_aggregates over both workers, read_event.
 my $multi = $coord->safe_psql('postgres', qq{
