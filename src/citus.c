@@ -65,10 +65,9 @@ register_inval(void)
 }
 
 /*
- * Whether pg_dist_partition lists a relation of schema nsp: then es_store's
- * statements run through Citus's planner, which routes a statement by the
- * values of its parameters and cannot plan a generic plan over them
- * (plans.c asks for custom plans then).
+ * Look in pg_dist_partition for the relations of schema nsp: whether there
+ * is one, and whether es_store.events is hash-distributed.  The answers are
+ * kept unless an invalidation arrived while looking.
  */
 static void
 schema_load(Oid nsp, bool *citus, bool *events_hashed)
@@ -121,15 +120,32 @@ schema_load(Oid nsp, bool *citus, bool *events_hashed)
 	}
 }
 
+/* The cached answers for schema nsp, looked up when not known */
+static void
+schema_answers(Oid nsp, bool *citus, bool *events_hashed)
+{
+	if (OidIsValid(schema_asked) && schema_asked == nsp)
+	{
+		*citus = schema_citus;
+		*events_hashed = schema_events_hashed;
+		return;
+	}
+	schema_load(nsp, citus, events_hashed);
+}
+
+/*
+ * Whether pg_dist_partition lists a relation of schema nsp: then es_store's
+ * statements run through Citus's planner, which routes a statement by the
+ * values of its parameters and cannot plan a generic plan over them
+ * (plans.c asks for custom plans then).
+ */
 bool
 es_citus_schema(Oid nsp)
 {
 	bool		citus;
 	bool		events_hashed;
 
-	if (OidIsValid(schema_asked) && schema_asked == nsp)
-		return schema_citus;
-	schema_load(nsp, &citus, &events_hashed);
+	schema_answers(nsp, &citus, &events_hashed);
 	return citus;
 }
 
@@ -146,9 +162,7 @@ es_citus_events_distributed(Oid nsp)
 	bool		citus;
 	bool		events_hashed;
 
-	if (OidIsValid(schema_asked) && schema_asked == nsp)
-		return schema_events_hashed;
-	schema_load(nsp, &citus, &events_hashed);
+	schema_answers(nsp, &citus, &events_hashed);
 	return events_hashed;
 }
 

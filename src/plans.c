@@ -363,6 +363,8 @@ typedef struct EsPlanDef
 	"WHERE h.stream_id" EQ "$1"
 #define DELETE_HEAD_SQL \
 	"DELETE FROM es_store.aggregate_heads h WHERE h.stream_id" EQ "$1"
+#define FORGET_EVENTS_SQL \
+	"DELETE FROM es_store.events e WHERE e.stream_id" EQ "$1"
 
 static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	[ES_PLAN_HEAD_UPSERT] = {
@@ -693,7 +695,7 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	},
 	[ES_PLAN_FORGET_EVENTS] = {
 		DELETE_TAGS_OF("e.stream_id" EQ "$1")
-		"DELETE FROM es_store.events e WHERE e.stream_id" EQ "$1",
+		FORGET_EVENTS_SQL,
 		1, {INT8OID}
 	},
 	/* the markers of a key, found through es_store.markers */
@@ -1032,7 +1034,7 @@ static const EsPlanDef no_tags_defs[ES_NUM_PLANS] = {
 		READ_AGGREGATE_BACKWARD_PLAN(ROW_COLUMNS_0_3_0)
 	},
 	[ES_PLAN_FORGET_EVENTS] = {
-		"DELETE FROM es_store.events e WHERE e.stream_id" EQ "$1",
+		FORGET_EVENTS_SQL,
 		1, {INT8OID}
 	},
 	[ES_PLAN_PURGE_EVENTS] = {
@@ -1076,8 +1078,7 @@ static const EsPlanDef citus_defs[ES_NUM_PLANS] = {
 		2, {INT8OID, TEXTOID}
 	},
 	[ES_PLAN_FORGET_EVENTS] = {
-		"DELETE FROM es_store.events e WHERE e.stream_id" EQ "$1 "
-		"AND e.aggregate_id" EQ "$2",
+		FORGET_EVENTS_SQL " AND e.aggregate_id" EQ "$2",
 		2, {INT8OID, TEXTOID}
 	},
 	[ES_PLAN_FORGET_MARKERS] = {

@@ -6,7 +6,7 @@ use warnings;
 use Test::More;
 use Exporter 'import';
 
-our @EXPORT = qw(check_log_invariants consumer_sql drain_consumer documented_sqlstates
+our @EXPORT = qw(check_log_invariants consumer_sql drain_consumer documented_sqlstates psql_error
   skip_without_citus citus_cluster aggregates_on);
 
 # The invariants of the event log that must hold after anything: versions
@@ -77,6 +77,17 @@ sub drain_consumer
 		return 1 if $node->safe_psql('postgres', "SELECT consume$suffix()") == $before;
 	}
 	return 0;
+}
+
+# What psql prints on stderr for $sql on $node (database $db, default
+# postgres), with VERBOSITY=verbose: the SQLSTATE and the message of an
+# error, empty when there was none.
+sub psql_error
+{
+	my ($node, $sql, $db) = @_;
+	my ($ret, $out, $err) = $node->psql($db // 'postgres', $sql,
+		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	return $err;
 }
 
 # The SQLSTATEs the README's Errors table lists (the tests run from the

@@ -52,20 +52,17 @@ is($coord->safe_psql('postgres', q{SELECT count(*) FROM es_store.aggregate_heads
 	'20', 'every head is at version 3');
 
 # Expected versions and retries keep their SQLSTATEs.
-my ($ret, $out, $err) = $coord->psql('postgres',
-	q{SELECT * FROM es_store.append_event('bank', 'account', 'acct-7', 1, 'Late', '{}')},
-	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-like($err, qr/SE001/, 'a stale expected version is SE001');
+like(psql_error($coord, q{SELECT * FROM es_store.append_event('bank', 'account', 'acct-7', 1, 'Late', '{}')}),
+	qr/SE001/, 'a stale expected version is SE001');
 my $id = '00000000-0000-4000-8000-0000000000e1';
 my $first = $coord->safe_psql('postgres',
 	qq{SELECT global_position FROM es_store.append_event('bank', 'account', 'acct-8', 3, 'Withdrawn', '{}', event_id => '$id')});
 is($coord->safe_psql('postgres',
 	qq{SELECT global_position FROM es_store.append_event('bank', 'account', 'acct-8', 3, 'Withdrawn', '{}', event_id => '$id')}),
 	$first, 'an idempotent retry returns the stored position');
-($ret, $out, $err) = $coord->psql('postgres',
-	qq{SELECT * FROM es_store.append_event('bank', 'account', 'acct-8', 4, 'Other', '{}', event_id => '$id')},
-	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-like($err, qr/SE002: duplicate event id $id in append to stream "bank\/account\/acct-8"/,
+like(psql_error($coord,
+	qq{SELECT * FROM es_store.append_event('bank', 'account', 'acct-8', 4, 'Other', '{}', event_id => '$id')}),
+	qr/SE002: duplicate event id $id in append to stream "bank\/account\/acct-8"/,
 	'the same event id again in its aggregate with other content is SE002');
 cmp_ok($coord->safe_psql('postgres',
 	qq{SELECT global_position FROM es_store.append_event('bank', 'account', 'acct-9', 3, 'Withdrawn', '{}', event_id => '$id')}),
@@ -120,8 +117,7 @@ is($coord->safe_psql('postgres', q{SELECT count(*) = count(DISTINCT e.global_pos
 	't', 'the whole feed, one space after the other, is every stored event once');
 
 # Queries over tags refuse on a distributed store.
-($ret, $out, $err) = $coord->psql('postgres', q{SELECT count(*) FROM es_store.read_query('{}')});
-like($err, qr/queries and append conditions do not run on Citus tables/, 'read_query refuses');
+like(psql_error($coord, q{SELECT count(*) FROM es_store.read_query('{}')}), qr/queries and append conditions do not run on Citus tables/, 'read_query refuses');
 
 $_->stop for reverse @nodes;
 done_testing();

@@ -87,12 +87,9 @@ $s->quit;
 is($w1->safe_psql('postgres', 'SELECT count(*) FROM es_store.in_flight_appends()'),
 	'0', 'and lets go when the transaction ends');
 
-{
-	my ($ret, $out, $err) = $w1->psql('postgres', 'SELECT es_store.last_position()',
-		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-	like($err, qr/0A000: es_store feed reads run on the Citus coordinator/,
-		'a worker refuses to compute the feed\'s bound');
-}
+like(psql_error($w1, 'SELECT es_store.last_position()'),
+	qr/0A000: es_store feed reads run on the Citus coordinator/,
+	'a worker refuses to compute the feed\'s bound');
 
 # 1b. The coordinator's backend keeps its connections to the workers
 # (src/remote.c): one a worker's restart broke is opened again at once,

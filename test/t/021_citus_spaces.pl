@@ -69,29 +69,22 @@ sub delegated_sql
 	return qq{SELECT global_position FROM es_store.append_event('bank', 'account', '$aggregate', NULL, '$type', '{}')};
 }
 
-sub sqlstate_of
-{
-	my ($node, $sql) = @_;
-	my ($ret, $out, $err) = $node->psql('postgres', $sql,
-		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-	return $err;
-}
 
 # 1. Claims.
 is($coord->safe_psql('postgres', 'SELECT group_id || \':\' || first_position FROM es_store.position_spaces() ORDER BY 1'),
 	join("\n", sort("0:1", "$g1:$first1", "$g2:$first2")),
 	'the recipe gave each worker its space: position_spaces() lists all three');
 $w1->safe_psql('postgres', 'ALTER SEQUENCE es_store.global_position_seq MINVALUE 1 MAXVALUE 9223372036854775807 RESTART WITH 1');
-like(sqlstate_of($w1, append_sql($on1[0], 'Unclaimed')),
+like(psql_error($w1, append_sql($on1[0], 'Unclaimed')),
 	qr/0A000: es_store cannot draw positions on this Citus worker yet/,
 	'a worker whose sequence lost its space refuses to draw (0A000)');
 is($coord->safe_psql('postgres', 'SELECT es_store.citus_claim_position_spaces()'), '2',
 	'claiming again gives it back (both workers)');
 is($coord->safe_psql('postgres', 'SELECT es_store.citus_claim_position_spaces()'), '2',
 	'and is idempotent');
-like(sqlstate_of($coord, 'SET ROLE es_store_writer; SELECT es_store.citus_claim_position_spaces()'),
+like(psql_error($coord, 'SET ROLE es_store_writer; SELECT es_store.citus_claim_position_spaces()'),
 	qr/42501/, 'only the owner claims');
-like(sqlstate_of($w1, 'SELECT es_store.citus_claim_position_spaces()'),
+like(psql_error($w1, 'SELECT es_store.citus_claim_position_spaces()'),
 	qr/0A000: es_store.citus_claim_position_spaces\(\) runs on the coordinator/,
 	'a worker refuses the coordinator\'s claim');
 
@@ -105,7 +98,7 @@ my $c = $coord->safe_psql('postgres', append_sql($on1[0], 'OnCoordinator'));
 cmp_ok($c, '<', 1 << 48, "the coordinator's append to the same aggregate is in space 0 ($c)");
 is($w1->safe_psql('postgres', "SELECT string_agg(aggregate_version::text || ':' || event_type, ',' ORDER BY aggregate_version) FROM es_store.read_aggregate('bank', 'account', '$on1[0]')"),
 	'1:OnWorker1,2:OnCoordinator', 'one history, dense versions, read on the worker');
-like(sqlstate_of($w1, append_sql($on2[1], 'Elsewhere')),
+like(psql_error($w1, append_sql($on2[1], 'Elsewhere')),
 	qr/0A000: an event whose position was drawn on Citus group $g1 cannot be stored on group $g2/,
 	'an append on worker1 to an aggregate on worker2 is refused (0A000)');
 is($coord->safe_psql('postgres', "SELECT count(*) FROM es_store.events WHERE aggregate_id = '$on2[1]'"),
@@ -272,7 +265,7 @@ $coord->safe_psql('postgres', sprintf(q{
 is($coord->safe_psql('postgres', $positions), $before_move, 'the moved rows keep their positions');
 my $after_move = $w2->safe_psql('postgres', append_sql($on1[20], 'AfterMove'));
 cmp_ok($after_move, '>=', $first2, "the next append, on worker2, is in worker2's space ($after_move)");
-like(sqlstate_of($w1, append_sql($on1[20], 'Stale')), qr/0A000: an event whose position was drawn on Citus group $g1 cannot be stored on group $g2/,
+like(psql_error($w1, append_sql($on1[20], 'Stale')), qr/0A000: an event whose position was drawn on Citus group $g1 cannot be stored on group $g2/,
 	'and worker1 no longer appends to it');
 cmp_ok($w1->safe_psql('postgres', delegated_sql($on1[20], 'DelegatedAfterMove')), '>=', $first2,
 	'but its bare call is delegated to the shard\'s new node');
@@ -292,13 +285,13 @@ $sp->quit;
 
 # 8. A REPEATABLE READ feed read refuses (Citus keeps the workers' first
 # snapshots); an inactive worker fails the bound (08006), never skipped.
-like(sqlstate_of($coord, 'BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM es_store.read_feed(0, 10)'),
+like(psql_error($coord, 'BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM es_store.read_feed(0, 10)'),
 	qr/0A000: cannot read the feed of a distributed store in a REPEATABLE READ transaction/,
 	'a REPEATABLE READ feed read refuses (0A000)');
 # (Citus refuses to disable a worker that holds shards; one added inactive
 # stands for a worker that may still have parts in flight)
 $coord->safe_psql('postgres', q{SELECT citus_add_inactive_node('localhost', 1)});
-like(sqlstate_of($coord, 'SELECT es_store.last_position()'),
+like(psql_error($coord, 'SELECT es_store.last_position()'),
 	qr/08006: cannot read the feed's safe position: Citus worker localhost:1 is not active/,
 	'an inactive worker fails the bound (08006)');
 $coord->safe_psql('postgres', q{SELECT citus_remove_node('localhost', 1)});

@@ -38,13 +38,6 @@ my $g1 = $w1->safe_psql('postgres', 'SELECT groupid FROM pg_dist_local_group');
 my $g2 = $w2->safe_psql('postgres', 'SELECT groupid FROM pg_dist_local_group');
 my ($first1, $first2) = (($g1 << 48) + 1, ($g2 << 48) + 1);
 
-sub err_of
-{
-	my ($node, $sql, $db) = @_;
-	my ($ret, $out, $err) = $node->psql($db // 'postgres', $sql,
-		extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-	return $err;
-}
 
 # 1. The call.
 is($coord->safe_psql('postgres', q{
@@ -54,23 +47,23 @@ is($coord->safe_psql('postgres', q{
 	'24', 'the recipe delegated the 24 functions of one aggregate');
 is($coord->safe_psql('postgres', 'SELECT es_store.citus_distribute()'), '24',
 	'a second call delegates them again and leaves the tables');
-like(err_of($w1, 'SELECT es_store.citus_distribute()'),
+like(psql_error($w1, 'SELECT es_store.citus_distribute()'),
 	qr/0A000: es_store.citus_distribute\(\) runs on a Citus coordinator\nDETAIL:  This node is a Citus worker/,
 	'a worker refuses (0A000)');
-like(err_of($coord, 'SET ROLE es_store_admin; SELECT es_store.citus_distribute()'),
+like(psql_error($coord, 'SET ROLE es_store_admin; SELECT es_store.citus_distribute()'),
 	qr/42501/, 'only the extension\'s owner distributes');
 $coord->safe_psql('postgres', 'CREATE DATABASE filled');
 $coord->safe_psql('filled', q{
 	CREATE EXTENSION citus;
 	CREATE EXTENSION es_store;
 	SELECT es_store.append_event('bank', 'account', 'a', 0, 'Opened', '{}');});
-like(err_of($coord, 'SELECT es_store.citus_distribute()', 'filled'),
+like(psql_error($coord, 'SELECT es_store.citus_distribute()', 'filled'),
 	qr/55000: es_store.citus_distribute\(\) distributes an empty store/,
 	'a store with events refuses (55000)');
 is($coord->safe_psql('filled', 'SELECT count(*) FROM pg_dist_partition'), '0', 'and distributed nothing');
 $coord->safe_psql('postgres', 'CREATE DATABASE plain');
 $coord->safe_psql('plain', 'CREATE EXTENSION es_store');
-like(err_of($coord, 'SELECT es_store.citus_distribute()', 'plain'),
+like(psql_error($coord, 'SELECT es_store.citus_distribute()', 'plain'),
 	qr/0A000: .*\nDETAIL:  Citus is not installed in this database/,
 	'a database without Citus refuses (0A000)');
 
@@ -128,13 +121,13 @@ is($w1->safe_psql('postgres', q{SET citus.override_table_visibility TO off;
 	'yes', 'worker1 has shards of the snapshots');
 
 # expected versions and event ids, delegated inside a transaction block
-like(err_of($coord, "BEGIN; SELECT * FROM es_store.append_event('bank', 'account', '$a1', 0, 'Again', '{}');"),
+like(psql_error($coord, "BEGIN; SELECT * FROM es_store.append_event('bank', 'account', '$a1', 0, 'Again', '{}');"),
 	qr/SE001: wrong expected version for stream "bank\/account\/$a1".*while executing command on localhost:${\ $w1->port}/s,
 	'a stale expected version is SE001, from the aggregate\'s worker');
-like(err_of($coord, "BEGIN; SELECT * FROM es_store.append_at_version('bank', 'account', '$a2', 2, 'Taken', '{}');"),
+like(psql_error($coord, "BEGIN; SELECT * FROM es_store.append_at_version('bank', 'account', '$a2', 2, 'Taken', '{}');"),
 	qr/SE001: wrong expected version for stream "bank\/account\/$a2"/,
 	'append_at_version at a version taken is SE001');
-like(err_of($coord, "BEGIN; SELECT * FROM es_store.append_event('bank', 'account', '$a1', 1, 'Other', '{}', event_id => '$id');"),
+like(psql_error($coord, "BEGIN; SELECT * FROM es_store.append_event('bank', 'account', '$a1', 1, 'Other', '{}', event_id => '$id');"),
 	qr/SE002: duplicate event id $id in append to stream "bank\/account\/$a1"/,
 	'the same event id with other content in its aggregate is SE002 (before: XX000, a multi-shard look refused in a delegated call)');
 
@@ -160,7 +153,7 @@ is($coord->safe_psql('postgres', "SELECT es_store.aggregate_version('bank', 'acc
 	'and took its advance of the head back');
 
 # tags refuse on a distributed store, before anything is written
-like(err_of($coord, "SELECT * FROM es_store.append_event('bank', 'account', '$on1[3]', 0, 'Tagged', '{}', tags => ARRAY['t'])"),
+like(psql_error($coord, "SELECT * FROM es_store.append_event('bank', 'account', '$on1[3]', 0, 'Tagged', '{}', tags => ARRAY['t'])"),
 	qr/0A000: cannot append tags to stream "bank\/account\/$on1[3]": es_store is distributed over Citus/,
 	'an append with tags refuses (0A000)');
 is($coord->safe_psql('postgres', "SELECT count(*) FROM es_store.events WHERE aggregate_id = '$on1[3]'"), '0',
