@@ -28,12 +28,26 @@ SELECT es_store.get_checkpoint('monitoring-behind');
 SELECT es_store.save_checkpoint('monitoring-behind', 1);
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
--- Writers and readers do not see the views; the admin does.
+-- A checkpoint at a position in no space the feed has (past 2^48 on a
+-- single node: a Citus worker's space) is measured against nothing.
+SELECT es_store.save_checkpoint('monitoring-nowhere', 281474976710661);
+SET ROLE es_regress_monitor;
+SELECT name, safe_position, positions_behind, oldest_unread_at
+FROM es_store.consumer_status WHERE name = 'monitoring-nowhere';
+SELECT group_id, first_position, safe_position = es_store.last_position() AS safe
+FROM es_store.position_spaces();
+RESET ROLE;
+SELECT es_store.reset_checkpoint('monitoring-nowhere', NULL);
+-- Writers and readers do not see the views, nor call the views' look for
+-- the first unread event; the admin does.
 SET ROLE es_store_writer;
 SELECT count(*) FROM es_store.consumer_status;
+\echo :LAST_ERROR_SQLSTATE
+SELECT es_store.oldest_unread_at(0, 1);
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 SET ROLE es_store_admin;
 SELECT count(*) > 0 AS admin_sees FROM es_store.consumer_status;
+SELECT es_store.oldest_unread_at(0, es_store.last_position()) IS NOT NULL AS admin_finds;
 RESET ROLE;
 DROP ROLE es_regress_monitor;

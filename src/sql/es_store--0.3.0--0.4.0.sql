@@ -387,3 +387,99 @@ REVOKE ALL ON FUNCTION
 	FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION es_store.position_spaces()
 	TO es_store_writer, es_store_reader, es_store_admin;
+
+-- The operations views measure each checkpoint and segment against its
+-- own position space's bound (a Citus group's on a distributed store),
+-- and find the first unread event through a function (0.4.0), which Citus
+-- plans apart from the coordinator's tables.
+-- When the first event after a position, up to a bound, was committed
+-- (with track_commit_timestamp on) or else appended (its created_at): of
+-- one segment of segment_count when they are given (the segment as
+-- read_feed's filter computes it: src/scan.c feed_filter_keeps).  What
+-- consumer_status and group_status show as oldest_unread_at, one call per
+-- row.  A function of its own (0.4.0), so that on a distributed store
+-- Citus plans the look apart: it refuses a view's join of the
+-- coordinator's checkpoints with the distributed events.  In PL/pgSQL,
+-- since Citus does not plan a SQL function's parameters; SECURITY DEFINER
+-- to read the events for a monitor, which may not.
+CREATE FUNCTION es_store.oldest_unread_at(
+	after_position		bigint,
+	up_to_position		bigint,
+	segment				integer DEFAULT NULL,
+	segment_count		integer DEFAULT NULL)
+RETURNS timestamptz
+LANGUAGE plpgsql STABLE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $unread$
+BEGIN
+	IF segment IS NULL OR segment_count IS NULL THEN
+		RETURN (
+			SELECT COALESCE(CASE WHEN pg_catalog.current_setting('track_commit_timestamp')
+									  OPERATOR(pg_catalog.=) 'on'
+								 THEN pg_catalog.pg_xact_commit_timestamp(e.xmin) END,
+							e.created_at)
+			FROM es_store.events e
+			WHERE e.global_position OPERATOR(pg_catalog.>) after_position
+			  AND e.global_position OPERATOR(pg_catalog.<=) up_to_position
+			ORDER BY e.global_position
+			LIMIT 1);
+	END IF;
+	RETURN (
+		SELECT COALESCE(CASE WHEN pg_catalog.current_setting('track_commit_timestamp')
+								  OPERATOR(pg_catalog.=) 'on'
+							 THEN pg_catalog.pg_xact_commit_timestamp(e.xmin) END,
+						e.created_at)
+		FROM es_store.events e
+		WHERE e.global_position OPERATOR(pg_catalog.>) after_position
+		  AND e.global_position OPERATOR(pg_catalog.<=) up_to_position
+		  AND (pg_catalog.hashtextextended(CAST(pg_catalog.length(e.bounded_context) AS pg_catalog.text) OPERATOR(pg_catalog.||) ':'
+					OPERATOR(pg_catalog.||) e.bounded_context OPERATOR(pg_catalog.||)
+					CAST(pg_catalog.length(e.aggregate_type) AS pg_catalog.text) OPERATOR(pg_catalog.||) ':'
+					OPERATOR(pg_catalog.||) e.aggregate_type OPERATOR(pg_catalog.||) e.aggregate_id, 0)
+				 OPERATOR(pg_catalog.%) CAST(segment_count AS pg_catalog.int8)
+				 OPERATOR(pg_catalog.+) segment_count)
+			  OPERATOR(pg_catalog.%) segment_count OPERATOR(pg_catalog.=) segment
+		ORDER BY e.global_position
+		LIMIT 1);
+END
+$unread$;
+COMMENT ON FUNCTION es_store.oldest_unread_at(bigint, bigint, integer, integer)
+	IS 'when the first event after a position, up to a bound (of one segment, if given), was committed or appended: the operations views'' oldest_unread_at';
+REVOKE ALL ON FUNCTION es_store.oldest_unread_at(bigint, bigint, integer, integer) FROM PUBLIC;
+
+CREATE OR REPLACE VIEW es_store.consumer_status AS
+SELECT c.name, c.owner, c.position, c.updated_at AS saved_at,
+	   f.safe_position,
+	   f.safe_position OPERATOR(pg_catalog.-) LEAST(c.position, f.safe_position) AS positions_behind,
+	   u.unread_at AS oldest_unread_at,
+	   pg_catalog.now() OPERATOR(pg_catalog.-) u.unread_at AS time_behind
+FROM es_store.checkpoints c
+-- the bound of the checkpoint's own position space (its Citus group's:
+-- the position's top bits, src/es_store.h es_space_of)
+LEFT JOIN es_store.position_spaces() f
+  ON f.group_id OPERATOR(pg_catalog.=)
+	 CAST(GREATEST(c.position, 0) OPERATOR(pg_catalog.>>) 48 AS pg_catalog.int4)
+CROSS JOIN LATERAL (
+	SELECT es_store.oldest_unread_at(c.position, f.safe_position) AS unread_at) u;
+CREATE OR REPLACE VIEW es_store.group_status AS
+SELECT s.group_name, s.segment, g.segment_count, g.owner, s.consumer, s.lease_until,
+	   s.lease_until OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp() AS lease_expired,
+	   s.position, s.saved_at, f.safe_position,
+	   f.safe_position OPERATOR(pg_catalog.-) LEAST(s.position, f.safe_position) AS positions_behind,
+	   u.unread_at AS oldest_unread_at,
+	   pg_catalog.now() OPERATOR(pg_catalog.-) u.unread_at AS time_behind,
+	   (SELECT pg_catalog.count(*) FROM es_store.parked_events p
+		WHERE p.group_name OPERATOR(pg_catalog.=) s.group_name
+		  AND p.segment OPERATOR(pg_catalog.=) s.segment) AS parked
+FROM es_store.group_segments s
+JOIN es_store.consumer_groups g ON g.name OPERATOR(pg_catalog.=) s.group_name
+-- the bound of the segment's position space, as for consumer_status
+LEFT JOIN es_store.position_spaces() f
+  ON f.group_id OPERATOR(pg_catalog.=)
+	 CAST(GREATEST(s.position, 0) OPERATOR(pg_catalog.>>) 48 AS pg_catalog.int4)
+CROSS JOIN LATERAL (
+	SELECT es_store.oldest_unread_at(s.position, f.safe_position, s.segment, g.segment_count)
+		AS unread_at) u;
+GRANT EXECUTE ON FUNCTION es_store.position_spaces() TO es_store_monitor;
+GRANT EXECUTE ON FUNCTION es_store.oldest_unread_at(bigint, bigint, integer, integer)
+	TO es_store_monitor, es_store_admin;

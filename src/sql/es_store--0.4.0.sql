@@ -980,30 +980,96 @@ BEGIN
 END
 $monitor$;
 
+-- The feed's position spaces (0.4.0): on a single node only space 0; on
+-- a distributed store one per Citus group (src/cluster.c, README Scaling).
+-- The views below measure each consumer against its own space's bound.
+CREATE FUNCTION es_store.position_spaces(
+	OUT group_id		integer,
+	OUT first_position	bigint,
+	OUT safe_position	bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'es_position_spaces'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY INVOKER ROWS 4;
+COMMENT ON FUNCTION es_store.position_spaces()
+	IS 'the feed''s position spaces (one per Citus group; only group 0 on a single node), each with its first position and its safe position now';
+
+-- When the first event after a position, up to a bound, was committed
+-- (with track_commit_timestamp on) or else appended (its created_at): of
+-- one segment of segment_count when they are given (the segment as
+-- read_feed's filter computes it: src/scan.c feed_filter_keeps).  What
+-- consumer_status and group_status show as oldest_unread_at, one call per
+-- row.  A function of its own (0.4.0), so that on a distributed store
+-- Citus plans the look apart: it refuses a view's join of the
+-- coordinator's checkpoints with the distributed events.  In PL/pgSQL,
+-- since Citus does not plan a SQL function's parameters; SECURITY DEFINER
+-- to read the events for a monitor, which may not.
+CREATE FUNCTION es_store.oldest_unread_at(
+	after_position		bigint,
+	up_to_position		bigint,
+	segment				integer DEFAULT NULL,
+	segment_count		integer DEFAULT NULL)
+RETURNS timestamptz
+LANGUAGE plpgsql STABLE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $unread$
+BEGIN
+	IF segment IS NULL OR segment_count IS NULL THEN
+		RETURN (
+			SELECT COALESCE(CASE WHEN pg_catalog.current_setting('track_commit_timestamp')
+									  OPERATOR(pg_catalog.=) 'on'
+								 THEN pg_catalog.pg_xact_commit_timestamp(e.xmin) END,
+							e.created_at)
+			FROM es_store.events e
+			WHERE e.global_position OPERATOR(pg_catalog.>) after_position
+			  AND e.global_position OPERATOR(pg_catalog.<=) up_to_position
+			ORDER BY e.global_position
+			LIMIT 1);
+	END IF;
+	RETURN (
+		SELECT COALESCE(CASE WHEN pg_catalog.current_setting('track_commit_timestamp')
+								  OPERATOR(pg_catalog.=) 'on'
+							 THEN pg_catalog.pg_xact_commit_timestamp(e.xmin) END,
+						e.created_at)
+		FROM es_store.events e
+		WHERE e.global_position OPERATOR(pg_catalog.>) after_position
+		  AND e.global_position OPERATOR(pg_catalog.<=) up_to_position
+		  AND (pg_catalog.hashtextextended(CAST(pg_catalog.length(e.bounded_context) AS pg_catalog.text) OPERATOR(pg_catalog.||) ':'
+					OPERATOR(pg_catalog.||) e.bounded_context OPERATOR(pg_catalog.||)
+					CAST(pg_catalog.length(e.aggregate_type) AS pg_catalog.text) OPERATOR(pg_catalog.||) ':'
+					OPERATOR(pg_catalog.||) e.aggregate_type OPERATOR(pg_catalog.||) e.aggregate_id, 0)
+				 OPERATOR(pg_catalog.%) CAST(segment_count AS pg_catalog.int8)
+				 OPERATOR(pg_catalog.+) segment_count)
+			  OPERATOR(pg_catalog.%) segment_count OPERATOR(pg_catalog.=) segment
+		ORDER BY e.global_position
+		LIMIT 1);
+END
+$unread$;
+COMMENT ON FUNCTION es_store.oldest_unread_at(bigint, bigint, integer, integer)
+	IS 'when the first event after a position, up to a bound (of one segment, if given), was committed or appended: the operations views'' oldest_unread_at';
+REVOKE ALL ON FUNCTION es_store.oldest_unread_at(bigint, bigint, integer, integer) FROM PUBLIC;
+
 -- One row per checkpoint: where its consumer is, and how far behind the
--- feed's safe position.  positions_behind counts positions (an upper bound
--- of the events: rolled-back appends leave unused positions);
+-- safe position of its position space.  positions_behind counts positions
+-- (an upper bound of the events: rolled-back appends leave unused
+-- positions; NULL, as safe_position, for a position in no space the feed
+-- has);
 -- oldest_unread_at is when the first event after the checkpoint was
 -- committed (with track_commit_timestamp on) or appended (its created_at,
 -- the appending transaction's start), NULL when the consumer is caught up.
 CREATE VIEW es_store.consumer_status AS
 SELECT c.name, c.owner, c.position, c.updated_at AS saved_at,
 	   f.safe_position,
-	   GREATEST(f.safe_position OPERATOR(pg_catalog.-) c.position, 0) AS positions_behind,
+	   f.safe_position OPERATOR(pg_catalog.-) LEAST(c.position, f.safe_position) AS positions_behind,
 	   u.unread_at AS oldest_unread_at,
 	   pg_catalog.now() OPERATOR(pg_catalog.-) u.unread_at AS time_behind
 FROM es_store.checkpoints c
-CROSS JOIN (SELECT es_store.last_position() AS safe_position) f
-LEFT JOIN LATERAL (
-	SELECT COALESCE(CASE WHEN pg_catalog.current_setting('track_commit_timestamp')
-							  OPERATOR(pg_catalog.=) 'on'
-						 THEN pg_catalog.pg_xact_commit_timestamp(e.xmin) END,
-					e.created_at) AS unread_at
-	FROM es_store.events e
-	WHERE e.global_position OPERATOR(pg_catalog.>) c.position
-	  AND e.global_position OPERATOR(pg_catalog.<=) f.safe_position
-	ORDER BY e.global_position
-	LIMIT 1) u ON true;
+-- the bound of the checkpoint's own position space (its Citus group's:
+-- the position's top bits, src/es_store.h es_space_of)
+LEFT JOIN es_store.position_spaces() f
+  ON f.group_id OPERATOR(pg_catalog.=)
+	 CAST(GREATEST(c.position, 0) OPERATOR(pg_catalog.>>) 48 AS pg_catalog.int4)
+CROSS JOIN LATERAL (
+	SELECT es_store.oldest_unread_at(c.position, f.safe_position) AS unread_at) u;
 COMMENT ON VIEW es_store.consumer_status
 	IS 'every checkpoint: position, last save, owner, and how far behind the feed (positions, time)';
 
@@ -1068,6 +1134,8 @@ GRANT EXECUTE ON FUNCTION
 	es_store.in_flight_appends(),
 	es_store.store_stats()
 	TO es_store_monitor;
+GRANT EXECUTE ON FUNCTION es_store.oldest_unread_at(bigint, bigint, integer, integer)
+	TO es_store_monitor, es_store_admin;
 
 --
 -- Consumer groups (0.3.0, src/groups.c): a named group splits the feed
@@ -1226,7 +1294,7 @@ CREATE VIEW es_store.group_status AS
 SELECT s.group_name, s.segment, g.segment_count, g.owner, s.consumer, s.lease_until,
 	   s.lease_until OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp() AS lease_expired,
 	   s.position, s.saved_at, f.safe_position,
-	   GREATEST(f.safe_position OPERATOR(pg_catalog.-) s.position, 0) AS positions_behind,
+	   f.safe_position OPERATOR(pg_catalog.-) LEAST(s.position, f.safe_position) AS positions_behind,
 	   u.unread_at AS oldest_unread_at,
 	   pg_catalog.now() OPERATOR(pg_catalog.-) u.unread_at AS time_behind,
 	   (SELECT pg_catalog.count(*) FROM es_store.parked_events p
@@ -1234,27 +1302,13 @@ SELECT s.group_name, s.segment, g.segment_count, g.owner, s.consumer, s.lease_un
 		  AND p.segment OPERATOR(pg_catalog.=) s.segment) AS parked
 FROM es_store.group_segments s
 JOIN es_store.consumer_groups g ON g.name OPERATOR(pg_catalog.=) s.group_name
-CROSS JOIN (SELECT es_store.last_position() AS safe_position) f
--- the segment's first unread event: the first after its position whose key
--- hash is the segment's modulo segment_count, as read_feed's segment
--- filter computes it (src/scan.c feed_filter_keeps)
-LEFT JOIN LATERAL (
-	SELECT COALESCE(CASE WHEN pg_catalog.current_setting('track_commit_timestamp')
-							  OPERATOR(pg_catalog.=) 'on'
-						 THEN pg_catalog.pg_xact_commit_timestamp(e.xmin) END,
-					e.created_at) AS unread_at
-	FROM es_store.events e
-	WHERE e.global_position OPERATOR(pg_catalog.>) s.position
-	  AND e.global_position OPERATOR(pg_catalog.<=) f.safe_position
-	  AND (pg_catalog.hashtextextended(CAST(pg_catalog.length(e.bounded_context) AS pg_catalog.text) OPERATOR(pg_catalog.||) ':'
-				OPERATOR(pg_catalog.||) e.bounded_context OPERATOR(pg_catalog.||)
-				CAST(pg_catalog.length(e.aggregate_type) AS pg_catalog.text) OPERATOR(pg_catalog.||) ':'
-				OPERATOR(pg_catalog.||) e.aggregate_type OPERATOR(pg_catalog.||) e.aggregate_id, 0)
-			 OPERATOR(pg_catalog.%) CAST(g.segment_count AS pg_catalog.int8)
-			 OPERATOR(pg_catalog.+) g.segment_count)
-		  OPERATOR(pg_catalog.%) g.segment_count OPERATOR(pg_catalog.=) s.segment
-	ORDER BY e.global_position
-	LIMIT 1) u ON true;
+-- the bound of the segment's position space, as for consumer_status
+LEFT JOIN es_store.position_spaces() f
+  ON f.group_id OPERATOR(pg_catalog.=)
+	 CAST(GREATEST(s.position, 0) OPERATOR(pg_catalog.>>) 48 AS pg_catalog.int4)
+CROSS JOIN LATERAL (
+	SELECT es_store.oldest_unread_at(s.position, f.safe_position, s.segment, g.segment_count)
+		AS unread_at) u;
 COMMENT ON VIEW es_store.group_status
 	IS 'every consumer group segment: lease holder and expiry, position, positions behind the feed, parked events';
 REVOKE ALL ON es_store.group_status FROM PUBLIC;
@@ -1352,16 +1406,6 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
 COMMENT ON FUNCTION es_store.citus_node_feed_state()
 	IS 'what the coordinator asks each Citus worker for the feed: its group, its own space''s safe position, the lowest coordinator position it holds';
 
-CREATE FUNCTION es_store.position_spaces(
-	OUT group_id		integer,
-	OUT first_position	bigint,
-	OUT safe_position	bigint)
-RETURNS SETOF record
-AS 'MODULE_PATHNAME', 'es_position_spaces'
-LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY INVOKER ROWS 4;
-COMMENT ON FUNCTION es_store.position_spaces()
-	IS 'the feed''s position spaces (one per Citus group; only group 0 on a single node), each with its first position and its safe position now';
-
 REVOKE ALL ON FUNCTION
 	es_store.citus_distribute(),
 	es_store.citus_claim_position_spaces(),
@@ -1370,4 +1414,4 @@ REVOKE ALL ON FUNCTION
 	es_store.position_spaces()
 	FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION es_store.position_spaces()
-	TO es_store_writer, es_store_reader, es_store_admin;
+	TO es_store_writer, es_store_reader, es_store_admin, es_store_monitor;

@@ -18,6 +18,9 @@
 #    consumer group of worker1's space.
 # 3. What Citus does not delegate still works: append_aggregates over both
 #    workers (drawn on the coordinator, space 0), read_event across shards.
+# 4. The operations views, read by es_store_monitor: every checkpoint and
+#    segment measured against its own space's safe position, with its
+#    first unread event found on the workers.
 #
 # Skipped when Citus is not installed (test/citus_install.sh builds it);
 # ES_REQUIRE_CITUS=1 makes the skip a failure.
@@ -228,6 +231,34 @@ is($coord->safe_psql('postgres', "SELECT count(*) FROM es_store.read_feed(0, 100
 	'2', "space 0's feed has both");
 is($coord->safe_psql('postgres', "SELECT aggregate_id FROM es_store.read_event('$id')"), $a1,
 	'read_event finds an event across the shards');
+
+# 4. The operations views on the distributed store, as the monitor role
+# (before 0.4.0's es_store.oldest_unread_at, Citus refused their join of
+# the coordinator's checkpoints with the distributed events).
+my %space = map { my ($g, $s) = split /:/; ($g => $s) } split /\n/,
+	$coord->safe_psql('postgres', "SELECT group_id || ':' || safe_position FROM es_store.position_spaces()");
+$coord->safe_psql('postgres', qq{
+	SELECT es_store.save_checkpoint('ops0', 0);
+	SELECT es_store.save_checkpoint('ops1', $start1);
+	SELECT es_store.save_checkpoint('ops2', $space{$g2});});
+is($coord->safe_psql('postgres', q{
+	SET ROLE es_store_monitor;
+	SELECT string_agg(name || ':' || safe_position || ':' || positions_behind || ':' || (oldest_unread_at IS NOT NULL)
+					  || ':' || (time_behind IS NOT NULL), ',' ORDER BY name)
+	FROM es_store.consumer_status WHERE name LIKE 'ops%'}),
+	join(',', "ops0:$space{0}:$space{0}:true:true",
+		 "ops1:$space{$g1}:" . ($space{$g1} - $start1) . ':true:true',
+		 "ops2:$space{$g2}:0:false:false"),
+	"consumer_status: each checkpoint against its own space's safe position, first unread event found on its worker");
+is($coord->safe_psql('postgres', q{
+	SET ROLE es_store_monitor;
+	SELECT string_agg(segment || ':' || safe_position || ':' || positions_behind, ',' ORDER BY segment)
+	FROM es_store.group_status WHERE group_name = 'space1'}),
+	join(',', map { "$_:$space{$g1}:" . ($space{$g1} - (split /,/, $coord->safe_psql('postgres',
+		"SELECT position FROM es_store.group_segments WHERE group_name = 'space1' AND segment = $_"))[0]) } (0, 1)),
+	"group_status: worker1's group against worker1's space");
+like(psql_error($coord, 'SET ROLE es_store_reader; SELECT es_store.oldest_unread_at(0, 10)'),
+	qr/42501/, 'oldest_unread_at is for the monitor and the admin only');
 
 $_->stop for reverse @nodes;
 done_testing();
