@@ -49,5 +49,8 @@ RESET ROLE;
 SET ROLE es_store_admin;
 SELECT count(*) > 0 AS admin_sees FROM es_store.consumer_status;
 SELECT es_store.oldest_unread_at(0, es_store.last_position()) IS NOT NULL AS admin_finds;
+SELECT es_store.oldest_unread_at(0, es_store.last_position(), 0, 1) IS NOT NULL AS admin_finds_segment;
+SELECT es_store.oldest_unread_at(0, es_store.last_position(), 2, 2);
+\echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 DROP ROLE es_regress_monitor;

@@ -324,8 +324,24 @@ typedef struct EsWorkerAnswer
 	char	  **values;			/* nfields, NULL for NULL or no row */
 } EsWorkerAnswer;
 
+/* Every row of one worker's answer (es_remote_query) */
+typedef struct EsWorkerRows
+{
+	int32		group;			/* the worker's Citus group */
+	char	   *name;			/* "host:port" */
+	int			nrows;
+	int			nfields;
+	Oid		   *types;			/* nfields: each column's type */
+	char	  **values;			/* nrows * nfields, NULL for NULL */
+	int		   *lengths;		/* each value's length */
+} EsWorkerRows;
+
 extern EsWorkerAnswer *es_remote_on_workers(const char *sql, int nfields,
 											const char *action, int *n);
+extern EsWorkerRows *es_remote_query(const char *sql, const int32 *groups,
+									 int ngroups, int nparams,
+									 const char *const *params, bool binary,
+									 const char *action, int *n);
 
 /* inval.c */
 extern void es_add_relcache_inval(RelcacheCallbackFunction fn);
@@ -398,6 +414,11 @@ extern bool es_scan_read_aggregate(FunctionCallInfo fcinfo,
 extern bool es_scan_read_feed(FunctionCallInfo fcinfo, int64 after,
 							  int64 bound, int64 max_count,
 							  const EsFeedFilter *filter);
+
+/* citus_feed.c */
+extern bool es_citus_read_feed(FunctionCallInfo fcinfo, int64 after,
+							   int64 bound, int64 max_count,
+							   const EsFeedFilter *filter);
 
 /* feed.c */
 extern int64 es_feed_bound(FunctionCallInfo fcinfo, int argno, int64 after);
@@ -537,6 +558,7 @@ typedef enum EsPlanId
 } EsPlanId;
 
 extern SPIPlanPtr es_plan(EsPlanId id);
+extern char *es_shard_feed_sql(const int64 *shards, int npairs);
 extern Oid	es_position_sequence(void);
 extern bool es_checkpoints_have_owner(void);
 extern bool es_events_have_key(void);
@@ -595,6 +617,9 @@ extern int64 es_arg_nonnegative(FunctionCallInfo fcinfo, int argno,
 extern int64 es_check_max_count(FunctionCallInfo fcinfo, int argno);
 extern void es_exec_into_srf(FunctionCallInfo fcinfo, EsPlanId plan,
 							 Datum *values, const char *nulls, bool read_only);
+extern void es_exec_plan_into_srf(FunctionCallInfo fcinfo, SPIPlanPtr plan,
+								  Datum *values, const char *nulls,
+								  bool read_only);
 extern Datum es_exec_scalar(EsPlanId plan, Datum *values, const char *nulls,
 							bool read_only, bool *isnull);
 extern Datum es_key_srf(FunctionCallInfo fcinfo, EsPlanId id);

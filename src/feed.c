@@ -186,7 +186,9 @@ es_read_feed(PG_FUNCTION_ARGS)
 	values[1] = Int64GetDatum(bound);
 	PushActiveSnapshot(GetLatestSnapshot());
 	if (!es_scan_read_feed(fcinfo, after, bound, DatumGetInt64(values[7]),
-						   filtered ? &filter : NULL))
+						   filtered ? &filter : NULL) &&
+		!es_citus_read_feed(fcinfo, after, bound, DatumGetInt64(values[7]),
+							filtered ? &filter : NULL))
 	{
 		int			nest = es_citus_feed_settings_push();
 

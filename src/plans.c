@@ -21,6 +21,8 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_sequence.h"
 #include "catalog/pg_type_d.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -298,6 +300,10 @@ typedef struct EsPlanDef
 		"ORDER BY e.global_position LIMIT $3", \
 		3, {INT8OID, INT8OID, INT8OID}
 #define READ_FEED_FILTERED_PLAN(cols) \
+		READ_FEED_FILTERED_SQL(cols), \
+		8, {INT8OID, INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, \
+		INT8OID, INT8OID, INT8OID}
+#define READ_FEED_FILTERED_SQL(cols) \
 		"SELECT " cols " FROM es_store.events e " \
 		"WHERE e.global_position OPERATOR(pg_catalog.>) $1 " \
 		"AND e.global_position OPERATOR(pg_catalog.<=) $2 " \
@@ -308,9 +314,7 @@ typedef struct EsPlanDef
 		"pg_catalog.mod(pg_catalog.mod(" \
 		KEY_HASH_OF("e.bounded_context", "e.aggregate_type", "e.aggregate_id") \
 		", $7) OPERATOR(pg_catalog.+) $7, $7)" EQ "$6) " FEED_HIDDEN \
-		"ORDER BY e.global_position LIMIT $8", \
-		8, {INT8OID, INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, \
-		INT8OID, INT8OID, INT8OID}
+		"ORDER BY e.global_position LIMIT $8"
 #define READ_AGGREGATE_ROWS_PLAN(cols) \
 		"SELECT " cols ", NULL::pg_catalog.int4 " AGGREGATE_EVENTS
 #define PARKED_EVENTS_PLAN(cols) \
@@ -1332,4 +1336,68 @@ es_position_sequence(void)
 	ReleaseSysCache(tup);
 	es_citus_check_sequence(seqmin, seqmax);
 	return seq;
+}
+
+/*
+ * Append the statement sql to buf with its tables es_store.events e and
+ * es_store.aggregate_heads h named as their shards events and heads (Citus
+ * names a shard after its table and shard id), each exactly once.
+ */
+static void
+append_on_shards(StringInfo buf, const char *sql, int64 events, int64 heads)
+{
+	static const char *const tables[2] = {"es_store.events e ",
+	"es_store.aggregate_heads h "};
+	int64		shards[2] = {events, heads};
+	int			found[2] = {0, 0};
+	const char *p = sql;
+
+	while (*p != '\0')
+	{
+		bool		named = false;
+
+		for (int t = 0; t < 2 && !named; t++)
+		{
+			size_t		len = strlen(tables[t]) - 3;	/* without " e " */
+
+			if (strncmp(p, tables[t], len + 3) != 0)
+				continue;
+			appendBinaryStringInfo(buf, p, len);
+			appendStringInfo(buf, "_" INT64_FORMAT " %c ", shards[t], tables[t][len + 1]);
+			p += len + 3;
+			found[t]++;
+			named = true;
+		}
+		if (!named)
+			appendStringInfoChar(buf, *p++);
+	}
+	if (found[0] != 1 || found[1] != 1)
+		elog(ERROR, "es_store's feed statement does not name its tables once each");
+}
+
+/*
+ * The feed page of a Citus worker over the shards it holds (citus_feed.c):
+ * the filtered feed read (ES_PLAN_READ_FEED_FILTERED, with its eight
+ * parameters) on each pair of colocated shards of events and heads
+ * (shards[2i], shards[2i + 1]), the first $8 of them all in position order.
+ */
+char *
+es_shard_feed_sql(const int64 *shards, int npairs)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "SELECT * FROM (");
+	for (int i = 0; i < npairs; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (i > 0)
+			appendStringInfoString(&buf, " UNION ALL ");
+		appendStringInfoChar(&buf, '(');
+		append_on_shards(&buf, READ_FEED_FILTERED_SQL(ROW_COLUMNS),
+						 shards[2 * i], shards[2 * i + 1]);
+		appendStringInfoChar(&buf, ')');
+	}
+	appendStringInfoString(&buf, ") u ORDER BY u.global_position LIMIT $8");
+	return buf.data;
 }

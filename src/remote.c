@@ -3,7 +3,7 @@
  * remote.c
  *	  Connections from a Citus coordinator to its workers, kept for the
  *	  backend's life, over which the feed asks each worker what it holds
- *	  (cluster.c).
+ *	  (cluster.c) and reads its page of the shards it holds (citus_feed.c).
  *
  * Citus's run_command_on_workers opens a new connection to every worker on
  * each call, which costs a feed read tens of milliseconds.  Here each
@@ -18,13 +18,15 @@
  * connection to a node no longer listed is closed then, and every one at
  * backend exit.
  *
- * A query goes to every worker at once (PQsendQuery), then each answer is
- * awaited on the connection's socket and the backend's latch, so a cancel
- * or a terminate interrupts the wait.  A connection left with a query in
+ * A query goes to every worker asked at once (PQsendQueryParams), then each
+ * answer is awaited on the connection's socket and the backend's latch, so
+ * a cancel or a terminate interrupts the wait, and copied out of libpq's
+ * result before anything can throw.  A connection left with a query in
  * flight by such an error, or broken (a worker restarted), is closed and
  * opened again on the next call; a broken one that had been reused is
- * tried once more at once.  Only the fixed statements of cluster.c are
- * sent, never text a caller gave.  The hint of the error a worker that does
+ * tried once more at once.  Only the fixed statements of cluster.c and
+ * citus_feed.c are sent, never text a caller gave (a feed read's filters
+ * go as parameters).  The hint of the error a worker that does
  * not answer raises is about the feed, which is what needs every worker.
  *
  *-------------------------------------------------------------------------
@@ -38,6 +40,7 @@
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "libpq-fe.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/ipc.h"
@@ -296,7 +299,7 @@ open_worker(EsWorker *w)
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 	char	   *msg = NULL;
 
-	/* room for the five below, the authinfo's and the terminator */
+	/* room for the six below, the authinfo's and the terminator */
 	add_conninfo(GetConfigOption("citus.node_conninfo", true, false),
 				 keywords, values, &n, lengthof(keywords) / 2, "citus.node_conninfo");
 	snprintf(port, sizeof(port), "%d", w->port);
@@ -310,6 +313,9 @@ open_worker(EsWorker *w)
 	values[n++] = user;
 	keywords[n] = "fallback_application_name";
 	values[n++] = "es_store";
+	/* the page's parameters and text columns in this database's encoding */
+	keywords[n] = "client_encoding";
+	values[n++] = GetDatabaseEncodingName();
 	add_conninfo(authinfo_for(w->nodeid, user), keywords, values, &n,
 				 lengthof(keywords), "pg_dist_authinfo");
 	keywords[n] = NULL;
@@ -349,19 +355,56 @@ open_worker(EsWorker *w)
 	return NULL;
 }
 
+/* Copy every row of res into rows (palloc'd) */
+static void
+copy_rows(PGresult *res, EsWorkerRows *rows)
+{
+	int			nrows = PQntuples(res);
+	int			nfields = PQnfields(res);
+	int			nvalues = nrows * nfields;
+
+	rows->types = palloc(sizeof(Oid) * Max(nfields, 1));
+	rows->values = palloc0(sizeof(char *) * Max(nvalues, 1));
+	rows->lengths = palloc0(sizeof(int) * Max(nvalues, 1));
+	for (int f = 0; f < nfields; f++)
+		rows->types[f] = PQftype(res, f);
+	for (int r = 0; r < nrows; r++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		for (int f = 0; f < nfields; f++)
+		{
+			int			i = r * nfields + f;
+			int			len = PQgetlength(res, r, f);
+
+			if (PQgetisnull(res, r, f))
+				continue;
+			rows->values[i] = palloc(len + 1);
+			memcpy(rows->values[i], PQgetvalue(res, r, f), len);
+			rows->values[i][len] = '\0';
+			rows->lengths[i] = len;
+		}
+	}
+	rows->nrows = nrows;
+	rows->nfields = nfields;
+}
+
 /*
- * Read the whole answer to the query sent on w's connection: the first
- * nfields values of its first row in values (NULL for a NULL, or for all
- * when there is no row), or an error message.
+ * Read the whole answer to the query sent on w's connection into rows
+ * (every row's values copied, NULL for a NULL; the first result's, when
+ * there are several), or return an error message.  Every libpq result is
+ * freed here, also when the copy throws.
  */
 static char *
-read_answer(EsWorker *w, int nfields, char **values)
+read_rows(EsWorker *w, EsWorkerRows *rows)
 {
 	PGresult   *res;
 	char	   *msg = NULL;
 
-	for (int f = 0; f < nfields; f++)
-		values[f] = NULL;
+	rows->nrows = 0;
+	rows->nfields = 0;
+	rows->types = NULL;
+	rows->values = NULL;
+	rows->lengths = NULL;
 	for (;;)
 	{
 		while (PQisBusy(w->conn))
@@ -378,13 +421,19 @@ read_answer(EsWorker *w, int nfields, char **values)
 			if (msg == NULL)
 				msg = pstrdup(PQresultErrorMessage(res));
 		}
-		else if (PQntuples(res) > 0)
+		else if (rows->values == NULL)
 		{
-			for (int f = 0; f < nfields && f < PQnfields(res); f++)
+			/* what throws here (memory, a cancel) must free res */
+			PG_TRY();
 			{
-				if (!PQgetisnull(res, 0, f))
-					values[f] = pstrdup(PQgetvalue(res, 0, f));
+				copy_rows(res, rows);
 			}
+			PG_CATCH();
+			{
+				PQclear(res);
+				PG_RE_THROW();
+			}
+			PG_END_TRY();
 		}
 		PQclear(res);
 	}
@@ -393,19 +442,25 @@ read_answer(EsWorker *w, int nfields, char **values)
 }
 
 /*
- * Run sql on every primary worker at once (one that is not active: 08006,
- * never skipped); for each of the *n
- * workers, the first nfields values of its first row (NULL: NULL or no
- * row) and the worker's "host:port".  A worker that cannot be reached or
- * whose statement fails: 08006, "cannot <action>: ... did not answer",
- * with libpq's message.
+ * Run sql on the primary workers of the ngroups groups (all of them when
+ * groups is NULL) at once, worker i of groups[i] with the nparams text
+ * parameters params[i * nparams ...], results in binary format when
+ * binary; for each of the *n workers asked, its group, "host:port" and
+ * every row of its answer.  A worker that is not active, or that holds
+ * none of the groups asked for: 08006, never skipped.  A worker that
+ * cannot be reached or whose statement fails: 08006, "cannot <action>:
+ * ... did not answer", with libpq's message.
  */
-EsWorkerAnswer *
-es_remote_on_workers(const char *sql, int nfields, const char *action, int *n)
+EsWorkerRows *
+es_remote_query(const char *sql, const int32 *groups, int ngroups,
+				int nparams, const char *const *params, bool binary,
+				const char *action, int *n)
 {
 	bool	   *reused;
 	char	  **errors;
-	EsWorkerAnswer *answers;
+	int		   *asked;			/* worker -> index in groups, or -1 */
+	EsWorkerRows *rows;
+	int			nasked = 0;
 
 	if (!callback_registered)
 	{
@@ -415,21 +470,39 @@ es_remote_on_workers(const char *sql, int nfields, const char *action, int *n)
 	}
 	if (!workers_known)
 		load_workers();
+	asked = palloc(sizeof(int) * Max(nworkers, 1));
 	for (int i = 0; i < nworkers; i++)
 	{
+		asked[i] = groups == NULL ? i : -1;
+		for (int g = 0; groups != NULL && g < ngroups; g++)
+		{
+			if (groups[g] == workers[i].groupid)
+				asked[i] = g;
+		}
 		/* a disabled worker may still hold prepared parts the feed waits for */
-		if (!workers[i].active)
+		if (asked[i] >= 0 && !workers[i].active)
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("cannot %s: Citus worker %s:%d is not active",
 							action, workers[i].host, workers[i].port),
 					 errdetail("A disabled worker may still hold rows of transactions in flight, which es_store cannot ask it about."),
 					 errhint("Activate it again (citus_activate_node) or remove it (citus_remove_node).")));
+		nasked += asked[i] >= 0;
 	}
-	*n = nworkers;
-	answers = palloc0(sizeof(EsWorkerAnswer) * Max(nworkers, 1));
-	for (int i = 0; i < nworkers; i++)
-		answers[i].values = palloc0(sizeof(char *) * Max(nfields, 1));
+	for (int g = 0; groups != NULL && g < ngroups; g++)
+	{
+		bool		found = false;
+
+		for (int i = 0; i < nworkers; i++)
+			found |= workers[i].groupid == groups[g];
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("cannot %s: Citus group %d has no primary worker", action, groups[g]),
+					 errhint("Every worker must be reachable from the coordinator for the feed to know which of its events are committed.")));
+	}
+	*n = nasked;
+	rows = palloc0(sizeof(EsWorkerRows) * Max(nworkers, 1));
 	reused = palloc0(sizeof(bool) * Max(nworkers, 1));
 	errors = palloc0(sizeof(char *) * Max(nworkers, 1));
 
@@ -443,10 +516,10 @@ es_remote_on_workers(const char *sql, int nfields, const char *action, int *n)
 			EsWorker   *w = &workers[i];
 
 			CHECK_FOR_INTERRUPTS();
-			if (round == 1 && errors[i] == NULL)
+			if (asked[i] < 0 || (round == 1 && errors[i] == NULL))
 				continue;
-			answers[i].group = w->groupid;
-			answers[i].name = psprintf("%s:%d", w->host, w->port);
+			rows[i].group = w->groupid;
+			rows[i].name = psprintf("%s:%d", w->host, w->port);
 			errors[i] = NULL;
 			if (w->conn != NULL &&
 				(w->busy || w->userid != GetUserId() ||
@@ -456,7 +529,9 @@ es_remote_on_workers(const char *sql, int nfields, const char *action, int *n)
 			if (w->conn == NULL && (errors[i] = open_worker(w)) != NULL)
 				continue;
 			w->busy = true;
-			if (!PQsendQuery(w->conn, sql))
+			if (!PQsendQueryParams(w->conn, sql, nparams, NULL,
+								   nparams > 0 ? params + asked[i] * nparams : NULL,
+								   NULL, NULL, binary ? 1 : 0))
 				errors[i] = pstrdup(PQerrorMessage(w->conn));
 		}
 		for (int i = 0; i < nworkers; i++)
@@ -464,8 +539,10 @@ es_remote_on_workers(const char *sql, int nfields, const char *action, int *n)
 			EsWorker   *w = &workers[i];
 
 			CHECK_FOR_INTERRUPTS();
+			if (asked[i] < 0)
+				continue;
 			if (errors[i] == NULL && (round == 0 || w->busy))
-				errors[i] = read_answer(w, nfields, answers[i].values);
+				errors[i] = read_rows(w, &rows[i]);
 			if (errors[i] != NULL && reused[i] && round == 0 &&
 				PQstatus(w->conn) != CONNECTION_OK)
 			{
@@ -476,7 +553,7 @@ es_remote_on_workers(const char *sql, int nfields, const char *action, int *n)
 				ereport(ERROR,
 						(errcode(ERRCODE_CONNECTION_FAILURE),
 						 errmsg("cannot %s: Citus worker %s did not answer",
-								action, answers[i].name),
+								action, rows[i].name),
 						 errdetail("%s", errors[i]),
 						 errhint("Every worker must be reachable from the coordinator for the feed to know which of its events are committed.")));
 			else
@@ -484,6 +561,35 @@ es_remote_on_workers(const char *sql, int nfields, const char *action, int *n)
 		}
 		if (!retry)
 			break;
+	}
+	/* the workers asked, in the order of the list */
+	for (int i = 0, k = 0; i < nworkers; i++)
+	{
+		if (asked[i] >= 0)
+			rows[k++] = rows[i];
+	}
+	return rows;
+}
+
+/*
+ * Run the statement sql on every primary worker at once (text format, no
+ * parameters); for each of the *n workers, the first nfields values of
+ * its first row (NULL: NULL or no row), its group and "host:port".
+ * Errors as es_remote_query's.
+ */
+EsWorkerAnswer *
+es_remote_on_workers(const char *sql, int nfields, const char *action, int *n)
+{
+	EsWorkerRows *rows = es_remote_query(sql, NULL, 0, 0, NULL, false, action, n);
+	EsWorkerAnswer *answers = palloc0(sizeof(EsWorkerAnswer) * Max(*n, 1));
+
+	for (int i = 0; i < *n; i++)
+	{
+		answers[i].group = rows[i].group;
+		answers[i].name = rows[i].name;
+		answers[i].values = palloc0(sizeof(char *) * Max(nfields, 1));
+		for (int f = 0; f < nfields && f < rows[i].nfields && rows[i].nrows > 0; f++)
+			answers[i].values[f] = rows[i].values[f];
 	}
 	return answers;
 }

@@ -255,8 +255,15 @@ void
 es_exec_into_srf(FunctionCallInfo fcinfo, EsPlanId id,
 				 Datum *values, const char *nulls, bool read_only)
 {
+	es_exec_plan_into_srf(fcinfo, es_plan(id), values, nulls, read_only);
+}
+
+/* The same for any kept plan */
+void
+es_exec_plan_into_srf(FunctionCallInfo fcinfo, SPIPlanPtr plan,
+					  Datum *values, const char *nulls, bool read_only)
+{
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	SPIPlanPtr	plan = es_plan(id);
 	SPIExecuteOptions options;
 	DestReceiver *dest;
 	int			rc;
@@ -271,8 +278,7 @@ es_exec_into_srf(FunctionCallInfo fcinfo, EsPlanId id,
 	options.dest = dest;
 	rc = SPI_execute_plan_extended(plan, &options);
 	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "es_store statement %d failed: %s", (int) id,
-			 SPI_result_code_string(rc));
+		elog(ERROR, "es_store statement failed: %s", SPI_result_code_string(rc));
 	dest->rDestroy(dest);
 }
 

@@ -994,9 +994,10 @@ COMMENT ON FUNCTION es_store.position_spaces()
 	IS 'the feed''s position spaces (one per Citus group; only group 0 on a single node), each with its first position and its safe position now';
 
 -- When the first event after a position, up to a bound, was committed
--- (with track_commit_timestamp on) or else appended (its created_at): of
--- one segment of segment_count when they are given (the segment as
--- read_feed's filter computes it: src/scan.c feed_filter_keeps).  What
+-- (with track_commit_timestamp on) or else appended (its created_at), NULL
+-- when there is none (or a bound is NULL): of one segment of
+-- segment_count when both are given, as read_feed's filter computes it
+-- (src/scan.c feed_filter_keeps; 22023 for a segment that is not one).  What
 -- consumer_status and group_status show as oldest_unread_at, one call per
 -- row.  A function of its own (0.4.0), so that on a distributed store
 -- Citus plans the look apart: it refuses a view's join of the
@@ -1013,6 +1014,13 @@ LANGUAGE plpgsql STABLE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $unread$
 BEGIN
+	IF segment IS NOT NULL AND segment_count IS NOT NULL
+	   AND (segment_count OPERATOR(pg_catalog.<) 1 OR segment OPERATOR(pg_catalog.<) 0
+			OR segment OPERATOR(pg_catalog.>=) segment_count) THEN
+		RAISE EXCEPTION 'segment % of % does not exist', segment, segment_count
+			USING ERRCODE = '22023',
+				  HINT = 'Give a segment from 0 to segment_count - 1, as read_feed takes them.';
+	END IF;
 	IF segment IS NULL OR segment_count IS NULL THEN
 		RETURN (
 			SELECT COALESCE(CASE WHEN pg_catalog.current_setting('track_commit_timestamp')
@@ -1406,11 +1414,28 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
 COMMENT ON FUNCTION es_store.citus_node_feed_state()
 	IS 'what the coordinator asks each Citus worker for the feed: its group, its own space''s safe position, the lowest coordinator position it holds';
 
+CREATE FUNCTION es_store.citus_node_feed_page(
+	shards				bigint[],
+	after_position		bigint,
+	up_to_position		bigint,
+	bounded_contexts	text[],
+	aggregate_types		text[],
+	event_types			text[],
+	segment				bigint,
+	segment_count		bigint,
+	max_count			bigint)
+RETURNS SETOF es_store.event
+AS 'MODULE_PATHNAME', 'es_citus_node_feed_page'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL UNSAFE SECURITY INVOKER ROWS 100;
+COMMENT ON FUNCTION es_store.citus_node_feed_page(bigint[], bigint, bigint, text[], text[], text[], bigint, bigint, bigint)
+	IS 'what the coordinator asks a Citus worker for a feed page: the rows of the shards it names, in position order';
+
 REVOKE ALL ON FUNCTION
 	es_store.citus_distribute(),
 	es_store.citus_claim_position_spaces(),
 	es_store.citus_claim_local_position_space(),
 	es_store.citus_node_feed_state(),
+	es_store.citus_node_feed_page(bigint[], bigint, bigint, text[], text[], text[], bigint, bigint, bigint),
 	es_store.position_spaces()
 	FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION es_store.position_spaces()

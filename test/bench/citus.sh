@@ -22,7 +22,11 @@
 #            (what the coordinator and the worker cost any write);
 #   feed     a feed page of 100 events after a random position among
 #            100,000, at 1 and 8 clients: one node against distributed (each
-#            distributed read asks both workers what they hold);
+#            distributed read asks both workers what they hold, then reads
+#            a statement on each, src/citus_feed.c), and the same page of
+#            a plain table distributed the same way, read by Citus
+#            (raw_select_3_nodes: no safe bound, so it may skip; what a
+#            distributed feed costs without es_store);
 #   bound    last_position() alone, at 1 and 8 clients: what asking the
 #            workers costs a read (src/remote.c), one node against
 #            distributed.
@@ -112,7 +116,15 @@ CREATE SEQUENCE raw_position_seq;
 SELECT create_distributed_table('raw_events', 'aggregate_id');
 SQL
 
-# FILL events over 1000 aggregates in both stores, for the feed reads
+# FILL events over 1000 aggregates in both stores and the plain table, for
+# the feed reads
+psql_on coord >/dev/null <<SQL
+INSERT INTO raw_events (global_position, bounded_context, aggregate_type, aggregate_id, aggregate_version, event_id, event_type, event_version, payload, metadata, created_at, stream_id)
+SELECT nextval('raw_position_seq'), 'bench', 'fill', (i / 100 % 1000)::text, i, gen_random_uuid(), 'Filled', 1,
+	jsonb_build_object('i', i % 100 + 1), '{}', now(), 0
+FROM generate_series(1, $FILL) i;
+VACUUM ANALYZE raw_events;
+SQL
 for n in single coord; do
     psql_on "$n" >/dev/null <<SQL
 SELECT count(*) FROM generate_series(1, $FILL / 100) b,
@@ -143,6 +155,10 @@ cat >"$WORK/feed.sql" <<SQL
 \set after random(0, $FILL - 100)
 SELECT count(*) FROM es_store.read_feed(:after, 100);
 SQL
+cat >"$WORK/raw_feed.sql" <<SQL
+\set after random(0, $FILL - 100)
+SELECT count(*) FROM (SELECT * FROM raw_events WHERE global_position > :after ORDER BY global_position LIMIT 100) p;
+SQL
 
 # shellcheck source=lib.sh
 source test/bench/lib.sh
@@ -158,7 +174,8 @@ store_run() {
 }
 
 for c in $FEED_CLIENTS; do
-    bench feed "$c" es_store_1_node "$WORK/feed.sql" es_store_3_nodes "$WORK/feed.sql"
+    bench feed "$c" es_store_1_node "$WORK/feed.sql" es_store_3_nodes "$WORK/feed.sql" \
+        raw_select_3_nodes "$WORK/raw_feed.sql"
 done
 for c in $FEED_CLIENTS; do
     bench bound "$c" es_store_1_node "$WORK/bound.sql" es_store_3_nodes "$WORK/bound.sql"
@@ -177,6 +194,8 @@ echo "distributed store: $(psql_on coord -Atc "SELECT count(*) FROM es_store.eve
             awk -v a="${RESULT[$sc,$c,es_store_3_nodes]}" -v b="${RESULT[$sc,$c,es_store_1_node]}" -v c="$c" -v sc="$sc" \
                 'BEGIN { printf "%s,%s,es_store_3_nodes/es_store_1_node,%.3f\n", sc, c, a / b }'
         done
+        awk -v a="${RESULT[feed,$c,es_store_3_nodes]}" -v r="${RESULT[feed,$c,raw_select_3_nodes]}" -v c="$c" \
+            'BEGIN { printf "feed,%s,es_store_3_nodes/raw_select_3_nodes,%.2f\n", c, a / r }'
     done
     for c in $APPEND_CLIENTS; do
         awk -v a="${RESULT[append,$c,es_store_3_nodes]}" -v b="${RESULT[append,$c,es_store_1_node]}" \

@@ -136,6 +136,8 @@ sub probe
 		  # position spaces (one on a single node) and the Citus calls,
 		  # which refuse here
 		  [ 'position_spaces', q{SELECT group_id || ':' || first_position || ':' || (safe_position = es_store.last_position()) FROM es_store.position_spaces()}, '0:1:true' ],
+		  [ 'oldest_unread_at', q{SELECT es_store.oldest_unread_at(0, es_store.last_position()) IS NOT NULL}, 't' ],
+		  [ 'citus_node_feed_page', q{SELECT probe_sqlstate('SELECT count(*) FROM es_store.citus_node_feed_page(''{1,2}'', 0, 10, NULL, NULL, NULL, 0, 1, 10)')}, '0A000' ],
 		  [ 'citus_node_feed_state', q{SELECT group_id::text || coalesce(safe_position::text, '') || coalesce(lowest_held::text, '') FROM es_store.citus_node_feed_state()}, '-1' ],
 		  [ 'citus_claim_position_spaces', q{SELECT probe_sqlstate('SELECT es_store.citus_claim_position_spaces()')}, '0A000' ],
 		  [ 'citus_distribute', q{SELECT probe_sqlstate('SELECT es_store.citus_distribute()')}, '0A000' ],

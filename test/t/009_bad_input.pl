@@ -296,6 +296,15 @@ my %kinds = (
 		[ 'NULL', '00000' ], [ '-1', '22023' ], [ '9223372036854775807', '00000' ] ],
 	dcb_expected => [ 'NULL',
 		[ '0', '22023' ], [ '-1', '22023' ] ],
+	# oldest_unread_at (0.4.0): NULL when nothing matches or a bound is NULL
+	unread_position => [ '0',
+		[ 'NULL', '00000' ], [ '-1', '00000' ], [ '9223372036854775807', '00000' ],
+		[ '-9223372036854775808', '00000' ] ],
+	unread_segment => [ '0',
+		[ 'NULL', '00000' ], [ '-1', '22023' ], [ '2', '22023' ], [ '2147483647', '22023' ] ],
+	unread_segments => [ '2',
+		[ 'NULL', '00000' ], [ '0', '22023' ], [ '-1', '22023' ], [ '1', '00000' ],
+		[ '2147483647', '00000' ] ],
 	owner => [ 'NULL',
 		[ q{'fuzz_owner'}, '00000' ], [ q{'no_such_role'}, '42704' ], [ q{''}, '42704' ] ],
 );
@@ -353,7 +362,9 @@ my @functions = (
 	[ 'aggregate_stats', qw(key key key) ],
 	[ 'store_stats' ],
 	[ 'position_spaces' ],
+	[ 'oldest_unread_at', qw(unread_position unread_position unread_segment unread_segments) ],
 	[ 'citus_node_feed_state' ],
+	[ 'citus_node_feed_page' ],
 	[ 'citus_claim_position_spaces' ],
 	[ 'citus_distribute' ],
 	[ 'citus_claim_local_position_space' ],
@@ -387,9 +398,11 @@ for my $f (@functions)
 		# read_query_position() has a value after a read_query
 		my $from = $name eq 'read_query_position'
 		  ? q{ FROM (SELECT count(*) FROM es_store.read_query('{}')) r} : '';
-		# the Citus claims and the distribution refuse on a single node
-		my $want = $name =~ /^citus_(claim|distribute)/ ? '0A000' : '00000';
-		push @cases, [ "$name()", "SELECT count(*) FROM (SELECT es_store.$name()$from) c", $want ];
+		# the Citus claims, the distribution and a worker's feed page
+		# refuse on a single node, whatever their arguments
+		my $want = $name =~ /^citus_(claim|distribute|node_feed_page)/ ? '0A000' : '00000';
+		my $args = $name eq 'citus_node_feed_page' ? 'NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL' : '';
+		push @cases, [ "$name($args)", "SELECT count(*) FROM (SELECT es_store.$name($args)$from) c", $want ];
 		next;
 	}
 	for my $i (0 .. $#args)

@@ -21,6 +21,11 @@
 # 4. The operations views, read by es_store_monitor: every checkpoint and
 #    segment measured against its own space's safe position, with its
 #    first unread event found on the workers.
+# 5. A feed page read with one statement per worker (src/citus_feed.c):
+#    the same rows as Citus's own statement for pages of every size, with
+#    every filter and hidden events; Citus's statement where the workers
+#    cannot read outside the caller's transaction (it has worked through
+#    Citus: its own delete is seen) or a shard is on the coordinator.
 #
 # Skipped when Citus is not installed (test/citus_install.sh builds it);
 # ES_REQUIRE_CITUS=1 makes the skip a failure.
@@ -259,6 +264,101 @@ is($coord->safe_psql('postgres', q{
 	"group_status: worker1's group against worker1's space");
 like(psql_error($coord, 'SET ROLE es_store_reader; SELECT es_store.oldest_unread_at(0, 10)'),
 	qr/42501/, 'oldest_unread_at is for the monitor and the admin only');
+
+# 5. The feed page of one statement per worker.  Space 0 gets events on
+# both workers (coordinator-drawn), some of them hidden: a deleted
+# aggregate, a stream truncated to its last 2.
+my @mixed = aggregates_on($coord, $w1, 6, 'mix');
+push @mixed, aggregates_on($coord, $w2, 6, 'mix');
+for my $i (0 .. $#mixed)
+{
+	# one type that array quoting must carry (quotes, a comma, braces)
+	my $type = $i == 3 ? 'kön "to",{x}' : $i % 2 ? 'loan' : 'account';
+	$coord->safe_psql('postgres', qq{
+		SELECT (es_store.append_event('bank', '$type', '$mixed[$i]', NULL, 'E' || (g % 3),
+				CAST('{"g": ' || g || '}' AS jsonb))).global_position FROM generate_series(1, 5) g});
+}
+$coord->safe_psql('postgres', qq{
+	SELECT count(*) FROM es_store.delete_aggregate('bank', 'account', '$mixed[0]');
+	SELECT count(*) FROM es_store.set_stream_metadata('bank', 'account', '$mixed[6]', max_count => 2);});
+# what a session's last feed read ran on the workers: the last statement
+# of its connection to each (src/remote.c), asked in the same session
+my $ran_on_workers = sub {
+	my ($sql) = @_;
+	my @out = split /\n/, $coord->safe_psql('postgres', qq{
+		$sql;
+		SELECT string_agg(CASE WHEN result LIKE '%citus_node_feed_page%' THEN 'page'
+							   WHEN result LIKE '%citus_node_feed_state%' THEN 'state' ELSE result END, ',' ORDER BY nodeport)
+		FROM run_command_on_workers(\$\$SELECT string_agg(query, ';') FROM pg_stat_activity
+			WHERE application_name = 'es_store'\$\$);});
+	return $out[-1];
+};
+# a page as a string, read alone (the workers' statements) or in a
+# transaction block that has worked through Citus (Citus's statement)
+my $page = sub {
+	my ($args, $citus) = @_;
+	my $sql = "SELECT string_agg(global_position || ':' || aggregate_id || ':' || event_type || ':' || payload::text
+		|| ':' || aggregate_version, ',' ORDER BY global_position) FROM es_store.read_feed($args)";
+	return $coord->safe_psql('postgres', $sql) unless $citus;
+	my @out = split /\n/, $coord->safe_psql('postgres',
+		"BEGIN; SELECT count(*) FROM es_store.read_aggregate('bank', 'account', '$mixed[1]'); $sql; COMMIT;"), -1;
+	return $out[1] // '';
+};
+my @cases = map { my $n = $_; map { "$_, $n" } (0, 3, 17) } (1, 4, 25, 1000);
+push @cases, "0, 1000, aggregate_types => ARRAY['loan']", "0, 1000, aggregate_types => ARRAY['kön \"to\",{x}', 'loan']", "5, 7, event_types => ARRAY['E1', 'E2']",
+	"0, 1000, bounded_contexts => ARRAY['bank'], segment => 1, segment_count => 3",
+	"0, 1000, bounded_contexts => ARRAY['none']", "0, 6, segment => 0, segment_count => 2";
+my @mismatched = grep { $page->($_, 0) ne $page->($_, 1) } @cases;
+is(join(' | ', @mismatched), '', 'every page read on the workers is the one Citus\'s statement reads (' . scalar(@cases) . ' pages)');
+like($page->('0, 1000', 0), qr/^\d+:/, 'space 0 has events');
+is(scalar(() = $page->("0, 1000, aggregate_types => ARRAY['kön \"to\",{x}']", 0) =~ /:mix-/g), 5,
+	'a filter value with quotes, a comma and braces reaches the workers whole');
+unlike($page->('0, 1000', 0), qr/:$mixed[0]:/, 'a deleted aggregate\'s events are hidden');
+is(scalar(() = $page->('0, 1000', 0) =~ /:$mixed[6]:/g), 2, 'a stream truncated to its last 2 shows 2');
+is($ran_on_workers->('SELECT count(*) FROM es_store.read_feed(0, 1000)'), 'page,page',
+	'a page read alone ran one statement on each worker');
+is($ran_on_workers->(qq{BEGIN; SELECT count(*) FROM es_store.read_aggregate('bank', 'account', '$mixed[1]');
+	SELECT count(*) FROM es_store.read_feed(0, 1000); COMMIT}), 'state,state',
+	'in a transaction that has worked through Citus, Citus\'s statement reads it');
+my $seen = $coord->safe_psql('postgres', qq{
+	BEGIN;
+	SELECT count(*) FROM es_store.delete_aggregate('bank', 'loan', '$mixed[1]');
+	SELECT count(*) FROM es_store.read_feed(0, 1000) WHERE aggregate_id = '$mixed[1]';
+	ROLLBACK;});
+is((split /\n/, $seen)[1], '0',
+	'a transaction that deleted an aggregate on its worker no longer reads its events (before: the workers\' statement read them)');
+
+# a shard group on the coordinator: Citus's statement reads the page
+my $port0 = $coord->port;
+my ($shard) = aggregates_on($coord, $w1, 1, 'mix');
+my $shardid = $coord->safe_psql('postgres', "SELECT get_shard_id_for_distribution_column('es_store.events', '$shard')");
+my $whole = $page->('0, 1000', 0);
+$coord->safe_psql('postgres', qq{
+	SELECT citus_set_node_property('localhost', $port0, 'shouldhaveshards', true);
+	SELECT citus_move_shard_placement($shardid, 'localhost', ${\ $w1->port}, 'localhost', $port0,
+		shard_transfer_mode => 'block_writes');});
+is($page->('0, 1000', 0), $whole, 'with a shard on the coordinator, the page is the same');
+is($ran_on_workers->('SELECT count(*) FROM es_store.read_feed(0, 1000)'), 'state,state',
+	'... read by Citus\'s statement');
+$coord->safe_psql('postgres', qq{
+	SELECT citus_move_shard_placement($shardid, 'localhost', $port0, 'localhost', ${\ $w1->port},
+		shard_transfer_mode => 'block_writes');
+	SELECT citus_set_node_property('localhost', $port0, 'shouldhaveshards', false);});
+is($page->('0, 1000', 0), $whole, 'moved back to worker1, the page is the same');
+is($ran_on_workers->('SELECT count(*) FROM es_store.read_feed(0, 1000)'), 'page,page',
+	'... read on the workers again');
+
+# the workers' page function refuses what the coordinator never sends
+for my $bad ([ q{'{1}', 0, 1, NULL, NULL, NULL, 0, 1, 1}, qr/22023: shards must be pairs/ ],
+			 [ q{'{1,NULL}', 0, 1, NULL, NULL, NULL, 0, 1, 1}, qr/22004: shards must not contain NULL/ ],
+			 [ q{'{1,2}', NULL, 1, NULL, NULL, NULL, 0, 1, 1}, qr/22004/ ],
+			 [ q{'{1,2}', 0, 1, NULL, NULL, NULL, 0, 0, 1}, qr/22023: segment_count and max_count must be at least 1/ ])
+{
+	like(psql_error($w1, "SELECT count(*) FROM es_store.citus_node_feed_page($bad->[0])"), $bad->[1],
+		"citus_node_feed_page($bad->[0]) on a worker");
+}
+like(psql_error($coord, q{SELECT count(*) FROM es_store.citus_node_feed_page('{1,2}', 0, 1, NULL, NULL, NULL, 0, 1, 1)}),
+	qr/0A000: es_store.citus_node_feed_page\(\) runs on a Citus worker/, '... and the coordinator refuses it');
 
 $_->stop for reverse @nodes;
 done_testing();
