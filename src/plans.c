@@ -796,13 +796,15 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 	},
 	/*
 	 * An aggregate's stats: a deleted or forgotten one has no visible
-	 * events and is at version 0, as reads and existence see it.
+	 * events and is at version 0, as reads and existence see it.  The
+	 * snapshot is found by the head's key (the same as $1, $2, $3), which
+	 * Citus needs to see the query as one within the aggregate's shard.
 	 */
 	[ES_PLAN_AGGREGATE_STATS] = {
 		"SELECT c.n, c.first, CASE WHEN " HEAD_LIVE " THEN h.version ELSE 0 END, "
 		"(SELECT s.aggregate_version FROM es_store.snapshots s WHERE "
-		"s.bounded_context" EQ "$1 AND s.aggregate_type" EQ "$2 AND "
-		"s.aggregate_id" EQ "$3), "
+		"s.bounded_context" EQ "h.bounded_context AND s.aggregate_type" EQ "h.aggregate_type AND "
+		"s.aggregate_id" EQ "h.aggregate_id), "
 		"h.created_at, CASE WHEN h.version OPERATOR(pg_catalog.>) 0 "
 		"THEN h.updated_at END, h.deleted_at, h.forgotten_at, "
 		"h.truncate_before, h.max_count, h.max_age, h.metadata "

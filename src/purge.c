@@ -269,6 +269,12 @@ es_purge(PG_FUNCTION_ARGS)
 	}
 	desc = es_row_desc(fcinfo);
 	heads = palloc(sizeof(PurgeHead) * PURGE_HEAD_BATCH);
+	if (es_citus_schema(es_extension_schema()))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("es_store.purge() does not run on a store distributed over Citus yet"),
+				 errdetail("The purge works from one node on every stream, and Citus neither locks a head row by its stream id across shards nor lets another node's statement past the workers' append-only trigger."),
+				 errhint("Hidden events stay hidden from every read; forget_aggregate removes one aggregate's events.")));
 
 	es_guard_enter(&guard);
 	SPI_connect();

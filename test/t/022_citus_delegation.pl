@@ -26,6 +26,8 @@
 #    every filter and hidden events; Citus's statement where the workers
 #    cannot read outside the caller's transaction (it has worked through
 #    Citus: its own delete is seen) or a shard is on the coordinator.
+# 6. What runs on the coordinator over the shards: aggregate_stats (with
+#    a snapshot, of a deleted aggregate); the purge refuses (0A000).
 #
 # Skipped when Citus is not installed (test/citus_install.sh builds it);
 # ES_REQUIRE_CITUS=1 makes the skip a failure.
@@ -359,6 +361,23 @@ for my $bad ([ q{'{1}', 0, 1, NULL, NULL, NULL, 0, 1, 1}, qr/22023: shards must 
 }
 like(psql_error($coord, q{SELECT count(*) FROM es_store.citus_node_feed_page('{1,2}', 0, 1, NULL, NULL, NULL, 0, 1, 1)}),
 	qr/0A000: es_store.citus_node_feed_page\(\) runs on a Citus worker/, '... and the coordinator refuses it');
+
+# 6. aggregate_stats, not delegated, over the shards (before its snapshot
+# was found by the head's key, Citus refused the statement: "complex
+# joins are only supported when ..."); the purge refuses.
+$coord->safe_psql('postgres', qq{
+	SELECT count(*) FROM es_store.save_snapshot('bank', 'account', '$mixed[2]', 3, '{"s": 1}');});
+is($coord->safe_psql('postgres', qq{
+	SELECT event_count || ':' || first_version || ':' || current_version || ':' || snapshot_version
+	FROM es_store.aggregate_stats('bank', 'account', '$mixed[2]')}), '5:1:5:3',
+	'aggregate_stats on a distributed store: its events, versions and snapshot');
+is($coord->safe_psql('postgres', qq{
+	SELECT event_count || ':' || current_version || ':' || (deleted_at IS NOT NULL)
+	FROM es_store.aggregate_stats('bank', 'account', '$mixed[0]')}), '0:0:true',
+	'... of a deleted aggregate');
+like(psql_error($coord, 'SELECT * FROM es_store.purge()'),
+	qr/0A000: es_store.purge\(\) does not run on a store distributed over Citus yet/,
+	'the purge refuses on a distributed store (0A000), before any work');
 
 $_->stop for reverse @nodes;
 done_testing();
