@@ -67,6 +67,9 @@
 	"CAST($9 AS pg_catalog.int8))"
 #define NODE_PAGE_PARAMS 9
 
+/* The largest page read with one statement per worker */
+#define ES_CITUS_PAGE_ROWS 10000
+
 /*
  * The events' shards with the node group of a placement of each and the
  * colocated heads' shard there (NULL when there is none on that node),
@@ -206,14 +209,18 @@ compare_rows(const void *a, const void *b)
 }
 
 /*
- * Receive every row of the workers' answers (binary, in the columns of
- * desc) into *nrows rows.
+ * Read every row of the workers' answers (text, in the columns of desc)
+ * into *nrows rows.  Text, not binary: a binary text value is converted
+ * from this session's client_encoding on receipt (pq_getmsgtext), which
+ * is not the encoding the worker sent it in (the database's: remote.c
+ * asks for it), and the input functions convert nothing.  Timestamps
+ * come in ISO format (remote.c sets DateStyle), which any DateStyle reads.
  */
 static PageRow *
 receive_rows(EsWorkerRows *answers, int n, TupleDesc desc, int *nrows)
 {
 	int			natts = desc->natts;
-	FmgrInfo   *recv = palloc(sizeof(FmgrInfo) * natts);
+	FmgrInfo   *in = palloc(sizeof(FmgrInfo) * natts);
 	Oid		   *ioparams = palloc(sizeof(Oid) * natts);
 	PageRow    *rows;
 	int			total = 0;
@@ -223,8 +230,8 @@ receive_rows(EsWorkerRows *answers, int n, TupleDesc desc, int *nrows)
 	{
 		Oid			fn;
 
-		getTypeBinaryInputInfo(TupleDescAttr(desc, f)->atttypid, &fn, &ioparams[f]);
-		fmgr_info(fn, &recv[f]);
+		getTypeInputInfo(TupleDescAttr(desc, f)->atttypid, &fn, &ioparams[f]);
+		fmgr_info(fn, &in[f]);
 	}
 	for (int i = 0; i < n; i++)
 	{
@@ -256,25 +263,10 @@ receive_rows(EsWorkerRows *answers, int n, TupleDesc desc, int *nrows)
 			for (int f = 0; f < natts; f++)
 			{
 				int			v = r * natts + f;
-				StringInfoData buf;
 
 				row->nulls[f] = a->values[v] == NULL;
-				if (row->nulls[f])
-				{
-					row->values[f] = (Datum) 0;
-					continue;
-				}
-				buf.data = a->values[v];
-				buf.len = a->lengths[v];
-				buf.maxlen = buf.len + 1;
-				buf.cursor = 0;
-				row->values[f] = ReceiveFunctionCall(&recv[f], &buf, ioparams[f],
-													 TupleDescAttr(desc, f)->atttypmod);
-				if (buf.cursor != buf.len)
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-							 errmsg("incorrect binary data format in column %d of a feed page from Citus worker %s",
-									f + 1, a->name)));
+				row->values[f] = InputFunctionCall(&in[f], a->values[v], ioparams[f],
+												   TupleDescAttr(desc, f)->atttypmod);
 			}
 			if (row->nulls[0])
 				elog(ERROR, "Citus worker %s answered a feed page row without a position",
@@ -310,7 +302,8 @@ es_citus_read_feed(FunctionCallInfo fcinfo, int64 after, int64 bound,
 	PageRow    *rows;
 	int			nrows;
 
-	if (!es_store_distributed() || !es_citus_events_distributed(es_extension_schema()))
+	if (max_count > ES_CITUS_PAGE_ROWS || !es_store_distributed() ||
+		!es_citus_events_distributed(es_extension_schema()))
 		return false;
 	page_cxt = AllocSetContextCreate(CurrentMemoryContext, "es_store Citus feed page",
 									 ALLOCSET_DEFAULT_SIZES);
@@ -344,7 +337,7 @@ es_citus_read_feed(FunctionCallInfo fcinfo, int64 after, int64 bound,
 		p[8] = int8_param(max_count);
 	}
 	answers = es_remote_query(NODE_PAGE_SQL, group_ids, ngroups, NODE_PAGE_PARAMS,
-							  params, true, "read the feed", &nanswers);
+							  params, false, "read the feed", &nanswers);
 	rows = receive_rows(answers, nanswers, rsinfo->setDesc, &nrows);
 	qsort(rows, nrows, sizeof(PageRow), compare_rows);
 	for (int r = 0; r < nrows && r < max_count; r++)

@@ -516,7 +516,9 @@ es_citus_claim_position_spaces(PG_FUNCTION_ARGS)
 /*
  * Before a feed page's statement on a distributed store: one connection
  * per worker for its tasks (citus.max_adaptive_executor_pool_size = 1),
- * until es_citus_feed_settings_pop.  A page runs one small task per shard
+ * and text results (citus.enable_binary_protocol = off: Citus reads a
+ * binary text value as if in this session's client_encoding, though the
+ * worker sent it in the database's), until es_citus_feed_settings_pop.  A page runs one small task per shard
  * (a LIMIT of an index range), which a worker's one cached connection runs
  * one after the other faster than Citus opens more connections for them,
  * and opens and closes again for every read: at 8 clients, 3.2 times the
@@ -533,6 +535,10 @@ es_citus_feed_settings_push(void)
 		return -1;
 	nest = NewGUCNestLevel();
 	(void) set_config_option("citus.max_adaptive_executor_pool_size", "1",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	/* Citus's binary results garble text under another client_encoding */
+	(void) set_config_option("citus.enable_binary_protocol", "off",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
 	return nest;

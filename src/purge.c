@@ -273,7 +273,7 @@ es_purge(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("es_store.purge() does not run on a store distributed over Citus yet"),
-				 errdetail("The purge works from one node on every stream, and Citus neither locks a head row by its stream id across shards nor lets another node's statement past the workers' append-only trigger."),
+				 errdetail("The purge deletes from this node with statements Citus runs on the nodes that hold the rows, where es_store's append-only trigger refuses another session's delete."),
 				 errhint("Hidden events stay hidden from every read; forget_aggregate removes one aggregate's events.")));
 
 	es_guard_enter(&guard);

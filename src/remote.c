@@ -47,6 +47,7 @@
 #include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -290,6 +291,7 @@ open_worker(EsWorker *w)
 	const char *keywords[64];
 	const char *values[64];
 	int			n = 0;
+	int			i;
 	char		port[16];
 	const char *user = GetUserNameFromId(GetUserId(), false);
 	const char *timeout_guc = GetConfigOption("citus.node_connection_timeout", true, false);
@@ -299,7 +301,7 @@ open_worker(EsWorker *w)
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 	char	   *msg = NULL;
 
-	/* room for the six below, the authinfo's and the terminator */
+	/* room for the seven below, the authinfo's and the terminator */
 	add_conninfo(GetConfigOption("citus.node_conninfo", true, false),
 				 keywords, values, &n, lengthof(keywords) / 2, "citus.node_conninfo");
 	snprintf(port, sizeof(port), "%d", w->port);
@@ -318,6 +320,23 @@ open_worker(EsWorker *w)
 	values[n++] = GetDatabaseEncodingName();
 	add_conninfo(authinfo_for(w->nodeid, user), keywords, values, &n,
 				 lengthof(keywords), "pg_dist_authinfo");
+	/*
+	 * Timestamps in ISO format, which any DateStyle reads (citus_feed.c):
+	 * added to the options that count, the last given
+	 */
+	i = -1;
+	for (int k = 0; k < n; k++)
+	{
+		if (strcmp(keywords[k], "options") == 0)
+			i = k;
+	}
+	if (i < 0)
+	{
+		i = n++;
+		keywords[i] = "options";
+		values[i] = "";
+	}
+	values[i] = psprintf("%s -c DateStyle=ISO", values[i]);
 	keywords[n] = NULL;
 	values[n] = NULL;
 
@@ -468,6 +487,8 @@ es_remote_query(const char *sql, const int32 *groups, int ngroups,
 		on_proc_exit(remote_exit, (Datum) 0);
 		callback_registered = true;
 	}
+	/* a node added or removed since this transaction last looked */
+	AcceptInvalidationMessages();
 	if (!workers_known)
 		load_workers();
 	asked = palloc(sizeof(int) * Max(nworkers, 1));

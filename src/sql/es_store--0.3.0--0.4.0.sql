@@ -437,18 +437,6 @@ BEGIN
 			USING ERRCODE = '22023',
 				  HINT = 'Give a segment from 0 to segment_count - 1, as read_feed takes them.';
 	END IF;
-	IF segment IS NULL OR segment_count IS NULL THEN
-		RETURN (
-			SELECT COALESCE(CASE WHEN pg_catalog.current_setting('track_commit_timestamp')
-									  OPERATOR(pg_catalog.=) 'on'
-								 THEN pg_catalog.pg_xact_commit_timestamp(e.xmin) END,
-							e.created_at)
-			FROM es_store.events e
-			WHERE e.global_position OPERATOR(pg_catalog.>) after_position
-			  AND e.global_position OPERATOR(pg_catalog.<=) up_to_position
-			ORDER BY e.global_position
-			LIMIT 1);
-	END IF;
 	RETURN (
 		SELECT COALESCE(CASE WHEN pg_catalog.current_setting('track_commit_timestamp')
 								  OPERATOR(pg_catalog.=) 'on'
@@ -457,13 +445,14 @@ BEGIN
 		FROM es_store.events e
 		WHERE e.global_position OPERATOR(pg_catalog.>) after_position
 		  AND e.global_position OPERATOR(pg_catalog.<=) up_to_position
-		  AND (pg_catalog.hashtextextended(CAST(pg_catalog.length(e.bounded_context) AS pg_catalog.text) OPERATOR(pg_catalog.||) ':'
-					OPERATOR(pg_catalog.||) e.bounded_context OPERATOR(pg_catalog.||)
-					CAST(pg_catalog.length(e.aggregate_type) AS pg_catalog.text) OPERATOR(pg_catalog.||) ':'
-					OPERATOR(pg_catalog.||) e.aggregate_type OPERATOR(pg_catalog.||) e.aggregate_id, 0)
-				 OPERATOR(pg_catalog.%) CAST(segment_count AS pg_catalog.int8)
-				 OPERATOR(pg_catalog.+) segment_count)
-			  OPERATOR(pg_catalog.%) segment_count OPERATOR(pg_catalog.=) segment
+		  AND (segment IS NULL OR segment_count IS NULL
+			   OR (pg_catalog.hashtextextended(CAST(pg_catalog.length(e.bounded_context) AS pg_catalog.text) OPERATOR(pg_catalog.||) ':'
+						OPERATOR(pg_catalog.||) e.bounded_context OPERATOR(pg_catalog.||)
+						CAST(pg_catalog.length(e.aggregate_type) AS pg_catalog.text) OPERATOR(pg_catalog.||) ':'
+						OPERATOR(pg_catalog.||) e.aggregate_type OPERATOR(pg_catalog.||) e.aggregate_id, 0)
+					 OPERATOR(pg_catalog.%) CAST(segment_count AS pg_catalog.int8)
+					 OPERATOR(pg_catalog.+) segment_count)
+				  OPERATOR(pg_catalog.%) segment_count OPERATOR(pg_catalog.=) segment)
 		ORDER BY e.global_position
 		LIMIT 1);
 END

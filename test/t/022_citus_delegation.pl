@@ -17,7 +17,8 @@
 #    leaves nothing on either worker, commit leaves everything on both; a
 #    consumer group of worker1's space.
 # 3. What Citus does not delegate still works: append_aggregates over both
-#    workers (drawn on the coordinator, space 0), read_event across shards.
+#    workers (drawn on the coordinator, space 0), read_event across shards,
+#    appends from PL/pgSQL in the forms Citus delegates and those it does not.
 # 4. The operations views, read by es_store_monitor: every checkpoint and
 #    segment measured against its own space's safe position, with its
 #    first unread event found on the workers.
@@ -238,6 +239,22 @@ is($coord->safe_psql('postgres', "SELECT count(*) FROM es_store.read_feed(0, 100
 	'2', "space 0's feed has both");
 is($coord->safe_psql('postgres', "SELECT aggregate_id FROM es_store.read_event('$id')"), $a1,
 	'read_event finds an event across the shards');
+# PL/pgSQL: Citus delegates a query of the function's shape that the
+# function runs (SELECT ... INTO ... FROM f(...)), not an expression
+# (PERFORM f(...), x := (f(...)).col), which draws on the coordinator
+is($coord->safe_psql('postgres', qq{
+	DO \$\$
+	DECLARE p bigint;
+	BEGIN
+		PERFORM es_store.append_event('bank', 'account', '$on1[6]', 0, 'Opened', '{}');
+		SELECT global_position INTO p FROM es_store.append_event('bank', 'account', '$on1[7]', 0, 'Opened', '{}');
+		p := (es_store.append_event('bank', 'account', '$on1[8]', 0, 'Opened', '{}')).global_position;
+	END
+	\$\$;
+	SELECT string_agg(aggregate_id || ':' || (global_position >> 48), ',' ORDER BY aggregate_id)
+	FROM es_store.events WHERE aggregate_id IN ('$on1[6]', '$on1[7]', '$on1[8]')}),
+	join(',', sort("$on1[6]:0", "$on1[7]:$g1", "$on1[8]:0")),
+	'from PL/pgSQL, SELECT INTO FROM the function is delegated (worker1\'s space); PERFORM and := draw in space 0');
 
 # 4. The operations views on the distributed store, as the monitor role
 # (before 0.4.0's es_store.oldest_unread_at, Citus refused their join of
@@ -264,6 +281,23 @@ is($coord->safe_psql('postgres', q{
 	join(',', map { "$_:$space{$g1}:" . ($space{$g1} - (split /,/, $coord->safe_psql('postgres',
 		"SELECT position FROM es_store.group_segments WHERE group_name = 'space1' AND segment = $_"))[0]) } (0, 1)),
 	"group_status: worker1's group against worker1's space");
+# both segments caught up with worker1's space, then an event there: its
+# segment has a first unread event, found on worker1, the other none
+$coord->safe_psql('postgres', q{
+	SELECT es_store.save_segment_position('space1', s.consumer, s.segment,
+		(SELECT p.safe_position FROM es_store.position_spaces() p WHERE p.group_id = s.position >> 48))
+	FROM es_store.group_segments s WHERE s.group_name = 'space1'});
+$coord->safe_psql('postgres', qq{SELECT global_position FROM es_store.append_event('bank', 'account', '$on1[9]', 0, 'Opened', '{}')});
+my $unread = $coord->safe_psql('postgres', q{
+	SELECT string_agg(s.segment || ':' || EXISTS (SELECT 1 FROM es_store.read_feed(s.position, 1,
+		segment => s.segment, segment_count => 2)), ',' ORDER BY s.segment)
+	FROM es_store.group_segments s WHERE s.group_name = 'space1'});
+like($unread, qr/^(0:true,1:false|0:false,1:true)$/, "one segment of worker1's space has unread events ($unread)");
+is($coord->safe_psql('postgres', q{
+	SET ROLE es_store_monitor;
+	SELECT string_agg(segment || ':' || (oldest_unread_at IS NOT NULL), ',' ORDER BY segment)
+	FROM es_store.group_status WHERE group_name = 'space1'}), $unread,
+	"group_status: a first unread event for exactly the segments with unread events in worker1's space");
 like(psql_error($coord, 'SET ROLE es_store_reader; SELECT es_store.oldest_unread_at(0, 10)'),
 	qr/42501/, 'oldest_unread_at is for the monitor and the admin only');
 
@@ -285,14 +319,27 @@ $coord->safe_psql('postgres', qq{
 	SELECT count(*) FROM es_store.set_stream_metadata('bank', 'account', '$mixed[6]', max_count => 2);});
 # what a session's last feed read ran on the workers: the last statement
 # of its connection to each (src/remote.c), asked in the same session
+# ($session, or a new one) once the workers have no other es_store
+# connection than its own
+my $ran_sql = q{SELECT string_agg(CASE WHEN result LIKE '%citus_node_feed_page%' THEN 'page'
+						   WHEN result LIKE '%citus_node_feed_state%' THEN 'state' ELSE result END, ',' ORDER BY nodeport)
+	FROM run_command_on_workers($$SELECT string_agg(query, ';') FROM pg_stat_activity
+		WHERE application_name = 'es_store'$$)};
+my $wait_connections = sub {
+	my ($want) = @_;
+	for (1 .. 200)
+	{
+		return if join(',', map { $_->safe_psql('postgres',
+			q{SELECT count(*) FROM pg_stat_activity WHERE application_name = 'es_store'}) } ($w1, $w2)) eq "$want,$want";
+		select(undef, undef, undef, 0.05);
+	}
+	diag("the workers still have es_store connections of other sessions");
+};
 my $ran_on_workers = sub {
-	my ($sql) = @_;
-	my @out = split /\n/, $coord->safe_psql('postgres', qq{
-		$sql;
-		SELECT string_agg(CASE WHEN result LIKE '%citus_node_feed_page%' THEN 'page'
-							   WHEN result LIKE '%citus_node_feed_state%' THEN 'state' ELSE result END, ',' ORDER BY nodeport)
-		FROM run_command_on_workers(\$\$SELECT string_agg(query, ';') FROM pg_stat_activity
-			WHERE application_name = 'es_store'\$\$);});
+	my ($sql, $session) = @_;
+	$wait_connections->($session ? 1 : 0);
+	return $session->query_safe("$sql; $ran_sql") =~ s/.*\n//sr if $session;
+	my @out = split /\n/, $coord->safe_psql('postgres', "$sql; $ran_sql");
 	return $out[-1];
 };
 # a page as a string, read alone (the workers' statements) or in a
@@ -349,6 +396,59 @@ $coord->safe_psql('postgres', qq{
 is($page->('0, 1000', 0), $whole, 'moved back to worker1, the page is the same');
 is($ran_on_workers->('SELECT count(*) FROM es_store.read_feed(0, 1000)'), 'page,page',
 	'... read on the workers again');
+
+# one session across two moves between the workers: each worker's kept
+# plan (src/citus_feed.c) is made again for the shards it is sent
+my $session = $coord->background_psql('postgres');
+my $whole_sql = "SELECT string_agg(global_position || ':' || aggregate_id || ':' || event_type || ':' || payload::text
+	|| ':' || aggregate_version, ',' ORDER BY global_position) FROM es_store.read_feed(0, 1000)";
+is($session->query_safe($whole_sql), $whole, 'a session reads the page');
+for my $move ([ $w1, $w2 ], [ $w2, $w1 ])
+{
+	$coord->safe_psql('postgres', sprintf(q{
+		SELECT citus_move_shard_placement(%d, 'localhost', %d, 'localhost', %d, shard_transfer_mode => 'block_writes')},
+		$shardid, $move->[0]->port, $move->[1]->port));
+	is($session->query_safe($whole_sql), $whole,
+		'after a move to ' . $move->[1]->name . ', the same session reads the same page');
+	is($ran_on_workers->('SELECT count(*) FROM es_store.read_feed(0, 1000)', $session), 'page,page',
+		'... on the workers');
+}
+$session->quit;
+
+# Under another client_encoding, both ways read the text as stored
+# (before: the workers' binary answers, and Citus's, were decoded as if in
+# the client's encoding), and with the workers' sessions writing dates day
+# first, the workers' statements read the time as stored (their
+# connections ask for ISO dates)
+my $encoded = q{SELECT string_agg(encode(convert_to(aggregate_type || event_type || payload::text, 'UTF8'), 'hex')
+	|| created_at::text, ',' ORDER BY global_position) FROM es_store.read_feed(0, 1000)
+	WHERE aggregate_type LIKE 'k%'};
+my $as_stored = $coord->safe_psql('postgres', $encoded);
+like($as_stored, qr/^6bc3b66e/, 'the stored type is UTF-8 (kön)');
+my $latin1 = sub {
+	my ($citus) = @_;
+	my @out = split /\n/, $coord->safe_psql('postgres', "SET client_encoding = 'LATIN1'; BEGIN; "
+		. ($citus ? "SELECT count(*) FROM es_store.read_aggregate('bank', 'account', '$mixed[1]'); " : '')
+		. "$encoded; COMMIT;");
+	return $out[-1];
+};
+is($latin1->(1), $as_stored, 'Citus\'s statement under LATIN1: the text as stored');
+# the workers' sessions write dates day first unless told otherwise
+# (which Citus's own text results would misread: the workers' statements
+# only are read so)
+$_->safe_psql('postgres', q{SET citus.enable_ddl_propagation = off;
+	ALTER DATABASE postgres SET DateStyle = 'SQL, DMY'}) for ($w1, $w2);
+is($latin1->(0), $as_stored, 'the workers\' statements under LATIN1, with the workers writing dates day first: as stored');
+$_->safe_psql('postgres', q{SET citus.enable_ddl_propagation = off;
+	ALTER DATABASE postgres RESET DateStyle}) for ($w1, $w2);
+# Citus's delegated calls garble it unless its binary protocol is off
+# (README, Scaling): the advice holds
+is($coord->safe_psql('postgres', qq{
+	SET client_encoding = 'LATIN1'; SET citus.enable_binary_protocol = off;
+	SELECT string_agg(encode(convert_to(aggregate_type, 'UTF8'), 'hex'), ',')
+	FROM es_store.read_aggregate('bank', convert_from('\\x6bc3b66e2022746f222c7b787d', 'UTF8'), '$mixed[3]')}),
+	join(',', ('6bc3b66e2022746f222c7b787d') x 5),
+	'a delegated read under LATIN1 with citus.enable_binary_protocol = off: the text as stored');
 
 # the workers' page function refuses what the coordinator never sends
 for my $bad ([ q{'{1}', 0, 1, NULL, NULL, NULL, 0, 1, 1}, qr/22023: shards must be pairs/ ],
