@@ -765,19 +765,6 @@ es_append_batch(EsBatch *b)
 				 errhint("ALTER EXTENSION es_store UPDATE;")));
 
 	/*
-	 * A distributed store has no index of tags across shards (queries over
-	 * tags refuse there, dcb.c), and a delegated append would write its
-	 * tags into its worker's own table: refuse them
-	 */
-	if (b->has_tags && es_citus_events_distributed(es_extension_schema()))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot append tags to stream \"%s\": es_store is distributed over Citus",
-						b->key.display),
-				 errdetail("Tags and queries over them do not run on a distributed store yet."),
-				 errhint("Append without tags.")));
-
-	/*
 	 * Schemas before 0.3.0 have no payload_bytes; of their functions only
 	 * es_append_events can be given one
 	 */

@@ -190,7 +190,10 @@ es_batch_hash_tags(EsBatch *b)
 /*
  * The event_tags rows of an appended batch through SQL, where direct.c
  * does not write them: one per distinct tag hash of each event with tags.
- * The caller is connected to SPI.
+ * None on a store whose events are distributed over Citus: event_tags
+ * stays a table of the coordinator, which a delegated append, on its
+ * worker, does not reach, and queries over tags refuse there (dcb.c); the
+ * tags are the events' own.  The caller is connected to SPI.
  */
 void
 es_tags_store(const EsBatch *b, const EsAppendResult *r)
@@ -202,7 +205,7 @@ es_tags_store(const EsBatch *b, const EsAppendResult *r)
 	Datum		values[2];
 	int			rc;
 
-	if (!b->has_tags)
+	if (!b->has_tags || es_citus_events_distributed(es_extension_schema()))
 		return;
 	for (int i = 0; i < b->nevents; i++)
 		cap += b->ntag_hashes[i];

@@ -6,8 +6,8 @@
 #
 # 1. The call: its refusals (a worker, a role that does not own the
 #    extension, a store with events, a database without Citus), and that
-#    it is idempotent.  Tags refuse on the distributed store; a writer
-#    role's call is delegated too.
+#    it is idempotent.  Tags are stored with the events on the distributed
+#    store (not queried); a writer role's call is delegated too.
 # 2. Every delegated function, called through the coordinator inside a
 #    transaction block over aggregates on both workers: appends of every
 #    form, expected versions (SE001, also at a version taken), idempotent
@@ -163,12 +163,21 @@ $again->quit;
 is($coord->safe_psql('postgres', "SELECT es_store.aggregate_version('bank', 'account', '$on1[2]')"), '1',
 	'and took its advance of the head back');
 
-# tags refuse on a distributed store, before anything is written
-like(psql_error($coord, "SELECT * FROM es_store.append_event('bank', 'account', '$on1[3]', 0, 'Tagged', '{}', tags => ARRAY['t'])"),
-	qr/0A000: cannot append tags to stream "bank\/account\/$on1[3]": es_store is distributed over Citus/,
-	'an append with tags refuses (0A000)');
-is($coord->safe_psql('postgres', "SELECT count(*) FROM es_store.events WHERE aggregate_id = '$on1[3]'"), '0',
-	'and wrote nothing');
+# tags on a distributed store: stored with the events, on the worker,
+# returned by every read, with no row in any node's event_tags (before:
+# refused, 0A000); queries over them refuse
+is($coord->safe_psql('postgres', qq{
+	SELECT max(aggregate_version) FROM es_store.append('bank', 'tagged', '$on1[3]', 0, ARRAY['Tagged', 'Tagged'],
+		ARRAY['{}', '{}']::jsonb[], tags => ARRAY['t:1', 'u']);
+	SELECT string_agg(array_to_string(tags, '+'), ',' ORDER BY aggregate_version)
+	FROM es_store.read_aggregate('bank', 'tagged', '$on1[3]');
+	SELECT string_agg(array_to_string(tags, '+'), ',' ORDER BY global_position)
+	FROM es_store.read_feed($first1 - 1, 10000) WHERE aggregate_type = 'tagged';}),
+	"2\nt:1+u,t:1+u\nt:1+u,t:1+u", 'a delegated append with tags stores them; the aggregate and the feed read them');
+is(join(',', map { $_->safe_psql('postgres', 'SELECT count(*) FROM es_store.event_tags') } ($coord, $w1, $w2)), '0,0,0',
+	'no node has event_tags rows');
+like(psql_error($coord, q{SELECT * FROM es_store.read_query('{"items": [{"tags": ["u"]}]}')}), qr/0A000/,
+	'queries over tags refuse on a distributed store (0A000)');
 
 # a delegated call connects to the worker as the calling role (README,
 # Security): a writer appends, delegated, like the superuser
