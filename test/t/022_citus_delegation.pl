@@ -378,6 +378,9 @@ is($ran_on_workers->('SELECT count(*) FROM es_store.read_feed(0, 1000)'), 'page,
 is($ran_on_workers->(qq{BEGIN; SELECT count(*) FROM es_store.read_aggregate('bank', 'account', '$mixed[1]');
 	SELECT count(*) FROM es_store.read_feed(0, 1000); COMMIT}), 'state,state',
 	'in a transaction that has worked through Citus, Citus\'s statement reads it');
+is($ran_on_workers->('SELECT count(*) FROM es_store.read_feed(0, 10001)'), 'state,state',
+	'a page of more than 10,000 events is read by Citus\'s statement');
+is($page->('0, 10001', 0), $page->('0, 1000', 0), '... the same rows');
 my $seen = $coord->safe_psql('postgres', qq{
 	BEGIN;
 	SELECT count(*) FROM es_store.delete_aggregate('bank', 'loan', '$mixed[1]');
