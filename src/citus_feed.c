@@ -87,6 +87,26 @@
 	"WHERE e.logicalrelid OPERATOR(pg_catalog.=) $1 " \
 	"ORDER BY e.shardid, p.groupid, hp.shardid"
 
+/*
+ * sql planned once for the backend (SPI_keepplan: PostgreSQL plans it
+ * again when what it names changes), into *plan.  Connected to SPI.
+ */
+static SPIPlanPtr
+kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "es_store could not plan \"%s\": %s", sql,
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*plan = p;
+	}
+	return *plan;
+}
+
 /* The shards one worker group reads, as pairs (events, heads) */
 typedef struct GroupShards
 {
@@ -118,10 +138,11 @@ group_shards(MemoryContext into, int *ngroups)
 	int64		last_shard = -1;
 	int			n = 0;
 	bool		usable = true;
+	static SPIPlanPtr plan = NULL;
 
 	args[0] = ObjectIdGetDatum(get_relname_relid("events", nsp));
 	args[1] = ObjectIdGetDatum(get_relname_relid("aggregate_heads", nsp));
-	if (SPI_execute_with_args(PLACEMENTS_SQL, 2, argtypes, args, NULL, true, 0)
+	if (SPI_execute_plan(kept_plan(&plan, PLACEMENTS_SQL, 2, argtypes), args, NULL, true, 0)
 		!= SPI_OK_SELECT)
 		elog(ERROR, "es_store could not read the Citus placements");
 	MemoryContextSwitchTo(into);
@@ -178,8 +199,11 @@ in_citus_transaction(void)
 	bool		isnull;
 	Datum		number;
 
-	if (SPI_execute("SELECT transaction_number FROM pg_catalog.get_current_transaction_id()",
-					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	static SPIPlanPtr plan = NULL;
+
+	if (SPI_execute_plan(kept_plan(&plan, "SELECT transaction_number FROM pg_catalog.get_current_transaction_id()",
+								   0, NULL), NULL, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
 		elog(ERROR, "es_store could not read the Citus transaction id");
 	number = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return !isnull && DatumGetInt64(number) != 0;
