@@ -70,43 +70,6 @@
 /* The largest page read with one statement per worker */
 #define ES_CITUS_PAGE_ROWS 10000
 
-/*
- * The events' shards with the node group of a placement of each and the
- * colocated heads' shard there (NULL when there is none on that node),
- * lowest group first
- */
-#define PLACEMENTS_SQL \
-	"SELECT p.groupid, e.shardid, hp.shardid " \
-	"FROM pg_catalog.pg_dist_shard e " \
-	"JOIN pg_catalog.pg_dist_placement p ON p.shardid OPERATOR(pg_catalog.=) e.shardid " \
-	"LEFT JOIN pg_catalog.pg_dist_shard h ON h.logicalrelid OPERATOR(pg_catalog.=) $2 " \
-	"AND h.shardminvalue OPERATOR(pg_catalog.=) e.shardminvalue " \
-	"AND h.shardmaxvalue OPERATOR(pg_catalog.=) e.shardmaxvalue " \
-	"LEFT JOIN pg_catalog.pg_dist_placement hp ON hp.shardid OPERATOR(pg_catalog.=) h.shardid " \
-	"AND hp.groupid OPERATOR(pg_catalog.=) p.groupid " \
-	"WHERE e.logicalrelid OPERATOR(pg_catalog.=) $1 " \
-	"ORDER BY e.shardid, p.groupid, hp.shardid"
-
-/*
- * sql planned once for the backend (SPI_keepplan: PostgreSQL plans it
- * again when what it names changes), into *plan.  Connected to SPI.
- */
-static SPIPlanPtr
-kept_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
-{
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
-
-		if (p == NULL)
-			elog(ERROR, "es_store could not plan \"%s\": %s", sql,
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		*plan = p;
-	}
-	return *plan;
-}
-
 /* The shards one worker group reads, as pairs (events, heads) */
 typedef struct GroupShards
 {
@@ -131,18 +94,12 @@ typedef struct PageRow
 static GroupShards *
 group_shards(MemoryContext into, int *ngroups)
 {
-	Oid			nsp = es_extension_schema();
-	Oid			argtypes[2] = {OIDOID, OIDOID};
-	Datum		args[2];
 	GroupShards *groups;
 	int64		last_shard = -1;
 	int			n = 0;
 	bool		usable = true;
-	static SPIPlanPtr plan = NULL;
 
-	args[0] = ObjectIdGetDatum(get_relname_relid("events", nsp));
-	args[1] = ObjectIdGetDatum(get_relname_relid("aggregate_heads", nsp));
-	if (SPI_execute_plan(kept_plan(&plan, PLACEMENTS_SQL, 2, argtypes), args, NULL, true, 0)
+	if (SPI_execute_plan(es_plan(ES_PLAN_CITUS_PLACEMENTS), NULL, NULL, true, 0)
 		!= SPI_OK_SELECT)
 		elog(ERROR, "es_store could not read the Citus placements");
 	MemoryContextSwitchTo(into);
@@ -197,15 +154,8 @@ static bool
 in_citus_transaction(void)
 {
 	bool		isnull;
-	Datum		number;
+	Datum		number = es_exec_scalar(ES_PLAN_CITUS_TRANSACTION, NULL, NULL, true, &isnull);
 
-	static SPIPlanPtr plan = NULL;
-
-	if (SPI_execute_plan(kept_plan(&plan, "SELECT transaction_number FROM pg_catalog.get_current_transaction_id()",
-								   0, NULL), NULL, NULL, true, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "es_store could not read the Citus transaction id");
-	number = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return !isnull && DatumGetInt64(number) != 0;
 }
 
@@ -335,8 +285,7 @@ es_citus_read_feed(FunctionCallInfo fcinfo, int64 after, int64 bound,
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	groups = in_citus_transaction() ? NULL : group_shards(page_cxt, &ngroups);
-	SPI_finish();
-	MemoryContextSwitchTo(page_cxt);
+	SPI_finish();				/* back in page_cxt */
 	if (groups == NULL)
 	{
 		MemoryContextSwitchTo(old);
@@ -361,7 +310,7 @@ es_citus_read_feed(FunctionCallInfo fcinfo, int64 after, int64 bound,
 		p[8] = int8_param(max_count);
 	}
 	answers = es_remote_query(NODE_PAGE_SQL, group_ids, ngroups, NODE_PAGE_PARAMS,
-							  params, false, "read the feed", &nanswers);
+							  params, "read the feed", &nanswers);
 	rows = receive_rows(answers, nanswers, rsinfo->setDesc, &nrows);
 	qsort(rows, nrows, sizeof(PageRow), compare_rows);
 	for (int r = 0; r < nrows && r < max_count; r++)

@@ -332,15 +332,14 @@ typedef struct EsWorkerRows
 	int			nrows;
 	int			nfields;
 	Oid		   *types;			/* nfields: each column's type */
-	char	  **values;			/* nrows * nfields, NULL for NULL */
-	int		   *lengths;		/* each value's length */
+	char	  **values;			/* nrows * nfields, text, NULL for NULL */
 } EsWorkerRows;
 
 extern EsWorkerAnswer *es_remote_on_workers(const char *sql, int nfields,
 											const char *action, int *n);
 extern EsWorkerRows *es_remote_query(const char *sql, const int32 *groups,
 									 int ngroups, int nparams,
-									 const char *const *params, bool binary,
+									 const char *const *params,
 									 const char *action, int *n);
 
 /* inval.c */
@@ -554,6 +553,8 @@ typedef enum EsPlanId
 	ES_PLAN_PURGE_MARKERS,		/* delete markers older than a time */
 	ES_PLAN_AGGREGATE_STATS,
 	ES_PLAN_STORE_STATS,
+	ES_PLAN_CITUS_PLACEMENTS,	/* the events' shards, their nodes, the heads' */
+	ES_PLAN_CITUS_TRANSACTION,	/* this transaction's Citus transaction number */
 	ES_NUM_PLANS
 } EsPlanId;
 

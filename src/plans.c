@@ -838,6 +838,31 @@ static const EsPlanDef plan_defs[ES_NUM_PLANS] = {
 		"AND hd.oid" EQ "'es_store.aggregate_heads'::pg_catalog.regclass",
 		0, {InvalidOid}
 	},
+	/*
+	 * On a Citus coordinator (citus_feed.c): the events' shards with the
+	 * node group of a placement of each and the colocated heads' shard
+	 * there (NULL when there is none on that node), lowest group first;
+	 * and whether this transaction has a Citus distributed transaction id
+	 * (a number other than 0)
+	 */
+	[ES_PLAN_CITUS_PLACEMENTS] = {
+		"SELECT p.groupid, e.shardid, hp.shardid "
+		"FROM pg_catalog.pg_dist_shard e "
+		"JOIN pg_catalog.pg_dist_placement p ON p.shardid" EQ "e.shardid "
+		"LEFT JOIN pg_catalog.pg_dist_shard h ON h.logicalrelid" EQ
+		"'es_store.aggregate_heads'::pg_catalog.regclass "
+		"AND h.shardminvalue" EQ "e.shardminvalue "
+		"AND h.shardmaxvalue" EQ "e.shardmaxvalue "
+		"LEFT JOIN pg_catalog.pg_dist_placement hp ON hp.shardid" EQ "h.shardid "
+		"AND hp.groupid" EQ "p.groupid "
+		"WHERE e.logicalrelid" EQ "'es_store.events'::pg_catalog.regclass "
+		"ORDER BY e.shardid, p.groupid, hp.shardid",
+		0, {InvalidOid}
+	},
+	[ES_PLAN_CITUS_TRANSACTION] = {
+		"SELECT transaction_number FROM pg_catalog.get_current_transaction_id()",
+		0, {InvalidOid}
+	},
 	[ES_PLAN_SNAPSHOT_DELETE] = {
 		"DELETE FROM es_store.snapshots s WHERE "
 		"s.bounded_context" EQ "$1 AND s.aggregate_type" EQ "$2 AND "

@@ -374,7 +374,7 @@ open_worker(EsWorker *w)
 	return NULL;
 }
 
-/* Copy every row of res into rows (palloc'd) */
+/* Copy every row of res (text) into rows (palloc'd) */
 static void
 copy_rows(PGresult *res, EsWorkerRows *rows)
 {
@@ -384,7 +384,6 @@ copy_rows(PGresult *res, EsWorkerRows *rows)
 
 	rows->types = palloc(sizeof(Oid) * Max(nfields, 1));
 	rows->values = palloc0(sizeof(char *) * Max(nvalues, 1));
-	rows->lengths = palloc0(sizeof(int) * Max(nvalues, 1));
 	for (int f = 0; f < nfields; f++)
 		rows->types[f] = PQftype(res, f);
 	for (int r = 0; r < nrows; r++)
@@ -392,15 +391,8 @@ copy_rows(PGresult *res, EsWorkerRows *rows)
 		CHECK_FOR_INTERRUPTS();
 		for (int f = 0; f < nfields; f++)
 		{
-			int			i = r * nfields + f;
-			int			len = PQgetlength(res, r, f);
-
-			if (PQgetisnull(res, r, f))
-				continue;
-			rows->values[i] = palloc(len + 1);
-			memcpy(rows->values[i], PQgetvalue(res, r, f), len);
-			rows->values[i][len] = '\0';
-			rows->lengths[i] = len;
+			if (!PQgetisnull(res, r, f))
+				rows->values[r * nfields + f] = pstrdup(PQgetvalue(res, r, f));
 		}
 	}
 	rows->nrows = nrows;
@@ -423,7 +415,6 @@ read_rows(EsWorker *w, EsWorkerRows *rows)
 	rows->nfields = 0;
 	rows->types = NULL;
 	rows->values = NULL;
-	rows->lengths = NULL;
 	for (;;)
 	{
 		while (PQisBusy(w->conn))
@@ -463,17 +454,15 @@ read_rows(EsWorker *w, EsWorkerRows *rows)
 /*
  * Run sql on the primary workers of the ngroups groups (all of them when
  * groups is NULL) at once, worker i of groups[i] with the nparams text
- * parameters params[i * nparams ...], results in binary format when
- * binary; for each of the *n workers asked, its group, "host:port" and
- * every row of its answer.  A worker that is not active, or that holds
+ * parameters params[i * nparams ...], results in text; for each of the
+ * *n workers asked, its group, "host:port" and every row of its answer.  A worker that is not active, or that holds
  * none of the groups asked for: 08006, never skipped.  A worker that
  * cannot be reached or whose statement fails: 08006, "cannot <action>:
  * ... did not answer", with libpq's message.
  */
 EsWorkerRows *
 es_remote_query(const char *sql, const int32 *groups, int ngroups,
-				int nparams, const char *const *params, bool binary,
-				const char *action, int *n)
+				int nparams, const char *const *params, const char *action, int *n)
 {
 	bool	   *reused;
 	char	  **errors;
@@ -552,7 +541,7 @@ es_remote_query(const char *sql, const int32 *groups, int ngroups,
 			w->busy = true;
 			if (!PQsendQueryParams(w->conn, sql, nparams, NULL,
 								   nparams > 0 ? params + asked[i] * nparams : NULL,
-								   NULL, NULL, binary ? 1 : 0))
+								   NULL, NULL, 0))
 				errors[i] = pstrdup(PQerrorMessage(w->conn));
 		}
 		for (int i = 0; i < nworkers; i++)
@@ -593,15 +582,14 @@ es_remote_query(const char *sql, const int32 *groups, int ngroups,
 }
 
 /*
- * Run the statement sql on every primary worker at once (text format, no
- * parameters); for each of the *n workers, the first nfields values of
+ * Run the statement sql on every primary worker at once (no parameters); for each of the *n workers, the first nfields values of
  * its first row (NULL: NULL or no row), its group and "host:port".
  * Errors as es_remote_query's.
  */
 EsWorkerAnswer *
 es_remote_on_workers(const char *sql, int nfields, const char *action, int *n)
 {
-	EsWorkerRows *rows = es_remote_query(sql, NULL, 0, 0, NULL, false, action, n);
+	EsWorkerRows *rows = es_remote_query(sql, NULL, 0, 0, NULL, action, n);
 	EsWorkerAnswer *answers = palloc0(sizeof(EsWorkerAnswer) * Max(*n, 1));
 
 	for (int i = 0; i < *n; i++)
