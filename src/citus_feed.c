@@ -211,15 +211,17 @@ receive_rows(EsWorkerRows *answers, int n, TupleDesc desc, int *nrows)
 	{
 		EsWorkerRows *a = &answers[i];
 
-		if (a->nfields != natts)
-			elog(ERROR, "Citus worker %s answered a feed page with %d columns, not %d",
-				 a->name, a->nfields, natts);
-		for (int f = 0; f < natts; f++)
-		{
-			if (a->types[f] != TupleDescAttr(desc, f)->atttypid)
-				elog(ERROR, "Citus worker %s answered a feed page's column %d in type %u, not %u",
-					 a->name, f + 1, a->types[f], TupleDescAttr(desc, f)->atttypid);
-		}
+		bool		same = a->nfields == natts;
+
+		for (int f = 0; same && f < natts; f++)
+			same = a->types[f] == TupleDescAttr(desc, f)->atttypid;
+		if (!same)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("Citus worker %s answered a feed page in other columns than es_store.event's",
+							a->name),
+					 errdetail("The worker's es_store is not the coordinator's version."),
+					 errhint("Update es_store to the same version on every node (ALTER EXTENSION es_store UPDATE).")));
 		total += a->nrows;
 	}
 	rows = palloc(sizeof(PageRow) * Max(total, 1));

@@ -474,6 +474,23 @@ for my $bad ([ q{'{1}', 0, 1, NULL, NULL, NULL, 0, 1, 1}, qr/22023: shards must 
 like(psql_error($coord, q{SELECT count(*) FROM es_store.citus_node_feed_page('{1,2}', 0, 1, NULL, NULL, NULL, 0, 1, 1)}),
 	qr/0A000: es_store.citus_node_feed_page\(\) runs on a Citus worker/, '... and the coordinator refuses it');
 
+# a worker whose page function answers in other columns (another
+# es_store version there): 55000, not a page
+my $sig = 'bigint[], bigint, bigint, text[], text[], text[], bigint, bigint, bigint';
+$w1->safe_psql('postgres', qq{
+	SET citus.enable_ddl_propagation = off;
+	ALTER FUNCTION es_store.citus_node_feed_page($sig) RENAME TO citus_node_feed_page_kept;
+	CREATE FUNCTION es_store.citus_node_feed_page($sig) RETURNS TABLE (global_position bigint)
+		LANGUAGE sql AS 'SELECT 1::bigint';});
+like(psql_error($coord, 'SELECT count(*) FROM es_store.read_feed(0, 1000)'),
+	qr/55000: Citus worker localhost:\d+ answered a feed page in other columns than es_store.event's/,
+	'a worker answering in other columns: 55000');
+$w1->safe_psql('postgres', qq{
+	SET citus.enable_ddl_propagation = off;
+	DROP FUNCTION es_store.citus_node_feed_page($sig);
+	ALTER FUNCTION es_store.citus_node_feed_page_kept($sig) RENAME TO citus_node_feed_page;});
+is($page->('0, 1000', 0), $whole, '... and the page again once it answers as the coordinator\'s');
+
 # 6. aggregate_stats, not delegated, over the shards (before its snapshot
 # was found by the head's key, Citus refused the statement: "complex
 # joins are only supported when ..."); the purge refuses.
